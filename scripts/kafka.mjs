@@ -1,0 +1,230 @@
+#!/usr/bin/env node
+// The embedded local broker: Apache Kafka (KRaft, one node acting as broker
+// and controller) resolved from Maven Central with `mvn` and run on the JDK.
+//   node scripts/kafka.mjs start   -> prints KAFKA_BROKERS=127.0.0.1:PORT once clients can connect
+//   node scripts/kafka.mjs stop    -> stops it, leaves nothing running
+// Imported as a module it exports ensureBroker(), startBroker(), stopBroker().
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const CACHE = process.env.KAFKA_CACHE_DIR ?? join(ROOT, '.cache', 'kafka');
+const POM = join(ROOT, 'scripts', 'kafka', 'pom.xml');
+const STATE = join(CACHE, 'broker.json');
+const KAFKA_VERSION = /<kafka\.version>([^<]+)</.exec(readFileSync(POM, 'utf8'))[1];
+const LIBS = join(CACHE, `libs-${KAFKA_VERSION}`);
+
+const say = (msg) => process.stderr.write(`[kafka] ${msg}\n`);
+
+/** Downloads the broker's jars once; later starts reuse them. */
+export function ensureJars() {
+  if (existsSync(join(LIBS, '.complete'))) return LIBS;
+  say(`resolving Apache Kafka ${KAFKA_VERSION} from Maven Central (first run only)...`);
+  const t0 = Date.now();
+  const mvn = spawnSync('mvn', ['-B', '-q', '-f', POM, 'dependency:copy-dependencies', `-DoutputDirectory=${LIBS}`, '-DincludeScope=runtime'], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  if (mvn.error) throw new Error(`cannot run mvn (is Maven installed?): ${mvn.error.message}`);
+  if (mvn.status !== 0) throw new Error(`mvn exited with ${mvn.status} while resolving Kafka`);
+  writeFileSync(join(LIBS, '.complete'), new Date().toISOString());
+  say(`resolved ${readdirSync(LIBS).length - 1} jars in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+  return LIBS;
+}
+
+export function freePort() {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.once('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => res(port));
+    });
+  });
+}
+
+function canConnect(port, host = '127.0.0.1') {
+  return new Promise((res) => {
+    const sock = connect({ port, host });
+    sock.setTimeout(1000);
+    sock.once('connect', () => { sock.destroy(); res(true); });
+    sock.once('error', () => res(false));
+    sock.once('timeout', () => { sock.destroy(); res(false); });
+  });
+}
+
+function alive(pid) {
+  try { process.kill(pid, 0); return true; } catch { return false; }
+}
+
+function serverProperties({ port, controllerPort, dataDir }) {
+  return [
+    'process.roles=broker,controller',
+    'node.id=1',
+    `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
+    `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+    'controller.listener.names=CONTROLLER',
+    'inter.broker.listener.name=PLAINTEXT',
+    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    `log.dirs=${join(dataDir, 'logs')}`,
+    // A single node: every internal topic has one replica, or consumer
+    // groups never find a coordinator.
+    'offsets.topic.replication.factor=1',
+    'offsets.topic.num.partitions=10',
+    'transaction.state.log.replication.factor=1',
+    'transaction.state.log.min.isr=1',
+    'share.coordinator.state.topic.replication.factor=1',
+    'share.coordinator.state.topic.min.isr=1',
+    'group.initial.rebalance.delay.ms=0',
+    'num.partitions=3',
+    'auto.create.topics.enable=true',
+    'delete.topic.enable=true',
+    'log.retention.hours=24',
+    'log.segment.bytes=67108864',
+    'num.network.threads=2',
+    'num.io.threads=4',
+    '',
+  ].join('\n');
+}
+
+const LOG4J = [
+  'status=warn',
+  'appender.file.type=Console',
+  'appender.file.name=OUT',
+  'appender.file.layout.type=PatternLayout',
+  'appender.file.layout.pattern=[%d] %p %m (%c)%n',
+  'rootLogger.level=WARN',
+  'rootLogger.appenderRef.out.ref=OUT',
+  '',
+].join('\n');
+
+/** Kafka's cluster ids are 16 random bytes in URL-safe base64 without padding. */
+function clusterId() {
+  return randomBytes(16).toString('base64url');
+}
+
+async function waitReady(port, pid, logFile, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  const { Kafka, logLevel } = await import('kafkajs');
+  while (Date.now() < deadline) {
+    if (pid && !alive(pid)) break;
+    if (await canConnect(port)) {
+      const admin = new Kafka({ brokers: [`127.0.0.1:${port}`], logLevel: logLevel.NOTHING, retry: { retries: 0 } }).admin();
+      try {
+        await admin.connect();
+        const cluster = await admin.describeCluster();
+        await admin.disconnect();
+        if (cluster.brokers.length > 0) return;
+      } catch {
+        await admin.disconnect().catch(() => {});
+      }
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const tail = existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').slice(-30).join('\n') : '(no log)';
+  throw new Error(`Kafka did not accept clients on port ${port} within ${timeoutMs} ms. Log tail:\n${tail}`);
+}
+
+/**
+ * Starts a broker on `dataDir` (formatting it on first use) and waits until
+ * clients can connect. Returns { brokers, pid, port, dataDir }.
+ */
+export async function startBroker({ dataDir, port, heapMb = 768 } = {}) {
+  const libs = ensureJars();
+  mkdirSync(dataDir, { recursive: true });
+  port ??= await freePort();
+  const controllerPort = await freePort();
+  const config = join(dataDir, 'server.properties');
+  writeFileSync(config, serverProperties({ port, controllerPort, dataDir }));
+  writeFileSync(join(dataDir, 'log4j2.properties'), LOG4J);
+  const cp = `${libs}/*`;
+  if (!existsSync(join(dataDir, 'logs', 'meta.properties'))) {
+    const fmt = spawnSync('java', ['-cp', cp, 'kafka.tools.StorageTool', 'format', '-t', clusterId(), '-c', config], { encoding: 'utf8' });
+    if (fmt.status !== 0) throw new Error(`formatting Kafka storage failed: ${fmt.stderr || fmt.stdout}`);
+  }
+  const logFile = join(dataDir, 'broker.log');
+  const out = openSync(logFile, 'a');
+  const child = spawn(
+    'java',
+    [`-Xms256m`, `-Xmx${heapMb}m`, '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20', '-Djava.awt.headless=true',
+      `-Dlog4j2.configurationFile=${join(dataDir, 'log4j2.properties')}`, '-cp', cp, 'kafka.Kafka', config],
+    { detached: true, stdio: ['ignore', out, out] },
+  );
+  child.unref();
+  await waitReady(port, child.pid, logFile, 90_000);
+  return { brokers: `127.0.0.1:${port}`, pid: child.pid, port, dataDir };
+}
+
+/** Stops a broker started by startBroker (SIGTERM, then SIGKILL after a while). */
+export async function stopBroker(pid, { timeoutMs = 30_000, signal = 'SIGTERM' } = {}) {
+  if (!pid || !alive(pid)) return;
+  try { process.kill(pid, signal); } catch { return; }
+  const deadline = Date.now() + timeoutMs;
+  while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  if (alive(pid)) {
+    try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    while (alive(pid)) await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function readState() {
+  try { return JSON.parse(readFileSync(STATE, 'utf8')); } catch { return null; }
+}
+
+/**
+ * The shared local broker: reuses a running one, else starts it on
+ * .cache/kafka/data. `started` says whether this call started it.
+ */
+export async function ensureBroker() {
+  const state = readState();
+  if (state && alive(state.pid) && (await canConnect(state.port))) {
+    return { brokers: state.brokers, started: false, pid: state.pid };
+  }
+  const dataDir = join(CACHE, 'data');
+  const t0 = Date.now();
+  let info;
+  try {
+    // Reuse the last port when it is free, so clients that kept the address still work.
+    const port = state && !(await canConnect(state.port)) ? state.port : undefined;
+    info = await startBroker({ dataDir, port });
+  } catch (err) {
+    // A data folder from an older version, or a corrupt one: start afresh once.
+    say(`start failed (${err.message.split('\n')[0]}); retrying with a fresh data folder`);
+    rmSync(dataDir, { recursive: true, force: true });
+    info = await startBroker({ dataDir });
+  }
+  mkdirSync(CACHE, { recursive: true });
+  writeFileSync(STATE, JSON.stringify({ ...info, startedAt: new Date().toISOString() }));
+  say(`broker up at ${info.brokers} in ${((Date.now() - t0) / 1000).toFixed(1)}s (data: ${dataDir}, log: ${join(dataDir, 'broker.log')})`);
+  return { brokers: info.brokers, started: true, pid: info.pid };
+}
+
+export async function stopSharedBroker() {
+  const state = readState();
+  if (!state) return false;
+  await stopBroker(state.pid);
+  rmSync(STATE, { force: true });
+  return true;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const cmd = process.argv[2];
+  try {
+    if (cmd === 'start') {
+      const { brokers } = await ensureBroker();
+      process.stdout.write(`KAFKA_BROKERS=${brokers}\n`);
+    } else if (cmd === 'stop') {
+      say((await stopSharedBroker()) ? 'stopped' : 'no local broker was running');
+    } else {
+      say('usage: node scripts/kafka.mjs start|stop');
+      process.exit(2);
+    }
+  } catch (err) {
+    say(err.message);
+    process.exit(1);
+  }
+}

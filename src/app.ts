@@ -1,0 +1,117 @@
+import { Partitioners } from 'kafkajs';
+import type { Admin, Kafka, Producer } from 'kafkajs';
+import { loadCatalog, ActionCatalog } from './catalog/catalog';
+import { Config, secretForOrg } from './config/config';
+import { RegistryCodec, createRegistryCodec } from './codec/registry';
+import { createStatusCodec } from './codec/status-codec';
+import { InvokerRegistry, RoutingMode } from './invokers/index';
+import { BatchProducer } from './kafka/batch-producer';
+import { createKafka } from './kafka/client';
+import type { Logger } from './log';
+import { RouterMetrics } from './metrics/metrics';
+import { DeadLetterWriter } from './router/dead-letter';
+import { Intake, TriggerIntake } from './router/intake';
+import { Router } from './router/router';
+import { StatusPublisher } from './status/publisher';
+import { InvocationType } from './model/run';
+
+export interface AppOptions {
+  mode?: RoutingMode;
+  /** Agent mode: the org whose topic is consumed. */
+  orgId?: string;
+  /** Builds the intake; the default is the router's trigger intake. */
+  intake?: (deps: { registry?: RegistryCodec; catalog?: ActionCatalog; config: Config }) => Intake;
+  /** Limit the invokers built (tests, agent mode). */
+  invokers?: readonly InvocationType[];
+  metrics?: RouterMetrics;
+}
+
+/** Everything one running router (or agent) is made of, wired together. */
+export class App {
+  readonly kafka: Kafka;
+  readonly metrics: RouterMetrics;
+  readonly router: Router;
+  readonly invokers: InvokerRegistry;
+  private readonly producer: Producer;
+  private readonly admin: Admin;
+  private readonly batch: BatchProducer;
+  private started = false;
+
+  constructor(
+    readonly config: Config,
+    readonly logger: Logger,
+    options: AppOptions = {},
+  ) {
+    const mode = options.mode ?? 'router';
+    this.kafka = createKafka(config.kafka, logger);
+    this.metrics = options.metrics ?? new RouterMetrics();
+    this.producer = this.kafka.producer({ allowAutoTopicCreation: true, maxInFlightRequests: 5, createPartitioner: Partitioners.DefaultPartitioner });
+    this.admin = this.kafka.admin();
+    this.batch = new BatchProducer(this.producer);
+    const registry = config.schemaRegistryUrl ? createRegistryCodec(config.schemaRegistryUrl) : undefined;
+    const catalog = config.actionsPath ? loadCatalog(config.actionsPath) : undefined;
+    if (catalog) logger.info({ actions: catalog.size, path: config.actionsPath }, 'action catalog loaded');
+    const intake = options.intake ? options.intake({ registry, catalog, config }) : new TriggerIntake(registry, catalog);
+    this.invokers = InvokerRegistry.create(
+      {
+        config,
+        logger,
+        producer: this.batch,
+        admin: this.admin,
+        secretFor: (orgId) => secretForOrg(config.signing, orgId),
+      },
+      options.invokers,
+    );
+    const topic = mode === 'agent' ? config.topics.orgTemplate.split('{orgId}').join(options.orgId ?? '') : config.topics.trigger;
+    this.router = new Router({
+      kafka: this.kafka,
+      logger: logger.child({ component: mode }),
+      metrics: this.metrics,
+      intake,
+      invokers: this.invokers,
+      status: new StatusPublisher(this.batch, config.topics.status, createStatusCodec(config.topics.status, registry)),
+      deadLetters: new DeadLetterWriter(this.batch, config.topics.dlq),
+      mode,
+      topic,
+      // An agent is its own consumer group: sharing the router's would mix
+      // two subscriptions in one group and rebalance both.
+      groupId: mode === 'agent' ? `${config.groupId}-agent` : config.groupId,
+      window: config.window,
+    });
+  }
+
+  get ready(): boolean {
+    return this.started && this.router.ready;
+  }
+
+  async start(): Promise<void> {
+    await this.admin.connect();
+    await this.producer.connect();
+    await this.ensureTopics(this.router.topic);
+    await this.router.start();
+    this.started = true;
+  }
+
+  private async ensureTopics(source: string): Promise<void> {
+    const { topics } = this.config;
+    if (!topics.autoCreate) return;
+    const existing = new Set(await this.admin.listTopics());
+    const wanted = [source, topics.status, topics.dlq].filter((t) => !existing.has(t));
+    if (wanted.length === 0) return;
+    await this.admin.createTopics({
+      topics: wanted.map((topic) => ({ topic, numPartitions: topics.partitions })),
+      waitForLeaders: true,
+    });
+    this.logger.info({ topics: wanted, partitions: topics.partitions }, 'created missing topics');
+  }
+
+  /** Graceful stop; safe to call more than once. */
+  async stop(): Promise<void> {
+    await this.router.stop();
+    await this.invokers.close();
+    this.batch.flush();
+    await this.producer.disconnect().catch(() => undefined);
+    await this.admin.disconnect().catch(() => undefined);
+    this.started = false;
+  }
+}

@@ -1,0 +1,119 @@
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { ErrorCodes, RejectedEventError } from '../errors';
+import { Json, JsonObject, deepFreeze } from '../model/json';
+import { ActionRun, FrozenRun, InvocationMethod } from '../model/run';
+import { ActionDefinition, UserInput, actionDefinitionSchema, operationOf, userInputsOf } from './definition';
+
+/** Action definitions by identifier. */
+export class ActionCatalog {
+  private readonly byId: Map<string, ActionDefinition>;
+
+  constructor(definitions: ActionDefinition[]) {
+    this.byId = new Map(definitions.map((d) => [d.identifier, d]));
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  get(identifier: string): ActionDefinition | undefined {
+    return this.byId.get(identifier);
+  }
+
+  /**
+   * Applies the action's definition to a run: its invocationMethod replaces
+   * the event's (the catalog is authoritative), defaults fill missing inputs,
+   * and the inputs are checked. Returns a new frozen run.
+   */
+  apply(run: FrozenRun): FrozenRun | RejectedEventError {
+    const def = this.byId.get(run.action);
+    if (!def) {
+      return new RejectedEventError(ErrorCodes.UNKNOWN_ACTION, `action "${run.action}" is not defined in the action catalog`);
+    }
+    const checked = checkInputs(def, run.properties);
+    if (checked instanceof RejectedEventError) return checked;
+    const { type, agent, ...settings } = def.invocationMethod;
+    const invocationMethod: InvocationMethod = { ...(settings as JsonObject), type: type.toUpperCase(), agent: agent ?? false };
+    const next: ActionRun = {
+      ...run,
+      actionTrigger: run.actionTrigger ?? operationOf(def),
+      invocationMethod,
+      properties: checked,
+      censoredProperties: [...run.censoredProperties],
+    };
+    return deepFreeze(next);
+  }
+}
+
+/** Checks inputs against `userInputs` (required, types, enums) and applies defaults. */
+export function checkInputs(def: ActionDefinition, given: Readonly<JsonObject>): JsonObject | RejectedEventError {
+  const spec = userInputsOf(def);
+  const out: JsonObject = { ...given };
+  const problems: string[] = [];
+  for (const [name, input] of Object.entries(spec.properties)) {
+    if (out[name] === undefined && input.default !== undefined) out[name] = input.default as Json;
+    const value = out[name];
+    if (value === undefined || value === null) continue;
+    const problem = checkValue(input, value);
+    if (problem) problems.push(`${name}: ${problem}`);
+  }
+  for (const name of spec.required) {
+    if (out[name] === undefined || out[name] === null || out[name] === '') problems.push(`${name}: required`);
+  }
+  if (problems.length) {
+    return new RejectedEventError(ErrorCodes.INPUT_INVALID, `user inputs of "${def.identifier}" are invalid: ${problems.join('; ')}`);
+  }
+  return out;
+}
+
+function checkValue(input: UserInput, value: Json): string | null {
+  const typeOk: Record<UserInput['type'], boolean> = {
+    string: typeof value === 'string',
+    number: typeof value === 'number' && Number.isFinite(value),
+    integer: Number.isInteger(value),
+    boolean: typeof value === 'boolean',
+    object: typeof value === 'object' && value !== null && !Array.isArray(value),
+    array: Array.isArray(value),
+  };
+  if (!typeOk[input.type]) return `expected ${input.type}, got ${Array.isArray(value) ? 'array' : typeof value}`;
+  if (input.enum && !input.enum.some((e) => JSON.stringify(e) === JSON.stringify(value))) {
+    return `${JSON.stringify(value)} is not one of ${JSON.stringify(input.enum)}`;
+  }
+  if (input.type === 'array' && Array.isArray(value) && input.items?.enum) {
+    const allowed = input.items.enum.map((e) => JSON.stringify(e));
+    const bad = value.filter((v) => !allowed.includes(JSON.stringify(v)));
+    if (bad.length) return `items ${JSON.stringify(bad)} are not in ${JSON.stringify(input.items.enum)}`;
+  }
+  return null;
+}
+
+/**
+ * Loads definitions from a JSON file (one definition or an array) or from
+ * every `.json` file of a folder. Throws with the file and field on error.
+ */
+export function loadCatalog(path: string): ActionCatalog {
+  const files = statSync(path).isDirectory()
+    ? readdirSync(path).filter((f) => f.endsWith('.json')).sort().map((f) => join(path, f))
+    : [path];
+  const definitions: ActionDefinition[] = [];
+  for (const file of files) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new Error(`${file}: not valid JSON (${(err as Error).message})`, { cause: err });
+    }
+    const items = Array.isArray(parsed) ? parsed : [parsed];
+    items.forEach((item, i) => {
+      const result = actionDefinitionSchema.safeParse(item);
+      if (!result.success) {
+        const issue = result.error.issues[0];
+        const where = [Array.isArray(parsed) ? `[${i}]` : '', ...(issue?.path ?? []).map(String)].filter(Boolean).join('.');
+        throw new Error(`${file}: invalid action definition at ${where || '(root)'}: ${issue?.message}`);
+      }
+      definitions.push(result.data);
+    });
+  }
+  return new ActionCatalog(definitions);
+}

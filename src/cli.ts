@@ -1,0 +1,214 @@
+import { Partitioners } from 'kafkajs';
+import type { Server } from 'node:http';
+import { App } from './app';
+import { Config, loadConfig } from './config/config';
+import { ConfigError, describeError } from './errors';
+import { startHttpServer } from './http/server';
+import { createKafka } from './kafka/client';
+import { loadKafkaScript } from './local-kafka';
+import { Logger, createLogger } from './log';
+import { AgentIntake } from './agent/intake';
+import { newRunId, samplePortMessage } from './sample';
+import { formatStatusLine } from './status/format';
+import { decodeStatus } from './codec/status-codec';
+import { createRegistryCodec } from './codec/registry';
+import type { JsonObject } from './model/json';
+import { readFileSync } from 'node:fs';
+
+const USAGE = `action-router — routes self-service action runs over Kafka
+
+Usage:
+  action-router start                       run the router (env configures it; see README)
+  action-router agent --org ORG_ID          agent mode: run the org topic's agent runs
+  action-router trigger [options]           produce trigger events
+      --type KAFKA|WEBHOOK|GITHUB|GITLAB    invocation type (default KAFKA)
+      --org ORG_ID --action ID --run-id ID  (defaults: org_demo, deploy_service, random)
+      --url URL --method POST --sync        WEBHOOK target, method, synchronized
+      --agent                               flag the run for an agent
+      --props JSON                          user inputs (a JSON object)
+      --invocation JSON                     more invocationMethod fields (repo, workflow...)
+      --file PATH                           send this JSON file as is
+      --count N                             how many (default 1)
+  action-router tail [--from-now] [--run-id ID]   print the status stream
+  action-router demo                        end-to-end demo on a local Kafka
+
+With KAFKA_BROKERS unset, start, agent and demo start a local Kafka broker.`;
+
+type Args = { _: string[]; [flag: string]: string | boolean | string[] };
+
+export function parseArgs(argv: string[]): Args {
+  const args: Args = { _: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a.startsWith('--')) {
+      const [k, inline] = a.slice(2).split('=', 2) as [string, string | undefined];
+      const next = argv[i + 1];
+      if (inline !== undefined) args[k] = inline;
+      else if (next !== undefined && !next.startsWith('--')) {
+        args[k] = next;
+        i++;
+      } else args[k] = true;
+    } else args._.push(a);
+  }
+  return args;
+}
+
+function str(args: Args, key: string): string | undefined {
+  const v = args[key];
+  return typeof v === 'string' ? v : undefined;
+}
+
+function fail(message: string, code = 2): never {
+  process.stderr.write(`action-router: ${message}\n`);
+  process.exit(code);
+}
+
+function configOrExit(): Config {
+  try {
+    return loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) fail(`configuration error: ${err.message}`);
+    throw err;
+  }
+}
+
+/** Fills KAFKA_BROKERS with the embedded local broker when unset. */
+async function withBrokers(config: Config, logger: Logger): Promise<() => Promise<void>> {
+  if (config.kafka.brokers.length > 0) return async () => undefined;
+  const script = await loadKafkaScript();
+  const broker = await script.ensureBroker();
+  config.kafka.brokers = [broker.brokers];
+  logger.info({ brokers: broker.brokers }, `KAFKA_BROKERS is unset: using the local Kafka broker at ${broker.brokers}`);
+  return broker.started ? async () => void (await script.stopSharedBroker()) : async () => undefined;
+}
+
+async function runService(mode: 'router' | 'agent', orgId?: string): Promise<void> {
+  const config = configOrExit();
+  const logger = createLogger(config.logLevel);
+  const stopBroker = await withBrokers(config, logger);
+  let app: App;
+  try {
+    app = new App(config, logger, mode === 'agent' ? { mode, orgId, intake: (d) => new AgentIntake(d.config, orgId!) } : { mode });
+  } catch (err) {
+    await stopBroker();
+    fail(describeError(err));
+  }
+  let stopping = false;
+  const servers: Server[] = [];
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    servers.forEach((s) => s.close());
+    await app.stop();
+    await stopBroker();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  servers.push(await startHttpServer(config.httpPort, app, logger));
+  await app.start();
+}
+
+async function trigger(args: Args): Promise<void> {
+  const config = configOrExit();
+  const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
+  const stopBroker = await withBrokers(config, logger);
+  const kafka = createKafka(config.kafka, logger, '-trigger');
+  const producer = kafka.producer({ allowAutoTopicCreation: true, createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  const count = Number(str(args, 'count') ?? 1);
+  const messages: { key: string | null; value: string }[] = [];
+  for (let i = 0; i < count; i++) {
+    if (str(args, 'file')) {
+      const body = readFileSync(str(args, 'file')!, 'utf8');
+      messages.push({ key: null, value: body });
+      continue;
+    }
+    const type = (str(args, 'type') ?? 'KAFKA').toUpperCase();
+    const method: JsonObject = { type };
+    if (args.agent) method.agent = true;
+    if (str(args, 'url')) method.url = str(args, 'url')!;
+    if (str(args, 'method')) method.method = str(args, 'method')!.toUpperCase();
+    if (args.sync) method.synchronized = true;
+    // Backend fields (org, repo, workflow, projectName, ...): --invocation '{"repo":"x"}'
+    if (str(args, 'invocation')) Object.assign(method, JSON.parse(str(args, 'invocation')!) as JsonObject);
+    const runId = count === 1 && str(args, 'run-id') ? str(args, 'run-id')! : newRunId();
+    const msg = samplePortMessage({
+      runId,
+      orgId: str(args, 'org'),
+      action: str(args, 'action'),
+      invocationMethod: method,
+      properties: str(args, 'props') ? (JSON.parse(str(args, 'props')!) as JsonObject) : undefined,
+    });
+    messages.push({ key: runId, value: JSON.stringify(msg) });
+  }
+  await producer.send({ topic: config.topics.trigger, messages });
+  await producer.disconnect();
+  for (const m of messages) process.stdout.write(`${m.key ?? '(from file)'} -> ${config.topics.trigger}\n`);
+  await stopBroker();
+}
+
+async function tail(args: Args): Promise<void> {
+  const config = configOrExit();
+  const logger = createLogger('warn');
+  if (config.kafka.brokers.length === 0) fail('KAFKA_BROKERS is not set (tail reads an existing cluster)');
+  const kafka = createKafka(config.kafka, logger, '-tail');
+  const consumer = kafka.consumer({ groupId: `action-router-tail-${newRunId()}` });
+  const registry = config.schemaRegistryUrl ? createRegistryCodec(config.schemaRegistryUrl) : undefined;
+  const only = str(args, 'run-id');
+  await consumer.connect();
+  await consumer.subscribe({ topic: config.topics.status, fromBeginning: !args['from-now'] });
+  const stop = async () => {
+    await consumer.disconnect();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop());
+  process.on('SIGTERM', () => void stop());
+  await consumer.run({
+    autoCommit: false,
+    eachMessage: async ({ message }) => {
+      if (!message.value) return;
+      try {
+        const update = await decodeStatus(message.value, registry);
+        if (!only || update.runId === only) process.stdout.write(`${formatStatusLine(update)}\n`);
+      } catch (err) {
+        process.stdout.write(`(unreadable update at offset ${message.offset}: ${describeError(err)})\n`);
+      }
+    },
+  });
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const args = parseArgs(argv);
+  const command = args._[0];
+  try {
+    switch (command) {
+      case 'start':
+        return await runService('router');
+      case 'agent': {
+        const org = str(args, 'org') ?? process.env.AGENT_ORG_ID;
+        if (!org) fail('agent needs --org ORG_ID (or AGENT_ORG_ID)');
+        return await runService('agent', org);
+      }
+      case 'trigger':
+        return await trigger(args);
+      case 'tail':
+        return await tail(args);
+      case 'demo': {
+        const { runDemo } = await import('./demo');
+        process.exit(await runDemo());
+        return;
+      }
+      case undefined:
+      case 'help':
+      case '--help':
+        process.stdout.write(`${USAGE}\n`);
+        return;
+      default:
+        fail(`unknown command "${command}"\n\n${USAGE}`);
+    }
+  } catch (err) {
+    fail(describeError(err), 1);
+  }
+}

@@ -1,0 +1,166 @@
+import { ActionRun } from '../model/run';
+import { JsonObject, isJsonObject } from '../model/json';
+
+/**
+ * Port's run message as Port publishes it to Kafka and as a backend receives
+ * it (PORT-REFERENCE.md, "The run message").
+ */
+export interface PortRunMessage extends JsonObject {
+  action: string;
+  resourceType: 'run';
+  status: 'TRIGGERED';
+  trigger: JsonObject;
+  context: JsonObject;
+  payload: JsonObject;
+}
+
+/** True when a parsed JSON object has the shape of Port's run message. */
+export function looksLikePortMessage(value: JsonObject): boolean {
+  return value.resourceType === 'run' || isJsonObject(value.context) || isJsonObject(value.payload);
+}
+
+function get(obj: unknown, ...path: string[]): unknown {
+  let cur = obj;
+  for (const key of path) {
+    if (!isJsonObject(cur)) return undefined;
+    cur = cur[key];
+  }
+  return cur;
+}
+
+/** JSON text for a free-form field; leaves non-objects for Avro to reject. */
+function freeForm(value: unknown, fallback: string | null): unknown {
+  if (value === undefined) return fallback;
+  if (value === null) return null;
+  return isJsonObject(value) ? JSON.stringify(value) : value;
+}
+
+/** Port field paths, so a validation error names what the producer wrote. */
+export const PORT_PATHS: Record<string, string> = {
+  runId: 'context.runId',
+  orgId: 'trigger.by.orgId',
+  action: 'action',
+  actionTrigger: 'payload.action.trigger',
+  origin: 'trigger.origin',
+  triggeredAt: 'trigger.at',
+  'triggeredBy.userId': 'trigger.by.userId',
+  'triggeredBy.user': 'trigger.by.user',
+  entityIdentifier: 'context.entity',
+  blueprint: 'context.blueprint',
+  entity: 'payload.entity',
+  'invocationMethod.type': 'payload.action.invocationMethod.type',
+  'invocationMethod.agent': 'payload.action.invocationMethod.agent',
+  'invocationMethod.settings': 'payload.action.invocationMethod',
+  invocationMethod: 'payload.action.invocationMethod',
+  properties: 'payload.properties',
+  censoredProperties: 'payload.censoredProperties',
+};
+
+/**
+ * Maps Port's run message onto the ActionRun record (its Avro form), without
+ * judging it: validation happens once, on the record.
+ */
+export function portMessageToRecord(msg: JsonObject): Record<string, unknown> {
+  const action = msg.action;
+  const method = get(msg, 'payload', 'action', 'invocationMethod');
+  let invocationMethod: unknown = method;
+  if (isJsonObject(method)) {
+    const { type, agent, ...settings } = method;
+    invocationMethod = { type, agent: agent ?? false, settings: JSON.stringify(settings) };
+  }
+  return {
+    runId: get(msg, 'context', 'runId'),
+    orgId: get(msg, 'trigger', 'by', 'orgId'),
+    // Newer Port messages carry the action as an object with an identifier.
+    action: isJsonObject(action) ? action.identifier : action,
+    actionTrigger: get(msg, 'payload', 'action', 'trigger') ?? null,
+    origin: get(msg, 'trigger', 'origin') ?? null,
+    triggeredAt: get(msg, 'trigger', 'at'),
+    triggeredBy: {
+      userId: get(msg, 'trigger', 'by', 'userId') ?? null,
+      user: freeForm(get(msg, 'trigger', 'by', 'user'), null),
+    },
+    entityIdentifier: get(msg, 'context', 'entity') ?? null,
+    blueprint: get(msg, 'context', 'blueprint') ?? null,
+    entity: freeForm(get(msg, 'payload', 'entity'), null),
+    invocationMethod,
+    properties: freeForm(get(msg, 'payload', 'properties'), '{}'),
+    censoredProperties: get(msg, 'payload', 'censoredProperties') ?? [],
+  };
+}
+
+/**
+ * The router's own ActionRun JSON form. Free-form fields may be given as JSON
+ * text (the Avro form) or, for convenience, as objects.
+ */
+export function actionRunJsonToRecord(value: JsonObject): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...value };
+  for (const key of ['entity', 'properties'] as const) {
+    if (isJsonObject(value[key])) out[key] = JSON.stringify(value[key]);
+  }
+  out.properties ??= '{}';
+  out.censoredProperties ??= [];
+  for (const key of ['actionTrigger', 'origin', 'entityIdentifier', 'blueprint', 'entity'] as const) {
+    out[key] ??= null;
+  }
+  const by = value.triggeredBy;
+  if (by === undefined) out.triggeredBy = { userId: null, user: null };
+  else if (isJsonObject(by)) {
+    out.triggeredBy = { userId: by.userId ?? null, user: freeForm(by.user, null) };
+  }
+  const method = value.invocationMethod;
+  if (isJsonObject(method)) {
+    const { type, agent, settings, ...rest } = method;
+    const merged = isJsonObject(settings) ? { ...settings, ...rest } : rest;
+    out.invocationMethod = {
+      type,
+      agent: agent ?? false,
+      settings: typeof settings === 'string' && Object.keys(rest).length === 0 ? settings : JSON.stringify(merged),
+    };
+  }
+  return out;
+}
+
+/**
+ * Port's run message for `run`, as written to per-org topics and webhook
+ * bodies. Keys follow Port's order, which matters for signatures.
+ */
+export function toPortMessage(run: Readonly<ActionRun>): PortRunMessage {
+  const { type, agent, ...settings } = run.invocationMethod;
+  const invocationMethod: JsonObject = agent ? { type, agent, ...settings } : { type, ...settings };
+  const by: JsonObject = { orgId: run.orgId, userId: run.userId };
+  if (run.user) by.user = run.user;
+  return {
+    action: run.action,
+    resourceType: 'run',
+    status: 'TRIGGERED',
+    trigger: { by, origin: run.origin, at: run.triggeredAt },
+    context: { entity: run.entityIdentifier, blueprint: run.blueprint, runId: run.runId },
+    payload: {
+      entity: run.entity,
+      action: { invocationMethod, trigger: run.actionTrigger },
+      properties: run.properties,
+      censoredProperties: run.censoredProperties,
+    },
+  };
+}
+
+/** The ActionRun record (Avro form) of a decoded run: the inverse of parsing. */
+export function runToRecord(run: Readonly<ActionRun>): Record<string, unknown> {
+  const { type, agent, ...settings } = run.invocationMethod;
+  return {
+    runId: run.runId,
+    orgId: run.orgId,
+    action: run.action,
+    actionTrigger: run.actionTrigger,
+    origin: run.origin,
+    triggeredAt: run.triggeredAt,
+    triggeredBy: { userId: run.userId, user: run.user ? JSON.stringify(run.user) : null },
+    entityIdentifier: run.entityIdentifier,
+    blueprint: run.blueprint,
+    entity: run.entity ? JSON.stringify(run.entity) : null,
+    invocationMethod: { type, agent, settings: JSON.stringify(settings) },
+    properties: JSON.stringify(run.properties),
+    censoredProperties: [...run.censoredProperties],
+  };
+}

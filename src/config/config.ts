@@ -1,0 +1,196 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { ConfigError } from '../errors';
+import { kafkaInvokerConfigSchema, kafkaInvokerEnv } from '../invokers/kafka/config';
+import { webhookConfigSchema, webhookEnv } from '../invokers/webhook/config';
+import { githubConfigSchema, githubEnv } from '../invokers/github/config';
+import { gitlabConfigSchema, gitlabEnv } from '../invokers/gitlab/config';
+import { csv, envBoolean, httpUrl, nonNegativeInt, positiveInt } from './fragments';
+
+/** Defaults of the router itself; each invoker exports its own. */
+export const DEFAULTS = {
+  clientId: 'action-router',
+  groupId: 'action-router',
+  triggerTopic: 'action-triggers',
+  statusTopic: 'action-run-status',
+  dlqTopic: 'action-triggers.dlq',
+  orgTopicTemplate: '{orgId}.runs',
+  topicPartitions: 6,
+  logLevel: 'info',
+  httpPort: 8080,
+  maxInFlightPerPartition: 256,
+  maxInFlight: 2048,
+  shutdownGraceMs: 15_000,
+  commitIntervalMs: 500,
+  agentSignatureToleranceSeconds: 24 * 60 * 60,
+} as const;
+
+const saslSchema = z.strictObject({
+  mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
+  username: z.string().min(1),
+  password: z.string().min(1),
+});
+
+export const configSchema = z.strictObject({
+  kafka: z.strictObject({
+    /** Empty means "start the local broker" (handled before the router starts). */
+    brokers: csv.pipe(z.array(z.string().regex(/^[^\s:]+:\d+$/, 'expected host:port'))).default([]),
+    clientId: z.string().min(1).default(DEFAULTS.clientId),
+    ssl: envBoolean.default(false),
+    sasl: saslSchema.optional(),
+  }),
+  groupId: z.string().min(1).default(DEFAULTS.groupId),
+  topics: z.strictObject({
+    trigger: z.string().min(1).default(DEFAULTS.triggerTopic),
+    status: z.string().min(1).default(DEFAULTS.statusTopic),
+    dlq: z.string().min(1).default(DEFAULTS.dlqTopic),
+    orgTemplate: z.string().includes('{orgId}', { message: 'must contain {orgId}' }).default(DEFAULTS.orgTopicTemplate),
+    /** Create the trigger, status and dead-letter topics when missing. */
+    autoCreate: envBoolean.default(true),
+    partitions: positiveInt.default(DEFAULTS.topicPartitions),
+  }),
+  schemaRegistryUrl: httpUrl.optional(),
+  actionsPath: z.string().min(1).optional(),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(DEFAULTS.logLevel),
+  httpPort: z.coerce.number().int().min(0).max(65535).default(DEFAULTS.httpPort),
+  window: z.strictObject({
+    maxInFlightPerPartition: positiveInt.default(DEFAULTS.maxInFlightPerPartition),
+    maxInFlight: positiveInt.default(DEFAULTS.maxInFlight),
+    shutdownGraceMs: nonNegativeInt.default(DEFAULTS.shutdownGraceMs),
+    commitIntervalMs: positiveInt.default(DEFAULTS.commitIntervalMs),
+  }),
+  agent: z.strictObject({
+    /** How old an org-topic message's signature may be (a backlog is legitimate). */
+    signatureToleranceSeconds: positiveInt.default(DEFAULTS.agentSignatureToleranceSeconds),
+  }),
+  signing: z.strictObject({
+    defaultSecret: z.string().min(1).optional(),
+    orgSecrets: z.record(z.string(), z.string().min(1)).default({}),
+  }),
+  invokers: z.strictObject({
+    kafka: kafkaInvokerConfigSchema,
+    webhook: webhookConfigSchema,
+    github: githubConfigSchema,
+    gitlab: gitlabConfigSchema,
+  }),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+type EnvMap = { [key: string]: string | EnvMap };
+
+/** Which environment variable feeds each config field. */
+export const ENV_MAP: EnvMap = {
+  kafka: {
+    brokers: 'KAFKA_BROKERS',
+    clientId: 'KAFKA_CLIENT_ID',
+    ssl: 'KAFKA_SSL',
+    sasl: { mechanism: 'KAFKA_SASL_MECHANISM', username: 'KAFKA_SASL_USERNAME', password: 'KAFKA_SASL_PASSWORD' },
+  },
+  groupId: 'ROUTER_GROUP_ID',
+  topics: {
+    trigger: 'TRIGGER_TOPIC',
+    status: 'STATUS_TOPIC',
+    dlq: 'DLQ_TOPIC',
+    orgTemplate: 'ORG_TOPIC_TEMPLATE',
+    autoCreate: 'TOPICS_AUTO_CREATE',
+    partitions: 'TOPICS_PARTITIONS',
+  },
+  schemaRegistryUrl: 'SCHEMA_REGISTRY_URL',
+  actionsPath: 'ACTIONS_PATH',
+  logLevel: 'LOG_LEVEL',
+  httpPort: 'HTTP_PORT',
+  window: {
+    maxInFlightPerPartition: 'ROUTER_MAX_IN_FLIGHT_PER_PARTITION',
+    maxInFlight: 'ROUTER_MAX_IN_FLIGHT',
+    shutdownGraceMs: 'ROUTER_SHUTDOWN_GRACE_MS',
+    commitIntervalMs: 'ROUTER_COMMIT_INTERVAL_MS',
+  },
+  agent: { signatureToleranceSeconds: 'AGENT_SIGNATURE_TOLERANCE_SECONDS' },
+  signing: { defaultSecret: 'SIGNING_SECRET', orgSecrets: 'ORG_SECRETS_FILE' },
+  invokers: { kafka: kafkaInvokerEnv, webhook: webhookEnv, github: githubEnv, gitlab: gitlabEnv },
+};
+
+/** Variables whose value names a JSON file to read in its place. */
+const JSON_FILE_VARIABLES = new Set(['ORG_SECRETS_FILE', 'GITLAB_TRIGGER_TOKENS_FILE']);
+
+function collect(map: EnvMap, env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, source] of Object.entries(map)) {
+    if (typeof source === 'string') {
+      const raw = env[source];
+      if (raw === undefined || raw === '') continue;
+      out[key] = JSON_FILE_VARIABLES.has(source) ? readJsonFile(source, raw) : raw;
+    } else {
+      const nested = collect(source, env);
+      if (Object.keys(nested).length > 0 || key !== 'sasl') out[key] = nested;
+    }
+  }
+  return out;
+}
+
+function readJsonFile(variable: string, path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(variable, `cannot read ${path}: ${(err as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(variable, `${path} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+function variableFor(path: readonly PropertyKey[]): string {
+  let node: string | EnvMap = ENV_MAP;
+  for (const key of path) {
+    if (typeof node === 'string') break;
+    const next: string | EnvMap | undefined = node[String(key)];
+    if (next === undefined) break;
+    node = next;
+  }
+  return typeof node === 'string' ? node : path.map(String).join('.') || 'configuration';
+}
+
+/** Env names of the form `<group>_<project>`: candidates for GitLab trigger tokens. */
+function gitlabEnvTokens(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v && k.includes('_') && /[a-z]/.test(k)) out[k] = v;
+  return out;
+}
+
+/**
+ * The one place where the environment becomes configuration. Parsed once at
+ * start; an invalid value throws a ConfigError naming its variable.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const raw = collect(ENV_MAP, env);
+  if (env.GITHUB_APP_PRIVATE_KEY_FILE && !env.GITHUB_APP_PRIVATE_KEY) {
+    try {
+      ((raw.invokers as Record<string, Record<string, unknown>>).github ??= {}).appPrivateKey = readFileSync(env.GITHUB_APP_PRIVATE_KEY_FILE, 'utf8');
+    } catch (err) {
+      throw new ConfigError('GITHUB_APP_PRIVATE_KEY_FILE', (err as Error).message);
+    }
+  }
+  ((raw.invokers as Record<string, Record<string, unknown>>).gitlab ??= {}).envTokens = gitlabEnvTokens(env);
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const variable = variableFor(issue.path);
+    const given = env[variable];
+    const shown = given === undefined || /SECRET|PASSWORD|TOKEN|KEY/.test(variable) ? '' : ` (got "${given}")`;
+    throw new ConfigError(variable, `${issue.message}${shown}`);
+  }
+  const config = result.data;
+  if (config.window.maxInFlightPerPartition > config.window.maxInFlight) {
+    throw new ConfigError('ROUTER_MAX_IN_FLIGHT_PER_PARTITION', 'must not exceed ROUTER_MAX_IN_FLIGHT');
+  }
+  return config;
+}
+
+/** The signing secret for an org: ORG_SECRETS_FILE first, then SIGNING_SECRET. */
+export function secretForOrg(signing: Config['signing'], orgId: string): string | undefined {
+  return signing.orgSecrets[orgId] ?? signing.defaultSecret;
+}

@@ -1,0 +1,142 @@
+import { Partitioners } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
+import { App } from './app';
+import { Config, loadConfig } from './config/config';
+import { decodeStatus } from './codec/status-codec';
+import { createKafka } from './kafka/client';
+import { loadKafkaScript } from './local-kafka';
+import { createLogger, Logger } from './log';
+import type { JsonObject } from './model/json';
+import type { RunStatus, RunStatusUpdate } from './model/status';
+import { newRunId, samplePortMessage } from './sample';
+import { formatStatusLine } from './status/format';
+import { DemoBackends, startDemoBackends } from './dev/demo-backends';
+
+interface Scenario {
+  title: string;
+  runId: string;
+  /** The message value produced on the trigger topic. */
+  value: string;
+  expect: RunStatus;
+  /** Also expected: a dead letter for this run. */
+  deadLetter?: boolean;
+}
+
+function scenarios(backends: DemoBackends): Scenario[] {
+  const run = (title: string, method: JsonObject, expect: RunStatus, extra: Partial<Scenario> = {}): Scenario => {
+    const runId = newRunId();
+    return { title, runId, value: JSON.stringify(samplePortMessage({ runId, invocationMethod: method })), expect, ...extra };
+  };
+  const badRunId = newRunId();
+  return [
+    run('KAFKA: to the org topic, a backend reports SUCCESS', { type: 'KAFKA' }, 'SUCCESS'),
+    run('WEBHOOK (async): signed POST, the receiver reports back', { type: 'WEBHOOK', url: backends.webhookUrl }, 'SUCCESS'),
+    run('WEBHOOK (synchronized): the response decides', { type: 'WEBHOOK', url: `${backends.webhookUrl}?sync=1`, synchronized: true }, 'SUCCESS'),
+    run('GITHUB: workflow dispatch, followed to its conclusion', { type: 'GITHUB', org: 'acme', repo: 'deployer', workflow: 'deploy.yml' }, 'SUCCESS'),
+    run('GITLAB: pipeline trigger, followed to its end', { type: 'GITLAB', groupName: 'acme', projectName: 'deployer' }, 'SUCCESS'),
+    run('WEBHOOK via agent: org topic, then the agent calls', { type: 'WEBHOOK', agent: true, url: backends.webhookUrl, synchronized: true }, 'SUCCESS'),
+    run('WEBHOOK target answers 400: FAILURE', { type: 'WEBHOOK', url: `${backends.webhookUrl}?status=400` }, 'FAILURE'),
+    {
+      title: 'Invalid event (no invocation type): dead letter + FAILURE',
+      runId: badRunId,
+      value: JSON.stringify({ ...samplePortMessage({ runId: badRunId }), payload: { properties: {} } }),
+      expect: 'FAILURE',
+      deadLetter: true,
+    },
+  ];
+}
+
+async function consumeStatuses(kafka: Kafka, topic: string, onUpdate: (u: RunStatusUpdate) => void) {
+  const consumer = kafka.consumer({ groupId: `demo-tail-${newRunId()}` });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.run({ eachMessage: async ({ message }) => void (message.value && onUpdate(await decodeStatus(message.value))) });
+  return consumer;
+}
+
+/** The end-to-end demo: returns the process exit code. */
+export async function runDemo(): Promise<number> {
+  const base = loadConfig(process.env);
+  const logger: Logger = createLogger(process.env.LOG_LEVEL ?? 'error');
+  const say = (line: string) => process.stdout.write(`${line}\n`);
+  let stopBroker = async () => undefined as unknown;
+  if (base.kafka.brokers.length === 0) {
+    const script = await loadKafkaScript();
+    say('Starting a local Kafka broker (the first run downloads it from Maven Central)...');
+    const broker = await script.ensureBroker();
+    base.kafka.brokers = [broker.brokers];
+    if (broker.started) stopBroker = () => script.stopSharedBroker();
+    say(`Kafka: ${broker.brokers}`);
+  }
+  const suffix = newRunId().slice(2, 8).toLowerCase().replace(/[^a-z0-9]/g, 'x');
+  const backends = await startDemoBackends();
+  const config: Config = {
+    ...base,
+    groupId: `demo-${suffix}`,
+    httpPort: 0,
+    topics: {
+      ...base.topics,
+      trigger: `demo-${suffix}.action-triggers`,
+      status: `demo-${suffix}.action-run-status`,
+      dlq: `demo-${suffix}.action-triggers.dlq`,
+      orgTemplate: `demo-${suffix}.{orgId}.runs`,
+    },
+    signing: { defaultSecret: 'demo-secret', orgSecrets: {} },
+    invokers: backends.invokerConfig(base.invokers),
+  };
+  say(`Topics: ${config.topics.trigger} -> ${config.topics.orgTemplate} / ${config.topics.status} / ${config.topics.dlq}`);
+  const router = new App(config, logger.child({ app: 'router' }));
+  const { AgentIntake } = await import('./agent/intake');
+  const agent = new App(config, logger.child({ app: 'agent' }), { mode: 'agent', orgId: 'org_demo', intake: (d) => new AgentIntake(d.config, 'org_demo') });
+  const kafka = createKafka(config.kafka, logger, '-demo');
+  const list = scenarios(backends);
+  const byRun = new Map(list.map((s) => [s.runId, s]));
+  const reached = new Map<string, RunStatus>();
+  let done!: () => void;
+  const allDone = new Promise<void>((r) => (done = r));
+  await router.start();
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic: config.topics.orgTemplate.replace('{orgId}', 'org_demo'), numPartitions: 3 }], waitForLeaders: true });
+  await admin.disconnect();
+  const tail = await consumeStatuses(kafka, config.topics.status, (u) => {
+    const s = byRun.get(u.runId);
+    if (!s) return;
+    say(`  ${formatStatusLine(u)}`);
+    if (u.status !== 'IN_PROGRESS') reached.set(u.runId, u.status);
+    if (list.every((x) => reached.has(x.runId))) done();
+  });
+  const kafkaBackend = await backends.startKafkaBackend(kafka, config);
+  await agent.start();
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  say('\nProducing one run per invocation type, and one invalid event:');
+  for (const s of list) say(`  ${s.runId}  ${s.title}`);
+  await producer.send({ topic: config.topics.trigger, messages: list.map((s) => ({ key: s.runId, value: s.value })) });
+  say('\nStatus stream:');
+  const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 60_000).unref());
+  const result = await Promise.race([allDone.then(() => 'ok' as const), timeout]);
+  const dlqCount = await backends.countDeadLetters(kafka, config.topics.dlq);
+
+  say('\nResult:');
+  let ok = result === 'ok';
+  for (const s of list) {
+    const got = reached.get(s.runId);
+    const pass = got === s.expect;
+    ok &&= pass;
+    say(`  ${pass ? 'ok  ' : 'FAIL'} ${s.title}: expected ${s.expect}, got ${got ?? 'nothing final'}`);
+  }
+  const expectedDlq = list.filter((s) => s.deadLetter).length;
+  say(`  ${dlqCount === expectedDlq ? 'ok  ' : 'FAIL'} dead-letter topic holds ${dlqCount} message(s), expected ${expectedDlq}`);
+  ok &&= dlqCount === expectedDlq;
+
+  await producer.disconnect();
+  await tail.disconnect();
+  await kafkaBackend.disconnect();
+  await agent.stop();
+  await router.stop();
+  await backends.close();
+  await stopBroker();
+  say(ok ? '\nDemo passed: every run reached its expected state.' : '\nDemo FAILED.');
+  return ok ? 0 : 1;
+}

@@ -1,0 +1,103 @@
+/**
+ * Every failure the router knows how to name. `code` is stable: it is the
+ * dead-letter reason (`x-dlq-reason`) and a metrics label, so renaming one is
+ * a breaking change. `retriable` is the only thing the retry logic reads.
+ */
+export const ErrorCodes = {
+  /** Bytes are neither JSON nor Confluent-framed Avro. */
+  DECODE_FAILED: 'DECODE_FAILED',
+  /** Confluent-framed Avro arrived but no schema registry is configured. */
+  REGISTRY_NOT_CONFIGURED: 'REGISTRY_NOT_CONFIGURED',
+  /** The registry could not be reached or does not know the schema id. */
+  REGISTRY_UNAVAILABLE: 'REGISTRY_UNAVAILABLE',
+  /** The event does not match the ActionRun Avro schema. */
+  SCHEMA_INVALID: 'SCHEMA_INVALID',
+  MISSING_RUN_ID: 'MISSING_RUN_ID',
+  MISSING_ORG_ID: 'MISSING_ORG_ID',
+  /** The catalog is configured and does not define the action. */
+  UNKNOWN_ACTION: 'UNKNOWN_ACTION',
+  /** User inputs do not satisfy the action's `userInputs`. */
+  INPUT_INVALID: 'INPUT_INVALID',
+  /** The invocation type is not one the router knows at all. */
+  UNKNOWN_INVOCATION: 'UNKNOWN_INVOCATION',
+  /** The invocation type is known but no invoker is enabled for it. */
+  UNSUPPORTED_INVOCATION: 'UNSUPPORTED_INVOCATION',
+  /** An agent received a run whose Port signature does not verify. */
+  SIGNATURE_INVALID: 'SIGNATURE_INVALID',
+  /** The invocation method lacks a field its backend needs (url, repo...). */
+  INVOCATION_INVALID: 'INVOCATION_INVALID',
+  /** A webhook target resolved to an address the router refuses to call. */
+  TARGET_FORBIDDEN: 'TARGET_FORBIDDEN',
+  /** The backend answered with an error that retrying will not fix. */
+  BACKEND_REJECTED: 'BACKEND_REJECTED',
+  /** The backend failed in a way a retry may fix (5xx, 429, network). */
+  BACKEND_UNAVAILABLE: 'BACKEND_UNAVAILABLE',
+  /** A call or its retries ran past their deadline. */
+  TIMEOUT: 'TIMEOUT',
+  /** Work stopped because the router is shutting down. */
+  ABORTED: 'ABORTED',
+  /** Credentials for a backend are missing or refused. */
+  AUTH_FAILED: 'AUTH_FAILED',
+  CONFIG_INVALID: 'CONFIG_INVALID',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+export interface RouterErrorOptions {
+  retriable?: boolean;
+  cause?: unknown;
+  /** Extra facts for logs and status summaries (status code, field path...). */
+  details?: Record<string, unknown>;
+}
+
+export class RouterError extends Error {
+  readonly code: ErrorCode;
+  readonly retriable: boolean;
+  readonly details: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, options: RouterErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'RouterError';
+    this.code = code;
+    this.retriable = options.retriable ?? false;
+    this.details = options.details ?? {};
+    // pino serialises own enumerable properties; make the useful ones visible.
+    Object.defineProperty(this, 'message', { enumerable: true, value: message });
+  }
+}
+
+/** An event that cannot be routed: it goes to the DLQ under `code`. */
+export class RejectedEventError extends RouterError {
+  constructor(code: ErrorCode, message: string, options: RouterErrorOptions = {}) {
+    super(code, message, { ...options, retriable: false });
+    this.name = 'RejectedEventError';
+  }
+}
+
+/** A backend call failed; `retriable` says whether another attempt may help. */
+export class BackendError extends RouterError {
+  constructor(code: ErrorCode, message: string, options: RouterErrorOptions = {}) {
+    super(code, message, options);
+    this.name = 'BackendError';
+  }
+}
+
+/** Configuration is invalid; `variable` names the environment variable. */
+export class ConfigError extends RouterError {
+  readonly variable: string;
+  constructor(variable: string, message: string) {
+    super(ErrorCodes.CONFIG_INVALID, `${variable}: ${message}`);
+    this.name = 'ConfigError';
+    this.variable = variable;
+  }
+}
+
+export function isRouterError(err: unknown): err is RouterError {
+  return err instanceof RouterError;
+}
+
+/** A readable one-line message from anything that was thrown. */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

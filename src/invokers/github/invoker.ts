@@ -1,0 +1,255 @@
+import { toPortMessage } from '../../codec/port-message';
+import { BackendError, ErrorCodes, RouterError, describeError } from '../../errors';
+import type { Json, JsonObject } from '../../model/json';
+import type { FrozenRun } from '../../model/run';
+import { HttpResponse, httpRequest, retryAfterMs, statusError } from '../http/client';
+import type { InvocationContext, InvocationOutcome, Invoker } from '../invoker';
+import { AbortedError, sleep, withRetry } from '../retry';
+import { GithubAuth } from './auth';
+import type { GithubConfig } from './config';
+
+/** GitHub's limit on workflow_dispatch inputs (it was 10 before 2025). */
+export const MAX_DISPATCH_INPUTS = 25;
+
+export interface GithubTarget {
+  owner: string;
+  repo: string;
+  workflow: string;
+  ref: string;
+  inputs: Record<string, Json>;
+  report: boolean;
+}
+
+interface WorkflowRun {
+  id: number;
+  name?: string | null;
+  display_title?: string | null;
+  status: string;
+  conclusion: string | null;
+  html_url: string;
+  created_at: string;
+  event?: string;
+}
+
+/** Builds the dispatch from Port's GITHUB invocation method (PORT-REFERENCE.md, GITHUB). */
+export function githubTarget(run: FrozenRun): GithubTarget | RouterError {
+  const m = run.invocationMethod;
+  const invalid = (msg: string) => new BackendError(ErrorCodes.INVOCATION_INVALID, msg);
+  for (const key of ['org', 'repo', 'workflow'] as const) {
+    if (typeof m[key] !== 'string' || m[key] === '') return invalid(`GITHUB invocation method needs "${key}"`);
+  }
+  const given = (m.workflowInputs && typeof m.workflowInputs === 'object' && !Array.isArray(m.workflowInputs) ? m.workflowInputs : {}) as JsonObject;
+  const { ref, ...fixed } = given;
+  const inputs: Record<string, Json> = {};
+  const put = (k: string, v: Json) => {
+    // Dispatch inputs are strings, numbers or booleans; structures travel as JSON.
+    inputs[k] = v !== null && typeof v === 'object' ? JSON.stringify(v) : v;
+  };
+  for (const [k, v] of Object.entries(fixed)) put(k, v);
+  if (m.omitUserInputs !== true) for (const [k, v] of Object.entries(run.properties)) if (v !== null) put(k, v);
+  if (m.omitPayload !== true) inputs.port_payload = JSON.stringify(toPortMessage(run));
+  inputs.port_context = JSON.stringify({ runId: run.runId, orgId: run.orgId, action: run.action, blueprint: run.blueprint, entity: run.entityIdentifier });
+  const count = Object.keys(inputs).length;
+  if (count > MAX_DISPATCH_INPUTS) {
+    return invalid(
+      `GitHub accepts at most ${MAX_DISPATCH_INPUTS} workflow inputs; this dispatch has ${count} (${Object.keys(inputs).join(', ')}). ` +
+        'Set omitUserInputs and read the inputs from port_payload.',
+    );
+  }
+  return {
+    owner: m.org as string,
+    repo: m.repo as string,
+    workflow: m.workflow as string,
+    ref: typeof ref === 'string' && ref ? ref : 'main',
+    inputs,
+    report: m.reportWorkflowStatus !== false,
+  };
+}
+
+/**
+ * GITHUB runs: a workflow_dispatch, then (with reportWorkflowStatus) the
+ * workflow run is found and followed to its conclusion in the background.
+ * Finding the run: the dispatch asks GitHub for the run's id
+ * (`return_run_details`); where the API does not give it (older GitHub
+ * Enterprise Server), the newest workflow_dispatch run of that workflow
+ * created after the dispatch whose title contains the run id is taken, and
+ * failing that the oldest unclaimed one (see README for the limits).
+ */
+export class GithubInvoker implements Invoker {
+  readonly type = 'GITHUB' as const;
+  readonly announce = 'before' as const;
+  private readonly auth: GithubAuth;
+  /** Workflow run ids already matched to a Port run (fallback matching). */
+  private readonly claimed = new Set<number>();
+
+  constructor(private readonly config: GithubConfig) {
+    this.auth = new GithubAuth(config);
+  }
+
+  describe(run: FrozenRun): string {
+    const m = run.invocationMethod;
+    return `GitHub workflow ${String(m.org)}/${String(m.repo)}/${String(m.workflow)}`;
+  }
+
+  async invoke(run: FrozenRun, ctx: InvocationContext): Promise<InvocationOutcome> {
+    const target = githubTarget(run);
+    if (target instanceof RouterError) return { status: 'failed', code: target.code, summary: target.message };
+    if (!this.auth.configured) {
+      return { status: 'failed', code: ErrorCodes.AUTH_FAILED, summary: 'GitHub dispatch not attempted: set GITHUB_TOKEN, or GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY' };
+    }
+    const where = `${target.owner}/${target.repo} workflow ${target.workflow} on ${target.ref}`;
+    const dispatchedAt = Date.now();
+    let details: { workflow_run_id?: number; html_url?: string } = {};
+    let attempts: number;
+    try {
+      const result = await withRetry(this.config.retry, ctx.signal, () => this.dispatch(target, ctx.signal), (e, n, wait) =>
+        ctx.logger.warn({ attempt: n, waitMs: wait, error: e.message }, 'GitHub dispatch failed; retrying'),
+      );
+      attempts = result.attempts;
+      if (result.value.body) details = JSON.parse(result.value.body) as typeof details;
+    } catch (err) {
+      if (err instanceof AbortedError) throw err;
+      const e = err as RouterError;
+      return { status: 'failed', code: e.code, summary: `GitHub dispatch of ${where} failed: ${e.message}`, attempt: Number(e.details.attempts ?? 1) };
+    }
+    const links = details.html_url ? [details.html_url] : [];
+    const externalRunId = details.workflow_run_id ? String(details.workflow_run_id) : undefined;
+    if (!target.report) {
+      return { status: 'succeeded', summary: `Dispatched ${where} (workflow status not followed)`, links, externalRunId, attempt: attempts };
+    }
+    ctx.follow((signal) => this.followRun(run, target, dispatchedAt, details.workflow_run_id, ctx, signal));
+    return { status: 'delivered', log: `Dispatched ${where}; following the workflow run`, links, externalRunId, attempt: attempts };
+  }
+
+  private async request(method: string, path: string, target: GithubTarget, signal: AbortSignal, body?: object): Promise<HttpResponse> {
+    const res = await httpRequest({
+      method,
+      url: `${this.config.apiUrl}${path}`,
+      headers: {
+        authorization: await this.auth.header(target.owner, target.repo, signal),
+        accept: 'application/vnd.github+json',
+        'x-github-api-version': '2022-11-28',
+        'user-agent': 'action-router',
+        ...(body ? { 'content-type': 'application/json' } : {}),
+      },
+      body: body ? JSON.stringify(body) : undefined,
+      timeoutMs: this.config.timeoutMs,
+      maxResponseBytes: 1024 * 1024,
+      signal,
+    });
+    const err = statusError(res, `GitHub ${method} ${path}`);
+    if (err) throw rateLimited(res, err);
+    return res;
+  }
+
+  private async dispatch(target: GithubTarget, signal: AbortSignal): Promise<HttpResponse> {
+    const path = `/repos/${enc(target.owner)}/${enc(target.repo)}/actions/workflows/${enc(target.workflow)}/dispatches`;
+    try {
+      return await this.request('POST', path, target, signal, { ref: target.ref, inputs: target.inputs, return_run_details: true });
+    } catch (err) {
+      // GitHub Enterprise Server releases without run details reject the field.
+      if (err instanceof BackendError && err.details.status === 422 && /return_run_details/.test(err.message)) {
+        return this.request('POST', path, target, signal, { ref: target.ref, inputs: target.inputs });
+      }
+      throw err;
+    }
+  }
+
+  private async findRun(run: FrozenRun, target: GithubTarget, dispatchedAt: number, signal: AbortSignal): Promise<WorkflowRun | null> {
+    const since = new Date(dispatchedAt - 10_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const path = `/repos/${enc(target.owner)}/${enc(target.repo)}/actions/workflows/${enc(target.workflow)}/runs?event=workflow_dispatch&created=%3E%3D${since}&per_page=50`;
+    const deadline = Date.now() + this.config.findRunTimeoutMs;
+    for (let n = 1; Date.now() < deadline; n++) {
+      const res = await this.request('GET', path, target, signal);
+      const runs = ((JSON.parse(res.body) as { workflow_runs?: WorkflowRun[] }).workflow_runs ?? []).filter(
+        (r) => !this.claimed.has(r.id),
+      );
+      const titled = runs.find((r) => `${r.display_title ?? ''} ${r.name ?? ''}`.includes(run.runId));
+      const chosen = titled ?? [...runs].sort((a, b) => a.created_at.localeCompare(b.created_at) || a.id - b.id)[0];
+      if (chosen) {
+        this.claimed.add(chosen.id);
+        return chosen;
+      }
+      await sleep(Math.min(this.config.pollIntervalMs * n, 15_000), signal);
+    }
+    return null;
+  }
+
+  private async followRun(run: FrozenRun, target: GithubTarget, dispatchedAt: number, knownId: number | undefined, ctx: InvocationContext, signal: AbortSignal) {
+    const where = `${target.owner}/${target.repo} ${target.workflow}`;
+    const deadline = dispatchedAt + this.config.pollTimeoutMs;
+    try {
+      let id = knownId;
+      if (!id) {
+        const found = await this.findRun(run, target, dispatchedAt, signal);
+        if (!found) {
+          await ctx.report({ status: 'FAILURE', summary: `Dispatched ${where}, but no workflow run appeared within ${this.config.findRunTimeoutMs} ms`, statusLabel: 'NOT_FOUND' });
+          return;
+        }
+        id = found.id;
+        await ctx.report({ status: 'IN_PROGRESS', log: `Workflow run ${found.id} found`, links: [found.html_url], externalRunId: String(found.id) });
+      }
+      let lastStatus = '';
+      for (let n = 1; ; n++) {
+        let wr: WorkflowRun;
+        try {
+          const res = await this.request('GET', `/repos/${enc(target.owner)}/${enc(target.repo)}/actions/runs/${id}`, target, signal);
+          wr = JSON.parse(res.body) as WorkflowRun;
+        } catch (err) {
+          if (err instanceof AbortedError || !(err instanceof RouterError) || !err.retriable) throw err;
+          const wait = Number(err.details.retryAfterMs ?? this.config.pollIntervalMs);
+          ctx.logger.warn({ error: err.message, waitMs: wait }, 'GitHub poll failed; will poll again');
+          await sleep(wait, signal);
+          continue;
+        }
+        if (wr.status === 'completed') {
+          const ok = wr.conclusion === 'success';
+          await ctx.report({
+            status: ok ? 'SUCCESS' : 'FAILURE',
+            statusLabel: wr.conclusion ?? 'unknown',
+            summary: `Workflow run ${wr.id} of ${where} concluded ${wr.conclusion ?? 'without a conclusion'}`,
+            links: [wr.html_url],
+            externalRunId: String(wr.id),
+          });
+          return;
+        }
+        if (wr.status !== lastStatus) {
+          lastStatus = wr.status;
+          await ctx.report({ status: 'IN_PROGRESS', statusLabel: wr.status, log: `Workflow run ${wr.id} is ${wr.status}`, links: [wr.html_url], externalRunId: String(wr.id) });
+        }
+        if (Date.now() > deadline) {
+          await ctx.report({ status: 'FAILURE', statusLabel: 'TIMEOUT', summary: `Workflow run ${wr.id} of ${where} did not finish within ${this.config.pollTimeoutMs} ms`, links: [wr.html_url] });
+          return;
+        }
+        // Backoff: frequent at first, then at most once a minute.
+        await sleep(Math.min(this.config.pollIntervalMs * Math.ceil(n / 3), 60_000), signal);
+      }
+    } catch (err) {
+      if (err instanceof AbortedError) throw err;
+      await ctx.report({ status: 'FAILURE', summary: `Following the workflow run of ${where} failed: ${describeError(err)}`, statusLabel: 'FOLLOW_FAILED' });
+    }
+  }
+
+  async close(): Promise<void> {}
+}
+
+function enc(s: string): string {
+  return encodeURIComponent(s);
+}
+
+/**
+ * GitHub signals rate limits with 403 or 429 and `x-ratelimit-remaining: 0`
+ * (primary) or `retry-after` (secondary): wait until the reset, then retry.
+ */
+function rateLimited(res: HttpResponse, err: BackendError): BackendError {
+  if (res.status !== 403 && res.status !== 429) return err;
+  const remaining = res.headers['x-ratelimit-remaining'];
+  const reset = Number(res.headers['x-ratelimit-reset']);
+  const after = retryAfterMs(res.headers['retry-after']);
+  if (remaining !== '0' && after === undefined) return err;
+  const waitMs = after ?? (Number.isFinite(reset) ? Math.max(0, reset * 1000 - Date.now()) : 60_000);
+  return new BackendError(ErrorCodes.BACKEND_UNAVAILABLE, `GitHub rate limit reached (HTTP ${res.status}); retry in ${Math.ceil(waitMs / 1000)} s`, {
+    retriable: true,
+    details: { status: res.status, retryAfterMs: waitMs },
+  });
+}

@@ -1,0 +1,161 @@
+import { toPortMessage } from '../../codec/port-message';
+import { BackendError, ErrorCodes, RouterError, describeError } from '../../errors';
+import type { FrozenRun } from '../../model/run';
+import { httpRequest, statusError } from '../http/client';
+import type { InvocationContext, InvocationOutcome, Invoker } from '../invoker';
+import { AbortedError, sleep, withRetry } from '../retry';
+import type { GitlabConfig } from './config';
+
+export interface GitlabTarget {
+  /** `group/project` (the group may hold subgroups: `a/b/project`). */
+  path: string;
+  ref: string;
+  variables: Record<string, string>;
+  token: string | undefined;
+  tokenNames: string[];
+}
+
+interface Pipeline {
+  id: number;
+  status: string;
+  web_url: string;
+}
+
+const FAILED = new Set(['failed', 'canceled', 'skipped']);
+
+function asString(v: unknown): string {
+  return typeof v === 'string' ? v : JSON.stringify(v);
+}
+
+/** Port's agent's name for a project's token: `<group>_<project>`, `/` in the group as `_`. */
+export function tokenEnvName(group: string, project: string): string {
+  return `${group.replace(/\//g, '_')}_${project}`;
+}
+
+/** Builds the trigger from Port's GITLAB invocation method (PORT-REFERENCE.md, GITLAB). */
+export function gitlabTarget(run: FrozenRun, config: GitlabConfig): GitlabTarget | RouterError {
+  const m = run.invocationMethod;
+  for (const key of ['groupName', 'projectName'] as const) {
+    if (typeof m[key] !== 'string' || m[key] === '') {
+      return new BackendError(ErrorCodes.INVOCATION_INVALID, `GITLAB invocation method needs "${key}"`);
+    }
+  }
+  const group = m.groupName as string;
+  const project = m.projectName as string;
+  const path = `${group}/${project}`;
+  const refInput = run.properties.ref;
+  const ref = typeof refInput === 'string' && refInput ? refInput : typeof m.defaultRef === 'string' && m.defaultRef ? m.defaultRef : 'main';
+  const variables: Record<string, string> = {};
+  if (m.omitUserInputs !== true) for (const [k, v] of Object.entries(run.properties)) if (v !== null) variables[k] = asString(v);
+  if (m.omitPayload !== true) variables.port_payload = JSON.stringify(toPortMessage(run));
+  if (m.pipelineVariables && typeof m.pipelineVariables === 'object' && !Array.isArray(m.pipelineVariables)) {
+    for (const [k, v] of Object.entries(m.pipelineVariables)) variables[k] = asString(v);
+  }
+  const envName = tokenEnvName(group, project);
+  return {
+    path,
+    ref,
+    variables,
+    token: config.triggerTokens[path] ?? config.envTokens[envName],
+    tokenNames: [`"${path}" in GITLAB_TRIGGER_TOKENS_FILE`, `env ${envName}`],
+  };
+}
+
+/**
+ * GITLAB runs: a pipeline trigger with the project's trigger token. With
+ * GITLAB_API_TOKEN the pipeline is followed to SUCCESS/FAILURE; without it
+ * the run stays IN_PROGRESS for the pipeline to report on its own.
+ */
+export class GitlabInvoker implements Invoker {
+  readonly type = 'GITLAB' as const;
+  readonly announce = 'before' as const;
+
+  constructor(private readonly config: GitlabConfig) {}
+
+  describe(run: FrozenRun): string {
+    return `GitLab pipeline of ${String(run.invocationMethod.groupName)}/${String(run.invocationMethod.projectName)}`;
+  }
+
+  async invoke(run: FrozenRun, ctx: InvocationContext): Promise<InvocationOutcome> {
+    const target = gitlabTarget(run, this.config);
+    if (target instanceof RouterError) return { status: 'failed', code: target.code, summary: target.message };
+    if (!target.token) {
+      return { status: 'failed', code: ErrorCodes.AUTH_FAILED, summary: `No GitLab trigger token for ${target.path}: set ${target.tokenNames.join(' or ')}` };
+    }
+    const url = `${this.config.url}/api/v4/projects/${encodeURIComponent(target.path)}/trigger/pipeline`;
+    let pipeline: Pipeline;
+    let attempts: number;
+    try {
+      const result = await withRetry(this.config.retry, ctx.signal, async () => {
+        const res = await httpRequest({
+          method: 'POST',
+          url,
+          headers: { 'content-type': 'application/json', 'user-agent': 'action-router' },
+          body: JSON.stringify({ token: target.token, ref: target.ref, variables: target.variables }),
+          timeoutMs: this.config.timeoutMs,
+          maxResponseBytes: 256 * 1024,
+          signal: ctx.signal,
+        });
+        const err = statusError(res, `GitLab trigger of ${target.path}`);
+        if (err) throw err;
+        return JSON.parse(res.body) as Pipeline;
+      }, (e, n, wait) => ctx.logger.warn({ attempt: n, waitMs: wait, error: e.message }, 'GitLab trigger failed; retrying'));
+      pipeline = result.value;
+      attempts = result.attempts;
+    } catch (err) {
+      if (err instanceof AbortedError) throw err;
+      const e = err as RouterError;
+      return { status: 'failed', code: e.code, summary: `GitLab pipeline trigger of ${target.path} on ${target.ref} failed: ${e.message}`, attempt: Number(e.details.attempts ?? 1) };
+    }
+    const fields = { links: [pipeline.web_url], externalRunId: String(pipeline.id), attempt: attempts };
+    if (this.config.apiToken) ctx.follow((signal) => this.followPipeline(target, pipeline, ctx, signal));
+    return { status: 'delivered', log: `GitLab pipeline ${pipeline.id} triggered for ${target.path} on ${target.ref}`, statusLabel: pipeline.status, ...fields };
+  }
+
+  private async followPipeline(target: GitlabTarget, first: Pipeline, ctx: InvocationContext, signal: AbortSignal): Promise<void> {
+    const url = `${this.config.url}/api/v4/projects/${encodeURIComponent(target.path)}/pipelines/${first.id}`;
+    const deadline = Date.now() + this.config.pollTimeoutMs;
+    let last = first.status;
+    try {
+      for (let n = 1; ; n++) {
+        await sleep(Math.min(this.config.pollIntervalMs * Math.ceil(n / 3), 60_000), signal);
+        const res = await httpRequest({
+          method: 'GET',
+          url,
+          headers: { 'PRIVATE-TOKEN': this.config.apiToken!, 'user-agent': 'action-router' },
+          timeoutMs: this.config.timeoutMs,
+          maxResponseBytes: 256 * 1024,
+          signal,
+        }).catch((err: unknown) => (err instanceof RouterError && err.retriable ? null : Promise.reject(err)));
+        if (!res) continue;
+        const err = statusError(res, `GitLab pipeline ${first.id}`);
+        if (err && err.retriable) continue;
+        if (err) throw err;
+        const p = JSON.parse(res.body) as Pipeline;
+        if (p.status === 'success' || FAILED.has(p.status)) {
+          await ctx.report({
+            status: p.status === 'success' ? 'SUCCESS' : 'FAILURE',
+            statusLabel: p.status,
+            summary: `GitLab pipeline ${p.id} of ${target.path} ended ${p.status}`,
+            links: [p.web_url],
+            externalRunId: String(p.id),
+          });
+          return;
+        }
+        if (p.status !== last) {
+          last = p.status;
+          await ctx.report({ status: 'IN_PROGRESS', statusLabel: p.status, log: `GitLab pipeline ${p.id} is ${p.status}`, links: [p.web_url], externalRunId: String(p.id) });
+        }
+        if (Date.now() > deadline) {
+          await ctx.report({ status: 'FAILURE', statusLabel: 'TIMEOUT', summary: `GitLab pipeline ${p.id} did not finish within ${this.config.pollTimeoutMs} ms`, links: [p.web_url] });
+          return;
+        }
+      }
+    } catch (err) {
+      if (err instanceof AbortedError) throw err;
+      await ctx.report({ status: 'FAILURE', statusLabel: 'FOLLOW_FAILED', summary: `Following GitLab pipeline ${first.id} failed: ${describeError(err)}` });
+    }
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,64 @@
+import type { ErrorCode } from '../errors';
+import type { Logger } from '../log';
+import type { FrozenRun, InvocationType } from '../model/run';
+import type { StatusFields } from '../status/publisher';
+
+/**
+ * What an invocation came to. Expected results are values; an invoker
+ * throws only for the unexpected (a bug) or when `signal` aborted it.
+ * - `delivered`: the backend accepted the run and will report on its own;
+ *   the run stays IN_PROGRESS.
+ * - `succeeded` / `failed`: the run ends SUCCESS / FAILURE now.
+ */
+export type InvocationOutcome =
+  | ({ status: 'delivered' } & OutcomeFields)
+  | ({ status: 'succeeded' } & OutcomeFields)
+  | ({ status: 'failed'; code: ErrorCode; summary: string } & OutcomeFields);
+
+export interface OutcomeFields {
+  summary?: string;
+  log?: string;
+  statusLabel?: string;
+  links?: string[];
+  externalRunId?: string;
+  /** Attempts made (1 when the first call settled it). */
+  attempt?: number;
+}
+
+export interface InvocationContext {
+  /**
+   * Aborted when the router shuts down or loses the partition. An invoker
+   * stops promptly and throws; the run is then redelivered, not failed.
+   */
+  signal: AbortSignal;
+  logger: Logger;
+  /** Publishes an extra update for this run (in order, after the router's). */
+  report(fields: StatusFields): Promise<void>;
+  /**
+   * Hands over work that continues after the outcome (following a workflow
+   * to its end). It runs in the background, bounded by the invoker's own
+   * timeout; its updates go through `report`.
+   */
+  follow(task: (signal: AbortSignal) => Promise<void>): void;
+}
+
+/**
+ * One backend kind. The router calls `invoke` once per accepted run after
+ * validation, from many runs concurrently; an invoker keeps no per-run state
+ * between calls. Adding a backend is one folder with an Invoker and one
+ * entry in `invokers/index.ts`.
+ */
+export interface Invoker {
+  readonly type: InvocationType;
+  /**
+   * `before`: the router announces IN_PROGRESS before calling (slow calls,
+   * so the UI sees the run start). `after`: the outcome itself is the first
+   * update (the call is a quick, durable hand-off such as a Kafka write).
+   */
+  readonly announce: 'before' | 'after';
+  /** Where a run goes, for logs and the first status update. */
+  describe(run: FrozenRun): string;
+  invoke(run: FrozenRun, ctx: InvocationContext): Promise<InvocationOutcome>;
+  /** Called once at shutdown, after the last invoke returned. */
+  close(): Promise<void>;
+}

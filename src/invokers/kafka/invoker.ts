@@ -1,0 +1,83 @@
+import type { Admin } from 'kafkajs';
+import { BackendError, ErrorCodes, describeError } from '../../errors';
+import type { BatchProducer } from '../../kafka/batch-producer';
+import type { FrozenRun } from '../../model/run';
+import type { InvocationContext, InvocationOutcome, Invoker } from '../invoker';
+import { untilDone } from '../retry';
+import type { KafkaInvokerConfig } from './config';
+import { buildOrgMessage } from './org-message';
+
+export interface KafkaInvokerDeps {
+  config: KafkaInvokerConfig;
+  producer: BatchProducer;
+  admin: Admin;
+  orgTopicTemplate: string;
+  secretFor(orgId: string): string | undefined;
+}
+
+export function orgTopic(template: string, orgId: string): string {
+  return template.split('{orgId}').join(orgId);
+}
+
+/** Characters Kafka accepts in a topic name. */
+const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/;
+
+/**
+ * KAFKA runs, and `agent: true` runs of other kinds: write Port's run
+ * message to the org's topic. The backend (or agent) reports progress
+ * itself, so a write is `delivered` and the run stays IN_PROGRESS.
+ */
+export class KafkaInvoker implements Invoker {
+  readonly type = 'KAFKA' as const;
+  readonly announce = 'after' as const;
+  private readonly ensured = new Map<string, Promise<void>>();
+
+  constructor(private readonly deps: KafkaInvokerDeps) {}
+
+  describe(run: FrozenRun): string {
+    return `topic ${orgTopic(this.deps.orgTopicTemplate, run.orgId)}`;
+  }
+
+  async invoke(run: FrozenRun, ctx: InvocationContext): Promise<InvocationOutcome> {
+    const topic = orgTopic(this.deps.orgTopicTemplate, run.orgId);
+    if (!TOPIC_NAME.test(topic)) {
+      return { status: 'failed', code: ErrorCodes.INVOCATION_INVALID, summary: `org id "${run.orgId}" does not make a valid topic name (${topic})` };
+    }
+    const { body, headers } = buildOrgMessage(run, this.deps.secretFor(run.orgId));
+    // The write must happen: retry through broker outages until shutdown.
+    await untilDone(
+      ctx.signal,
+      async () => {
+        await this.ensureTopic(topic);
+        await this.deps.producer.send(topic, { key: run.runId, value: body, headers });
+      },
+      (err, n) => ctx.logger.warn({ err: describeError(err), attempt: n, topic }, 'org topic write failed; retrying'),
+    );
+    const via = run.invocationMethod.agent ? ` for the ${run.invocationMethod.type} agent` : '';
+    return { status: 'delivered', log: `Routed to Kafka topic ${topic}${via}` };
+  }
+
+  private ensureTopic(topic: string): Promise<void> {
+    if (!this.deps.config.autoCreateTopics) return Promise.resolve();
+    let done = this.ensured.get(topic);
+    if (!done) {
+      const { admin, config } = this.deps;
+      done = admin
+        .listTopics()
+        .then(async (existing) => {
+          if (existing.includes(topic)) return;
+          // Another router may create it at the same moment; kafkajs then
+          // answers false instead of failing, which is what we want.
+          await admin.createTopics({ topics: [{ topic, numPartitions: config.orgTopicPartitions }], waitForLeaders: true });
+        })
+        .catch((err: unknown) => {
+          this.ensured.delete(topic);
+          throw new BackendError(ErrorCodes.BACKEND_UNAVAILABLE, `cannot create topic ${topic}: ${describeError(err)}`, { retriable: true });
+        });
+      this.ensured.set(topic, done);
+    }
+    return done;
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,78 @@
+import { CompressionTypes, IHeaders, Producer } from 'kafkajs';
+
+export interface OutboundMessage {
+  key: string | Buffer | null;
+  value: Buffer | string | null;
+  headers?: IHeaders;
+}
+
+export interface BatchProducerOptions {
+  /** How long a message may wait for others to share its request. */
+  lingerMs?: number;
+  /** A batch is sent at once when it holds this many messages. */
+  maxBatchMessages?: number;
+}
+
+interface Pending {
+  topic: string;
+  message: OutboundMessage;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * Groups concurrent sends into one produce request per linger window.
+ * kafkajs sends one request per `send()` call; with hundreds of runs in
+ * flight that costs a round trip each. Each caller still learns about its
+ * own message: the promise resolves once the broker acknowledged it (acks
+ * from all in-sync replicas), or rejects with the request's error.
+ */
+export class BatchProducer {
+  private queue: Pending[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private readonly lingerMs: number;
+  private readonly maxBatch: number;
+
+  constructor(
+    readonly producer: Producer,
+    options: BatchProducerOptions = {},
+  ) {
+    this.lingerMs = options.lingerMs ?? 2;
+    this.maxBatch = options.maxBatchMessages ?? 500;
+  }
+
+  send(topic: string, message: OutboundMessage): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ topic, message, resolve, reject });
+      if (this.queue.length >= this.maxBatch) this.flush();
+      else this.timer ??= setTimeout(() => this.flush(), this.lingerMs);
+    });
+  }
+
+  /** Sends whatever is queued now. */
+  flush(): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    const batch = this.queue;
+    if (batch.length === 0) return;
+    this.queue = [];
+    const byTopic = new Map<string, OutboundMessage[]>();
+    for (const p of batch) {
+      let list = byTopic.get(p.topic);
+      if (!list) byTopic.set(p.topic, (list = []));
+      list.push(p.message);
+    }
+    this.producer
+      .sendBatch({
+        acks: -1,
+        compression: CompressionTypes.None,
+        topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+      })
+      .then(
+        () => batch.forEach((p) => p.resolve()),
+        (err: unknown) => batch.forEach((p) => p.reject(err)),
+      );
+  }
+}

@@ -1,0 +1,41 @@
+import { Kafka, KafkaConfig, logLevel as KafkaLogLevel, LogEntry, SASLOptions } from 'kafkajs';
+import type { Logger } from '../log';
+import type { Config } from '../config/config';
+
+const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
+  [KafkaLogLevel.ERROR]: 'error',
+  [KafkaLogLevel.WARN]: 'warn',
+  [KafkaLogLevel.INFO]: 'info',
+  [KafkaLogLevel.DEBUG]: 'debug',
+};
+
+/** A kafkajs client whose logs go through pino (kafkajs INFO is chatty: debug). */
+export function createKafka(config: Config['kafka'], logger: Logger, clientIdSuffix = ''): Kafka {
+  const log = logger.child({ component: 'kafkajs' });
+  const options: KafkaConfig = {
+    clientId: config.clientId + clientIdSuffix,
+    brokers: config.brokers,
+    ssl: config.ssl,
+    connectionTimeout: 5_000,
+    requestTimeout: 30_000,
+    // Retries are bounded per request; the router's own loops retry outcomes
+    // for as long as it runs, so a broker outage never drops a message.
+    retry: { initialRetryTime: 200, retries: 8, maxRetryTime: 10_000 },
+    logLevel: KafkaLogLevel.WARN,
+    logCreator:
+      () =>
+      ({ level, log: entry }: LogEntry) => {
+        const { message, ...rest } = entry;
+        const pinoLevel = LEVELS[level] === 'info' ? 'debug' : LEVELS[level] ?? 'debug';
+        log[pinoLevel](rest, message);
+      },
+  };
+  if (config.sasl) {
+    options.sasl = {
+      mechanism: config.sasl.mechanism,
+      username: config.sasl.username,
+      password: config.sasl.password,
+    } as SASLOptions;
+  }
+  return new Kafka(options);
+}

@@ -1,0 +1,20 @@
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+interface EnsuredBroker {
+  brokers: string;
+  started: boolean;
+}
+
+interface KafkaScript {
+  ensureBroker(): Promise<EnsuredBroker>;
+  stopSharedBroker(): Promise<boolean>;
+}
+
+// Keeps a real dynamic import (the ES module) through the CommonJS build.
+const importModule = new Function('url', 'return import(url)') as (url: string) => Promise<KafkaScript>;
+
+/** scripts/kafka.mjs, the embedded local broker's manager. */
+export function loadKafkaScript(): Promise<KafkaScript> {
+  return importModule(pathToFileURL(join(__dirname, '..', 'scripts', 'kafka.mjs')).href);
+}

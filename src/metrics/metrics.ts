@@ -1,0 +1,68 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * The router's Prometheus metrics, on a registry of its own (so several
+ * routers in one process, as in tests, do not collide).
+ */
+export class RouterMetrics {
+  readonly registry = new Registry();
+  readonly received = new Counter({ name: 'action_router_runs_received_total', help: 'Trigger messages consumed', registers: [this.registry] });
+  readonly routed = new Counter({
+    name: 'action_router_runs_routed_total',
+    help: 'Runs handed to an invoker, by invocation type',
+    labelNames: ['invocation'],
+    registers: [this.registry],
+  });
+  readonly deadLettered = new Counter({
+    name: 'action_router_runs_dead_lettered_total',
+    help: 'Messages written to the dead-letter topic, by reason',
+    labelNames: ['invocation', 'reason'],
+    registers: [this.registry],
+  });
+  readonly skipped = new Counter({
+    name: 'action_router_runs_skipped_total',
+    help: 'Messages deliberately not handled (agent mode: runs not flagged agent)',
+    registers: [this.registry],
+  });
+  readonly outcomes = new Counter({
+    name: 'action_router_invocation_outcomes_total',
+    help: 'Invocation outcomes, by invocation type and outcome',
+    labelNames: ['invocation', 'outcome'],
+    registers: [this.registry],
+  });
+  readonly latency = new Histogram({
+    name: 'action_router_invocation_duration_seconds',
+    help: 'Time from the start of an invocation to its outcome',
+    labelNames: ['invocation'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+  readonly retries = new Counter({
+    name: 'action_router_retries_total',
+    help: 'Retried calls and writes, by invocation type',
+    labelNames: ['invocation'],
+    registers: [this.registry],
+  });
+  readonly inFlight = new Gauge({
+    name: 'action_router_in_flight',
+    help: 'Runs in flight, by partition',
+    labelNames: ['topic', 'partition'],
+    registers: [this.registry],
+  });
+  readonly committed = new Gauge({
+    name: 'action_router_committed_offset',
+    help: 'Last committed offset, by partition',
+    labelNames: ['topic', 'partition'],
+    registers: [this.registry],
+  });
+  readonly lag = new Gauge({
+    name: 'action_router_consumer_lag',
+    help: 'High watermark minus the last fetched offset, by partition',
+    labelNames: ['topic', 'partition'],
+    registers: [this.registry],
+  });
+
+  constructor(defaults = false) {
+    if (defaults) collectDefaultMetrics({ register: this.registry, prefix: 'action_router_' });
+  }
+}

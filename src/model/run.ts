@@ -1,0 +1,41 @@
+import { JsonObject } from './json';
+
+/** Invocation types the router knows; an invoker registry maps each to a backend. */
+export const INVOCATION_TYPES = ['KAFKA', 'WEBHOOK', 'GITHUB', 'GITLAB'] as const;
+export type InvocationType = (typeof INVOCATION_TYPES)[number];
+
+export function isInvocationType(value: string): value is InvocationType {
+  return (INVOCATION_TYPES as readonly string[]).includes(value);
+}
+
+/**
+ * Port's invocationMethod: `type`, `agent`, and the backend's own fields
+ * (url, method, org, repo, workflow, projectName...), kept as given.
+ */
+export interface InvocationMethod extends JsonObject {
+  type: string;
+  agent: boolean;
+}
+
+/**
+ * A decoded, validated run. Produced by the codec, frozen, and never
+ * changed afterwards: invokers read it, nothing writes it.
+ */
+export interface ActionRun {
+  runId: string;
+  orgId: string;
+  action: string;
+  actionTrigger: string | null;
+  origin: string | null;
+  triggeredAt: string;
+  userId: string | null;
+  user: JsonObject | null;
+  entityIdentifier: string | null;
+  blueprint: string | null;
+  entity: JsonObject | null;
+  invocationMethod: InvocationMethod;
+  properties: JsonObject;
+  censoredProperties: string[];
+}
+
+export type FrozenRun = Readonly<ActionRun>;

@@ -1,0 +1,388 @@
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import type { Config } from '../config/config';
+import { ErrorCodes, RouterError, describeError, isRouterError } from '../errors';
+import type { InvocationContext, InvocationOutcome } from '../invokers/invoker';
+import type { InvokerRegistry, RoutingMode } from '../invokers/index';
+import { AbortedError, untilDone } from '../invokers/retry';
+import type { Logger } from '../log';
+import type { RouterMetrics } from '../metrics/metrics';
+import type { FrozenRun } from '../model/run';
+import { StatusFields, StatusPublisher, buildUpdate } from '../status/publisher';
+import type { DeadLetterWriter } from './dead-letter';
+import type { Intake } from './intake';
+import { OffsetWindow } from './offset-window';
+
+export interface RouterDeps {
+  kafka: Kafka;
+  logger: Logger;
+  metrics: RouterMetrics;
+  intake: Intake;
+  invokers: InvokerRegistry;
+  status: StatusPublisher;
+  deadLetters: DeadLetterWriter;
+  mode: RoutingMode;
+  topic: string;
+  groupId: string;
+  window: Config['window'];
+}
+
+interface PartitionState {
+  key: string;
+  topic: string;
+  partition: number;
+  window: OffsetWindow;
+  lastCommitted: bigint | null;
+  /** Aborts this partition's work (revocation, shutdown past the grace). */
+  abort: AbortController;
+  resume: (() => void) | null;
+}
+
+/**
+ * The consume loop. Per partition, runs are admitted into a bounded window
+ * and complete out of order; only the low-water mark is committed, so an
+ * offset is committed only once the outcome of it and of everything before
+ * it (org-topic write, status update or dead letter) is acknowledged.
+ * A full window pauses its partition until there is room again.
+ */
+export class Router {
+  private consumer: Consumer | null = null;
+  private readonly partitions = new Map<string, PartitionState>();
+  private totalInFlight = 0;
+  private stopping = false;
+  private running = false;
+  private commitTimer: NodeJS.Timeout | null = null;
+  private committing: Promise<void> | null = null;
+  private readonly followAbort = new AbortController();
+  private readonly followers = new Set<Promise<void>>();
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(private readonly deps: RouterDeps) {}
+
+  /** True while the consumer is in the group and fetching. */
+  get ready(): boolean {
+    return this.running && !this.stopping;
+  }
+
+  get topic(): string {
+    return this.deps.topic;
+  }
+
+  get inFlight(): number {
+    return this.totalInFlight;
+  }
+
+  async start(): Promise<void> {
+    const { kafka, groupId, topic, logger } = this.deps;
+    const consumer = kafka.consumer({
+      groupId,
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3_000,
+      rebalanceTimeout: 60_000,
+      maxBytesPerPartition: 1024 * 1024,
+      allowAutoTopicCreation: false,
+    });
+    this.consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, (e) => this.onAssignment(e.payload.memberAssignment));
+    consumer.on(consumer.events.REBALANCING, () => void this.commit());
+    consumer.on(consumer.events.CRASH, (e) => {
+      logger.error({ err: describeError(e.payload.error), restart: e.payload.restart }, 'consumer crashed');
+      if (!e.payload.restart) this.running = false;
+    });
+    await consumer.connect();
+    // A new group starts from the earliest offset: triggers produced before
+    // the router first ran are routed too.
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 16,
+      eachBatch: (payload) => this.eachBatch(payload),
+    });
+    this.running = true;
+    this.commitTimer = setInterval(() => void this.commit(), this.deps.window.commitIntervalMs);
+    logger.info({ topic, groupId, mode: this.deps.mode }, 'consuming');
+  }
+
+  private state(topic: string, partition: number): PartitionState {
+    const key = `${topic}:${partition}`;
+    let state = this.partitions.get(key);
+    if (!state) {
+      state = { key, topic, partition, window: new OffsetWindow(), lastCommitted: null, abort: new AbortController(), resume: null };
+      this.partitions.set(key, state);
+    }
+    return state;
+  }
+
+  private async eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale, pause }: EachBatchPayload): Promise<void> {
+    const state = this.state(batch.topic, batch.partition);
+    const { maxInFlightPerPartition, maxInFlight } = this.deps.window;
+    const last = batch.messages[batch.messages.length - 1];
+    if (last) {
+      const lag = Number(BigInt(batch.highWatermark) - BigInt(last.offset) - 1n);
+      this.deps.metrics.lag.set({ topic: batch.topic, partition: String(batch.partition) }, Math.max(0, lag));
+    }
+    for (const message of batch.messages) {
+      if (!isRunning() || isStale() || this.stopping) break;
+      const offset = BigInt(message.offset);
+      if (state.window.seen(offset)) {
+        // Re-fetched after a rejoin: it is in flight or done already.
+        resolveOffset(message.offset);
+        continue;
+      }
+      if (state.window.inFlight >= maxInFlightPerPartition || this.totalInFlight >= maxInFlight) {
+        // Backpressure: stop fetching this partition; unresolved messages
+        // are fetched again once it resumes.
+        if (!state.resume) state.resume = pause();
+        break;
+      }
+      state.window.add(offset);
+      this.totalInFlight++;
+      this.deps.metrics.inFlight.set({ topic: state.topic, partition: String(state.partition) }, state.window.inFlight);
+      this.track(state, message, offset);
+      resolveOffset(message.offset);
+    }
+    await heartbeat();
+  }
+
+  private track(state: PartitionState, message: KafkaMessage, offset: bigint): void {
+    this.handle(state, message).then(
+      () => {
+        state.window.complete(offset);
+        this.settle(state);
+      },
+      (err: unknown) => {
+        // Only an abort gets here: the run stays uncommitted and is redelivered.
+        if (!(err instanceof AbortedError)) this.deps.logger.error({ err, offset: String(offset) }, 'unexpected error handling a message');
+        this.settle(state);
+      },
+    );
+  }
+
+  private settle(state: PartitionState): void {
+    this.totalInFlight--;
+    this.deps.metrics.inFlight.set({ topic: state.topic, partition: String(state.partition) }, state.window.inFlight);
+    const { maxInFlightPerPartition, maxInFlight } = this.deps.window;
+    if (!this.stopping && this.totalInFlight <= (maxInFlight * 3) / 4) {
+      for (const s of this.partitions.values()) {
+        if (s.resume && s.window.inFlight <= (maxInFlightPerPartition * 3) / 4) {
+          const resume = s.resume;
+          s.resume = null;
+          resume();
+        }
+      }
+    }
+    if (this.totalInFlight === 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      waiters.forEach((w) => w());
+    }
+  }
+
+  /** Decides and acknowledges the outcome of one message. */
+  private async handle(state: PartitionState, message: KafkaMessage): Promise<void> {
+    const { intake, invokers, metrics, mode } = this.deps;
+    const signal = state.abort.signal;
+    const source = { topic: state.topic, partition: state.partition };
+    metrics.received.inc();
+    const log = this.deps.logger.child({ partition: state.partition, offset: message.offset });
+    const result = await untilDone(signal, () => intake.accept(message), (err, n) =>
+      log.warn({ err: describeError(err), attempt: n }, 'cannot decode yet; retrying'),
+    );
+    if (result.kind === 'skip') {
+      metrics.skipped.inc();
+      log.debug({ reason: result.reason }, 'skipped');
+      return;
+    }
+    if (result.kind === 'reject') {
+      return this.deadLetter(message, source, result.error, result.identity, null, signal, log);
+    }
+    const run = result.run;
+    const resolution = invokers.resolve(run, mode);
+    if ('skip' in resolution) {
+      metrics.skipped.inc();
+      return;
+    }
+    if ('reject' in resolution) {
+      return this.deadLetter(message, source, resolution.reject, run, run.invocationMethod.type, signal, log);
+    }
+    await this.invoke(run, resolution.invoker, signal, log);
+  }
+
+  private async deadLetter(
+    message: KafkaMessage,
+    source: { topic: string; partition: number },
+    error: RouterError,
+    identity: { runId: string | null; orgId: string | null; action: string | null },
+    invocationType: string | null,
+    signal: AbortSignal,
+    log: Logger,
+  ): Promise<void> {
+    log.warn({ reason: error.code, error: error.message, runId: identity.runId, orgId: identity.orgId }, 'dead-lettering message');
+    await untilDone(signal, () => this.deps.deadLetters.write(message, source, error), (err, n) =>
+      log.warn({ err: describeError(err), attempt: n }, 'dead-letter write failed; retrying'),
+    );
+    this.deps.metrics.deadLettered.inc({ invocation: invocationType ?? 'unknown', reason: error.code });
+    const runId = identity.runId;
+    if (!runId) return;
+    const update = buildUpdate({ ...identity, runId }, {
+      status: 'FAILURE',
+      statusLabel: error.code,
+      summary: `Run rejected (${error.code}): ${error.message}`,
+      invocationType,
+    });
+    await untilDone(signal, () => this.deps.status.publish(update));
+  }
+
+  private async invoke(run: FrozenRun, invoker: ReturnType<InvokerRegistry['get']> & object, signal: AbortSignal, parent: Logger): Promise<void> {
+    const { metrics } = this.deps;
+    const type = run.invocationMethod.type;
+    const logger = parent.child({ runId: run.runId, orgId: run.orgId, invoker: invoker.type });
+    let reports = Promise.resolve();
+    // Follow-up reports (after the outcome) outlive the partition's signal.
+    let reportSignal = signal;
+    const report = (fields: StatusFields, s: AbortSignal = signal): Promise<void> => {
+      const update = buildUpdate(run, { invocationType: type, ...fields });
+      // Chained: one run's updates reach the topic in the order reported.
+      reports = reports.then(() => untilDone(s, () => this.deps.status.publish(update)));
+      return reports;
+    };
+    // Follow-ups start only once the outcome is reported, so their updates
+    // (found, SUCCESS...) can never overtake it on the status topic.
+    const followUps: ((signal: AbortSignal) => Promise<void>)[] = [];
+    const ctx: InvocationContext = {
+      signal,
+      logger,
+      report: (fields) => report(fields, reportSignal),
+      follow: (task) => void followUps.push(task),
+    };
+    metrics.routed.inc({ invocation: type });
+    if (invoker.announce === 'before') {
+      await report({ status: 'IN_PROGRESS', log: `Routing ${type} run to ${invoker.describe(run)}` });
+    }
+    const started = process.hrtime.bigint();
+    let outcome: InvocationOutcome;
+    try {
+      outcome = await invoker.invoke(run, ctx);
+    } catch (err) {
+      if (signal.aborted || err instanceof AbortedError) throw new AbortedError();
+      logger.error({ err }, 'invoker threw');
+      outcome = {
+        status: 'failed',
+        code: isRouterError(err) ? err.code : ErrorCodes.BACKEND_UNAVAILABLE,
+        summary: `Invocation failed: ${describeError(err)}`,
+      };
+    }
+    metrics.latency.observe({ invocation: type }, Number(process.hrtime.bigint() - started) / 1e9);
+    metrics.outcomes.inc({ invocation: type, outcome: outcome.status });
+    if ((outcome.attempt ?? 1) > 1) metrics.retries.inc({ invocation: type }, (outcome.attempt ?? 1) - 1);
+    logger.info({ outcome: outcome.status, summary: outcome.summary }, outcome.log ?? outcome.summary ?? outcome.status);
+    await report(outcomeFields(outcome));
+    reportSignal = this.followAbort.signal;
+    for (const task of followUps) this.follow(task, logger);
+  }
+
+  private follow(task: (signal: AbortSignal) => Promise<void>, logger: Logger): void {
+    const p = task(this.followAbort.signal)
+      .catch((err: unknown) => {
+        if (!(err instanceof AbortedError)) logger.error({ err }, 'follow-up task failed');
+      })
+      .finally(() => this.followers.delete(p));
+    this.followers.add(p);
+  }
+
+  /** Commits every partition's low-water mark that moved since the last commit. */
+  commit(): Promise<void> {
+    if (this.committing) return this.committing;
+    const consumer = this.consumer;
+    const todo = [...this.partitions.values()].filter((s) => s.window.committable !== null && s.window.committable !== s.lastCommitted);
+    if (!consumer || todo.length === 0) return Promise.resolve();
+    const offsets = todo.map((s) => ({ topic: s.topic, partition: s.partition, offset: String(s.window.committable) }));
+    const marks = todo.map((s) => s.window.committable);
+    this.committing = consumer
+      .commitOffsets(offsets)
+      .then(() => {
+        todo.forEach((s, i) => {
+          s.lastCommitted = marks[i]!;
+          this.deps.metrics.committed.set({ topic: s.topic, partition: String(s.partition) }, Number(marks[i]));
+        });
+      })
+      .catch((err: unknown) => this.deps.logger.warn({ err: describeError(err) }, 'offset commit failed; will retry'))
+      .finally(() => {
+        this.committing = null;
+      });
+    return this.committing;
+  }
+
+  private onAssignment(assignment: Record<string, number[]>): void {
+    const owned = new Set(Object.entries(assignment).flatMap(([t, ps]) => ps.map((p) => `${t}:${p}`)));
+    for (const [key, state] of this.partitions) {
+      if (owned.has(key)) continue;
+      // Revoked: its new owner resumes from our last commit; what is still in
+      // flight here finishes within the grace or is aborted (the new owner
+      // redelivers it; receivers deduplicate by run id).
+      this.partitions.delete(key);
+      state.resume = null;
+      const timer = setTimeout(() => state.abort.abort(), this.deps.window.shutdownGraceMs);
+      timer.unref();
+      this.deps.logger.info({ partition: state.partition, inFlight: state.window.inFlight }, 'partition revoked');
+    }
+    this.deps.logger.info({ assignment }, 'partitions assigned');
+  }
+
+  private waitIdle(ms: number): Promise<boolean> {
+    if (this.totalInFlight === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), ms);
+      this.idleWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  /**
+   * Graceful stop: no new work, in-flight runs get the grace period, what is
+   * done is committed, the rest is left for redelivery. Then leaves the group.
+   */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    const { logger, window } = this.deps;
+    const consumer = this.consumer;
+    if (this.commitTimer) clearInterval(this.commitTimer);
+    if (consumer) {
+      const topics = [...new Set([...this.partitions.values()].map((s) => s.topic))];
+      if (topics.length) consumer.pause(topics.map((topic) => ({ topic })));
+    }
+    logger.info({ inFlight: this.totalInFlight }, 'stopping: finishing in-flight runs');
+    if (!(await this.waitIdle(window.shutdownGraceMs))) {
+      logger.warn({ inFlight: this.totalInFlight }, 'grace period over: aborting in-flight runs (they will be redelivered)');
+      for (const s of this.partitions.values()) s.abort.abort();
+      await this.waitIdle(2_000);
+    }
+    this.followAbort.abort();
+    await Promise.allSettled([...this.followers]);
+    if (this.committing) await this.committing;
+    await this.commit();
+    if (consumer) await consumer.disconnect().catch((err: unknown) => logger.warn({ err: describeError(err) }, 'consumer disconnect failed'));
+    this.running = false;
+    logger.info('stopped');
+  }
+}
+
+function outcomeFields(outcome: InvocationOutcome): StatusFields {
+  const common = {
+    statusLabel: outcome.statusLabel,
+    links: outcome.links,
+    externalRunId: outcome.externalRunId,
+    attempt: outcome.attempt,
+  };
+  switch (outcome.status) {
+    case 'delivered':
+      return { ...common, status: 'IN_PROGRESS', log: outcome.log ?? 'Delivered', summary: outcome.summary };
+    case 'succeeded':
+      return { ...common, status: 'SUCCESS', log: outcome.log, summary: outcome.summary };
+    case 'failed':
+      return { ...common, status: 'FAILURE', statusLabel: outcome.statusLabel ?? outcome.code, log: outcome.log, summary: outcome.summary };
+  }
+}

@@ -1,0 +1,53 @@
+import type { StatusCodec } from '../codec/status-codec';
+import type { BatchProducer } from '../kafka/batch-producer';
+import type { RunStatusUpdate } from '../model/status';
+
+export type StatusFields = Partial<Omit<RunStatusUpdate, 'runId' | 'orgId' | 'action' | 'at'>> & Pick<RunStatusUpdate, 'status'>;
+
+/** Cap on free text in one update, so a chatty backend cannot bloat the topic. */
+export const MAX_TEXT = 4_096;
+
+export function capText(text: string | null | undefined, max = MAX_TEXT): string | null {
+  if (text === null || text === undefined) return null;
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+/** Fills the fields an update needs from what is known of the run. */
+export function buildUpdate(
+  identity: { runId: string; orgId: string | null; action: string | null },
+  fields: StatusFields,
+  now = Date.now(),
+): RunStatusUpdate {
+  return {
+    runId: identity.runId,
+    orgId: identity.orgId,
+    action: identity.action,
+    status: fields.status,
+    statusLabel: capText(fields.statusLabel, 256),
+    summary: capText(fields.summary),
+    links: fields.links ?? [],
+    externalRunId: fields.externalRunId ?? null,
+    log: capText(fields.log),
+    invocationType: fields.invocationType ?? null,
+    source: fields.source ?? 'ROUTER',
+    attempt: fields.attempt ?? 1,
+    at: now,
+  };
+}
+
+/**
+ * Writes run-status updates, keyed by run id so that one run's updates stay
+ * in one partition, in order. Resolves once the broker acknowledged.
+ */
+export class StatusPublisher {
+  constructor(
+    private readonly producer: BatchProducer,
+    private readonly topic: string,
+    private readonly codec: StatusCodec,
+  ) {}
+
+  async publish(update: RunStatusUpdate): Promise<void> {
+    const value = await this.codec.encode(update);
+    await this.producer.send(this.topic, { key: update.runId, value, headers: { 'x-run-id': update.runId } });
+  }
+}
