@@ -1,0 +1,92 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DEFAULTS, loadConfig, secretForOrg } from '../../src/config/config';
+import { ConfigError } from '../../src/errors';
+import { WEBHOOK_DEFAULTS } from '../../src/invokers/webhook/config';
+import { GITHUB_DEFAULTS } from '../../src/invokers/github/config';
+
+function configError(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('applies the documented defaults', () => {
+    const c = loadConfig({});
+    expect(c.kafka.brokers).toEqual([]);
+    expect(c.kafka.clientId).toBe(DEFAULTS.clientId);
+    expect(c.groupId).toBe('action-router');
+    expect(c.topics).toMatchObject({ trigger: 'action-triggers', status: 'action-run-status', dlq: 'action-triggers.dlq', orgTemplate: '{orgId}.runs' });
+    expect(c.httpPort).toBe(8080);
+    expect(c.logLevel).toBe('info');
+    expect(c.invokers.webhook.timeoutMs).toBe(WEBHOOK_DEFAULTS.timeoutMs);
+    expect(c.invokers.webhook.retry.maxAttempts).toBe(5);
+    expect(c.invokers.github.apiUrl).toBe(GITHUB_DEFAULTS.apiUrl);
+    expect(c.invokers.gitlab.url).toBe('https://gitlab.com');
+    expect(c.kafka.sasl).toBeUndefined();
+  });
+
+  it('reads every kind of value', () => {
+    const c = loadConfig({
+      KAFKA_BROKERS: 'a:9092, b:9093',
+      KAFKA_SSL: 'true',
+      KAFKA_SASL_MECHANISM: 'scram-sha-512',
+      KAFKA_SASL_USERNAME: 'u',
+      KAFKA_SASL_PASSWORD: 'p',
+      WEBHOOK_ALLOWED_HOSTS: 'localhost,10.0.0.0/8',
+      WEBHOOK_MAX_ATTEMPTS: '2',
+      GITHUB_API_URL: 'https://ghe.example/api/v3/',
+      LOG_LEVEL: 'debug',
+    });
+    expect(c.kafka.brokers).toEqual(['a:9092', 'b:9093']);
+    expect(c.kafka.ssl).toBe(true);
+    expect(c.kafka.sasl).toEqual({ mechanism: 'scram-sha-512', username: 'u', password: 'p' });
+    expect(c.invokers.webhook.allowedHosts).toEqual(['localhost', '10.0.0.0/8']);
+    expect(c.invokers.webhook.retry).toMatchObject({ maxAttempts: 2, initialDelayMs: 500 });
+    expect(c.invokers.github.apiUrl).toBe('https://ghe.example/api/v3');
+  });
+
+  it.each([
+    [{ KAFKA_BROKERS: 'no-port' }, 'KAFKA_BROKERS'],
+    [{ KAFKA_SSL: 'maybe' }, 'KAFKA_SSL'],
+    [{ HTTP_PORT: 'eighty' }, 'HTTP_PORT'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    [{ ORG_TOPIC_TEMPLATE: 'runs' }, 'ORG_TOPIC_TEMPLATE'],
+    [{ WEBHOOK_TIMEOUT_MS: '-1' }, 'WEBHOOK_TIMEOUT_MS'],
+    [{ WEBHOOK_RETRY_MAX_MS: 'x' }, 'WEBHOOK_RETRY_MAX_MS'],
+    [{ SCHEMA_REGISTRY_URL: 'not a url' }, 'SCHEMA_REGISTRY_URL'],
+    [{ KAFKA_SASL_MECHANISM: 'plain' }, 'KAFKA_SASL_USERNAME'],
+    [{ KAFKA_SASL_MECHANISM: 'gssapi', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 'p' }, 'KAFKA_SASL_MECHANISM'],
+    [{ GITHUB_APP_ID: '1' }, 'GITHUB_APP_ID'],
+    [{ ROUTER_MAX_IN_FLIGHT: '10', ROUTER_MAX_IN_FLIGHT_PER_PARTITION: '20' }, 'ROUTER_MAX_IN_FLIGHT_PER_PARTITION'],
+  ])('names the variable of an invalid value: %j', (env, variable) => {
+    const err = configError(env);
+    expect(err.variable).toBe(variable);
+    expect(err.message.startsWith(`${variable}: `)).toBe(true);
+  });
+
+  it('quotes the offending value, except for secrets', () => {
+    expect(configError({ HTTP_PORT: 'eighty' }).message).toContain('"eighty"');
+    expect(configError({ GITHUB_APP_ID: '1', GITHUB_APP_PRIVATE_KEY: 'k', GITHUB_API_URL: 'ftp://x' }).variable).toBe('GITHUB_API_URL');
+  });
+
+  it('reads secret and token files, and says which variable’s file is broken', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+    writeFileSync(join(dir, 'orgs.json'), JSON.stringify({ org_a: 'secret-a' }));
+    writeFileSync(join(dir, 'tokens.json'), JSON.stringify({ 'acme/api': 'tok' }));
+    const c = loadConfig({ SIGNING_SECRET: 'default', ORG_SECRETS_FILE: join(dir, 'orgs.json'), GITLAB_TRIGGER_TOKENS_FILE: join(dir, 'tokens.json'), acme_web: 'env-tok' });
+    expect(secretForOrg(c.signing, 'org_a')).toBe('secret-a');
+    expect(secretForOrg(c.signing, 'org_b')).toBe('default');
+    expect(c.invokers.gitlab.triggerTokens).toEqual({ 'acme/api': 'tok' });
+    expect(c.invokers.gitlab.envTokens.acme_web).toBe('env-tok');
+    expect(configError({ ORG_SECRETS_FILE: join(dir, 'missing.json') }).variable).toBe('ORG_SECRETS_FILE');
+    writeFileSync(join(dir, 'bad.json'), '{');
+    expect(configError({ GITLAB_TRIGGER_TOKENS_FILE: join(dir, 'bad.json') }).variable).toBe('GITLAB_TRIGGER_TOKENS_FILE');
+  });
+});

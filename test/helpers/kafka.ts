@@ -1,0 +1,133 @@
+import { randomBytes } from 'node:crypto';
+import { Admin, Kafka, KafkaMessage, logLevel, Partitioners, Producer } from 'kafkajs';
+import { App, AppOptions } from '../../src/app';
+import { Config, loadConfig } from '../../src/config/config';
+import { silentLogger } from '../../src/log';
+
+/** The broker `npm test` started (scripts/with-kafka.mjs sets KAFKA_BROKERS). */
+export function brokers(): string {
+  const b = process.env.KAFKA_BROKERS;
+  if (!b) throw new Error('KAFKA_BROKERS is not set: run the tests with `npm test`, which starts a local broker');
+  return b;
+}
+
+export function kafkaClient(): Kafka {
+  return new Kafka({ brokers: brokers().split(','), clientId: 'test', logLevel: logLevel.NOTHING });
+}
+
+export function uid(): string {
+  return randomBytes(5).toString('hex');
+}
+
+export interface TestTopics {
+  trigger: string;
+  status: string;
+  dlq: string;
+  orgTemplate: string;
+  group: string;
+}
+
+/** Fresh topic and group names for one test: tests never share state. */
+export function testTopics(): TestTopics {
+  const id = uid();
+  return {
+    trigger: `t-${id}.triggers`,
+    status: `t-${id}.status`,
+    dlq: `t-${id}.dlq`,
+    orgTemplate: `t-${id}.{orgId}.runs`,
+    group: `g-${id}`,
+  };
+}
+
+/** A Config as the environment would give it, for one test's topics. */
+export function testConfig(topics: TestTopics, env: Record<string, string> = {}): Config {
+  return loadConfig({
+    KAFKA_BROKERS: brokers(),
+    TRIGGER_TOPIC: topics.trigger,
+    STATUS_TOPIC: topics.status,
+    DLQ_TOPIC: topics.dlq,
+    ORG_TOPIC_TEMPLATE: topics.orgTemplate,
+    ROUTER_GROUP_ID: topics.group,
+    TOPICS_PARTITIONS: '3',
+    ORG_TOPIC_PARTITIONS: '2',
+    LOG_LEVEL: 'silent',
+    HTTP_PORT: '0',
+    ROUTER_COMMIT_INTERVAL_MS: '100',
+    ROUTER_SHUTDOWN_GRACE_MS: '5000',
+    ...env,
+  });
+}
+
+export async function startApp(config: Config, options: AppOptions = {}): Promise<App> {
+  const app = new App(config, process.env.TEST_LOG ? (await import('../../src/log')).createLogger('debug') : silentLogger(), options);
+  await app.start();
+  return app;
+}
+
+export class TestKafka {
+  readonly kafka = kafkaClient();
+  private producer: Producer | null = null;
+  private admin: Admin | null = null;
+  private readonly consumers: { disconnect(): Promise<void> }[] = [];
+
+  async produce(topic: string, messages: { key?: string | null; value: string | Buffer | null; headers?: Record<string, string> }[]): Promise<void> {
+    if (!this.producer) {
+      this.producer = this.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: true });
+      await this.producer.connect();
+    }
+    await this.producer.send({ topic, messages: messages.map((m) => ({ key: m.key ?? null, value: m.value, headers: m.headers })) });
+  }
+
+  async createTopic(topic: string, partitions = 3): Promise<void> {
+    if (!this.admin) {
+      this.admin = this.kafka.admin();
+      await this.admin.connect();
+    }
+    await this.admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
+  }
+
+  /**
+   * Reads `topic` from the beginning until `until` says enough (or the
+   * timeout passes) and returns what was read.
+   */
+  async collect(topic: string, until: (messages: KafkaMessage[]) => boolean, timeoutMs = 30_000): Promise<KafkaMessage[]> {
+    const consumer = this.kafka.consumer({ groupId: `collect-${uid()}` });
+    this.consumers.push(consumer);
+    const messages: KafkaMessage[] = [];
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    let done!: () => void;
+    const finished = new Promise<void>((r) => (done = r));
+    await consumer.run({
+      autoCommit: false,
+      eachMessage: async ({ message }) => {
+        messages.push(message);
+        if (until(messages)) done();
+      },
+    });
+    const timer = new Promise<void>((r) => setTimeout(r, timeoutMs).unref());
+    await Promise.race([finished, timer]);
+    await consumer.disconnect();
+    return messages;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.consumers.map((c) => c.disconnect().catch(() => undefined)));
+    await this.producer?.disconnect();
+    await this.admin?.disconnect();
+  }
+}
+
+export function json<T = Record<string, unknown>>(m: KafkaMessage): T {
+  return JSON.parse(m.value!.toString('utf8')) as T;
+}
+
+/** Waits until `check` is true, polling; fails with `what` after the timeout. */
+export async function eventually(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for: ${what}`);
+}
