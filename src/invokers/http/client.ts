@@ -46,9 +46,13 @@ export function httpRequest(req: HttpRequest): Promise<HttpResponse> {
       if (err) reject(err);
       else resolve(res!);
     };
+    const headers = { ...req.headers };
+    // A declared length, not chunked encoding: some servers refuse chunked
+    // bodies on DELETE (Node's own parser among them).
+    if (req.body !== undefined) headers['content-length'] = String(Buffer.byteLength(req.body));
     const request = lib.request(url, {
       method: req.method,
-      headers: req.headers,
+      headers,
       lookup: req.lookup,
       // Redirects are the caller's decision (each target is checked again).
       agent: false,

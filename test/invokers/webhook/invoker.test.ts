@@ -1,0 +1,144 @@
+import { createServer, Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { RETRY_DEFAULTS } from '../../../src/config/fragments';
+import { WebhookReceiver } from '../../../src/dev/webhook-receiver';
+import { ErrorCodes } from '../../../src/errors';
+import { verifyPortSignature } from '../../../src/invokers/sign';
+import { webhookConfigSchema } from '../../../src/invokers/webhook/config';
+import { WebhookInvoker } from '../../../src/invokers/webhook/invoker';
+import type { JsonObject } from '../../../src/model/json';
+import { runOf, testContext } from '../../helpers/invoke';
+
+const SECRET = 'webhook-secret';
+const retry = { ...RETRY_DEFAULTS, maxAttempts: 3, initialDelayMs: 10, maxDelayMs: 20 };
+
+function invoker(overrides: Record<string, unknown> = {}) {
+  return new WebhookInvoker({
+    config: webhookConfigSchema.parse({ allowedHosts: '127.0.0.1', timeoutMs: 2_000, retry, ...overrides }),
+    secretFor: () => SECRET,
+  });
+}
+
+describe('WebhookInvoker', () => {
+  const receiver = new WebhookReceiver(SECRET);
+  beforeAll(() => receiver.start());
+  afterAll(() => receiver.close());
+  const last = () => receiver.received[receiver.received.length - 1]!;
+
+  it('POSTs Port’s run message, signed over the exact bytes, with run-id and idempotency headers', async () => {
+    const run = await runOf({ type: 'WEBHOOK', url: `${receiver.url}/deploy` });
+    const { ctx } = testContext();
+    const outcome = await invoker().invoke(run, ctx);
+    expect(outcome).toMatchObject({ status: 'delivered', log: expect.stringContaining('HTTP 200') });
+    const got = last();
+    expect(got.signatureOk).toBe(true);
+    expect(got.request.method).toBe('POST');
+    const h = got.request.headers;
+    expect(verifyPortSignature(SECRET, got.request.body, h['x-port-timestamp'] as string, h['x-port-signature'] as string)).toEqual({ ok: true });
+    expect(h['x-run-id']).toBe('r_test');
+    expect(h['idempotency-key']).toBe('r_test');
+    expect(h['content-type']).toBe('application/json');
+    const body = JSON.parse(got.request.body) as JsonObject;
+    expect(body).toMatchObject({ action: 'deploy_service', resourceType: 'run', status: 'TRIGGERED', context: { runId: 'r_test' } });
+  });
+
+  it('uses the method, custom headers and custom body of the invocation method', async () => {
+    const run = await runOf({ type: 'WEBHOOK', url: `${receiver.url}/x`, method: 'put', headers: { 'X-Team': 'payments' }, body: { service: 'payments', n: 1 } });
+    await invoker().invoke(run, testContext().ctx);
+    expect(last().request.method).toBe('PUT');
+    expect(last().request.headers['x-team']).toBe('payments');
+    expect(JSON.parse(last().request.body)).toEqual({ service: 'payments', n: 1 });
+    expect(last().signatureOk).toBe(true);
+  });
+
+  it('sends GET and DELETE as well', async () => {
+    for (const method of ['GET', 'DELETE']) {
+      const outcome = await invoker().invoke(await runOf({ type: 'WEBHOOK', url: `${receiver.url}/m`, method }), testContext().ctx);
+      expect(outcome.status).toBe('delivered');
+      expect(last().request.method).toBe(method);
+    }
+  });
+
+  it('synchronized: 2xx ends SUCCESS with the response summarised', async () => {
+    const outcome = await invoker().invoke(await runOf({ type: 'WEBHOOK', url: `${receiver.url}/s`, synchronized: true }), testContext().ctx);
+    expect(outcome.status).toBe('succeeded');
+    expect(outcome.summary).toContain('HTTP 200');
+    expect(outcome.summary).toContain('"runId":"r_test"');
+  });
+
+  it('synchronized: a 4xx ends FAILURE at once, naming the status and the response', async () => {
+    const outcome = await invoker().invoke(await runOf({ type: 'WEBHOOK', url: `${receiver.url}/s?status=404`, synchronized: true }), testContext().ctx);
+    expect(outcome).toMatchObject({ status: 'failed', code: ErrorCodes.BACKEND_REJECTED, statusLabel: 'HTTP 404' });
+    if (outcome.status === 'failed') expect(outcome.summary).toMatch(/HTTP 404: \{"ok":false/);
+  });
+
+  it('async: a call still failing after its retries ends FAILURE (never stuck IN_PROGRESS)', async () => {
+    const outcome = await invoker().invoke(await runOf({ type: 'WEBHOOK', url: `${receiver.url}/a?status=502` }), testContext().ctx);
+    expect(outcome).toMatchObject({ status: 'failed', code: ErrorCodes.BACKEND_UNAVAILABLE, attempt: 3 });
+    if (outcome.status === 'failed') expect(outcome.summary).toContain('after 3 attempts');
+  });
+
+  it('waits as long as Retry-After asks', async () => {
+    receiver.failNext(/^\/ra$/, { status: 429, headers: { 'retry-after': '1' } });
+    const t0 = Date.now();
+    const outcome = await invoker().invoke(await runOf({ type: 'WEBHOOK', url: `${receiver.url}/ra` }), testContext().ctx);
+    expect(outcome.status).toBe('delivered');
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(950);
+  });
+
+  it('refuses loopback, private and metadata targets unless allowed, without calling', async () => {
+    const before = receiver.requests.length;
+    const strict = new WebhookInvoker({ config: webhookConfigSchema.parse({ retry }), secretFor: () => undefined });
+    for (const url of [`${receiver.url}/no`, receiver.url.replace('127.0.0.1', 'localhost') + '/no', 'http://169.254.169.254/latest/meta-data', 'http://[::1]:1/x']) {
+      const outcome = await strict.invoke(await runOf({ type: 'WEBHOOK', url }), testContext().ctx);
+      expect(outcome).toMatchObject({ status: 'failed', code: ErrorCodes.TARGET_FORBIDDEN });
+      if (outcome.status === 'failed') expect(outcome.summary).toContain('WEBHOOK_ALLOWED_HOSTS');
+    }
+    expect(receiver.requests.length).toBe(before);
+  });
+
+  describe('redirects', () => {
+    let redirector: Server;
+    let url = '';
+    beforeAll(async () => {
+      redirector = createServer((req, res) => {
+        const to = req.url === '/to-meta' ? 'http://169.254.169.254/latest' : `${receiver.url}/landed`;
+        res.writeHead(307, { location: to }).end();
+      });
+      await new Promise<void>((r) => redirector.listen(0, '127.0.0.1', r));
+      url = `http://127.0.0.1:${(redirector.address() as AddressInfo).port}`;
+    });
+    afterAll(() => new Promise<void>((r) => redirector.close(() => r())));
+
+    it('follows a redirect to an allowed target, re-signing nothing it did not change', async () => {
+      const outcome = await invoker().invoke(await runOf({ type: 'WEBHOOK', url: `${url}/go` }), testContext().ctx);
+      expect(outcome.status).toBe('delivered');
+      expect(last().request.path).toBe('/landed');
+      expect(last().signatureOk).toBe(true);
+    });
+
+    it('refuses a redirect to a forbidden address', async () => {
+      const outcome = await invoker().invoke(await runOf({ type: 'WEBHOOK', url: `${url}/to-meta` }), testContext().ctx);
+      expect(outcome).toMatchObject({ status: 'failed', code: ErrorCodes.TARGET_FORBIDDEN });
+    });
+  });
+
+  it('caps the response it keeps', async () => {
+    receiver.failNext(/^\/big$/, { status: 200, body: 'x'.repeat(100_000) });
+    const outcome = await invoker({ maxResponseBytes: 1_000 }).invoke(await runOf({ type: 'WEBHOOK', url: `${receiver.url}/big`, synchronized: true }), testContext().ctx);
+    expect(outcome.status).toBe('succeeded');
+    expect(outcome.summary).toContain('(truncated)');
+    expect(outcome.summary!.length).toBeLessThan(1_300);
+  });
+
+  it.each([
+    [{ type: 'WEBHOOK' }, 'has no url'],
+    [{ type: 'WEBHOOK', url: 'not a url' }, 'not a valid URL'],
+    [{ type: 'WEBHOOK', url: 'ftp://x.test/' }, 'must be http(s)'],
+    [{ type: 'WEBHOOK', url: 'https://x.test/', method: 'TRACE' }, 'is not one of'],
+  ])('fails an unusable invocation method %j', async (method, message) => {
+    const outcome = await invoker().invoke(await runOf(method), testContext().ctx);
+    expect(outcome).toMatchObject({ status: 'failed', code: ErrorCodes.INVOCATION_INVALID });
+    expect(outcome.summary).toContain(message);
+  });
+});
