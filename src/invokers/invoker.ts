@@ -23,6 +23,11 @@ export interface OutcomeFields {
   externalRunId?: string;
   /** Attempts made (1 when the first call settled it). */
   attempt?: number;
+  /**
+   * Nothing to add to the announcement: the router publishes no update for
+   * this outcome (the run now belongs to someone else who reports on it).
+   */
+  silent?: boolean;
 }
 
 export interface InvocationContext {
@@ -52,10 +57,11 @@ export interface Invoker {
   readonly type: InvocationType;
   /**
    * `before`: the router announces IN_PROGRESS before calling (slow calls,
-   * so the UI sees the run start). `after`: the outcome itself is the first
-   * update (the call is a quick, durable hand-off such as a Kafka write).
+   * so the UI sees the run start; hand-offs to an agent, whose own updates
+   * must come after ours). `after`: the outcome itself is the first update
+   * (the call is a quick, durable hand-off such as a Kafka write).
    */
-  readonly announce: 'before' | 'after';
+  announce(run: FrozenRun): 'before' | 'after';
   /** Where a run goes, for logs and the first status update. */
   describe(run: FrozenRun): string;
   invoke(run: FrozenRun, ctx: InvocationContext): Promise<InvocationOutcome>;

@@ -79,6 +79,9 @@ export class Router {
       heartbeatInterval: 3_000,
       rebalanceTimeout: 60_000,
       maxBytesPerPartition: 1024 * 1024,
+      // kafkajs sleeps this long when every partition is paused, and does
+      // not wake on resume: keep it short so backpressure releases quickly.
+      maxWaitTimeInMs: 100,
       allowAutoTopicCreation: false,
     });
     this.consumer = consumer;
@@ -256,7 +259,7 @@ export class Router {
       follow: (task) => void followUps.push(task),
     };
     metrics.routed.inc({ invocation: type });
-    if (invoker.announce === 'before') {
+    if (invoker.announce(run) === 'before') {
       await report({ status: 'IN_PROGRESS', log: `Routing ${type} run to ${invoker.describe(run)}` });
     }
     const started = process.hrtime.bigint();
@@ -276,7 +279,7 @@ export class Router {
     metrics.outcomes.inc({ invocation: type, outcome: outcome.status });
     if ((outcome.attempt ?? 1) > 1) metrics.retries.inc({ invocation: type }, (outcome.attempt ?? 1) - 1);
     logger.info({ outcome: outcome.status, summary: outcome.summary }, outcome.log ?? outcome.summary ?? outcome.status);
-    await report(outcomeFields(outcome));
+    if (!outcome.silent) await report(outcomeFields(outcome));
     reportSignal = this.followAbort.signal;
     for (const task of followUps) this.follow(task, logger);
   }

@@ -78,12 +78,22 @@ export class TestKafka {
     await this.producer.send({ topic, messages: messages.map((m) => ({ key: m.key ?? null, value: m.value, headers: m.headers })) });
   }
 
-  async createTopic(topic: string, partitions = 3): Promise<void> {
+  private async adminClient(): Promise<Admin> {
     if (!this.admin) {
       this.admin = this.kafka.admin();
       await this.admin.connect();
     }
-    await this.admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
+    return this.admin;
+  }
+
+  async createTopic(topic: string, partitions = 3): Promise<void> {
+    await (await this.adminClient()).createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
+  }
+
+  /** Waits for a topic the router creates on its own (org topics). */
+  async waitForTopic(topic: string, timeoutMs: number): Promise<void> {
+    const admin = await this.adminClient();
+    await eventually(async () => (await admin.listTopics()).includes(topic), `topic ${topic} to exist`, timeoutMs);
   }
 
   /**
@@ -91,9 +101,10 @@ export class TestKafka {
    * timeout passes) and returns what was read.
    */
   async collect(topic: string, until: (messages: KafkaMessage[]) => boolean, timeoutMs = 30_000): Promise<KafkaMessage[]> {
-    const consumer = this.kafka.consumer({ groupId: `collect-${uid()}` });
+    const consumer = this.kafka.consumer({ groupId: `collect-${uid()}`, maxWaitTimeInMs: 100 });
     this.consumers.push(consumer);
     const messages: KafkaMessage[] = [];
+    await this.waitForTopic(topic, timeoutMs);
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });
     let done!: () => void;

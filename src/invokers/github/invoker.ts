@@ -77,7 +77,9 @@ export function githubTarget(run: FrozenRun): GithubTarget | RouterError {
  */
 export class GithubInvoker implements Invoker {
   readonly type = 'GITHUB' as const;
-  readonly announce = 'before' as const;
+  announce(): 'before' {
+    return 'before';
+  }
   private readonly auth: GithubAuth;
   /** Workflow run ids already matched to a Port run (fallback matching). */
   private readonly claimed = new Set<number>();

@@ -68,7 +68,9 @@ export function gitlabTarget(run: FrozenRun, config: GitlabConfig): GitlabTarget
  */
 export class GitlabInvoker implements Invoker {
   readonly type = 'GITLAB' as const;
-  readonly announce = 'before' as const;
+  announce(): 'before' {
+    return 'before';
+  }
 
   constructor(private readonly config: GitlabConfig) {}
 

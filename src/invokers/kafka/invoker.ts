@@ -29,13 +29,17 @@ const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/;
  */
 export class KafkaInvoker implements Invoker {
   readonly type = 'KAFKA' as const;
-  readonly announce = 'after' as const;
+  /** Agent runs are announced first: the agent's own updates must follow ours. */
+  announce(run: FrozenRun): 'before' | 'after' {
+    return run.invocationMethod.agent ? 'before' : 'after';
+  }
   private readonly ensured = new Map<string, Promise<void>>();
 
   constructor(private readonly deps: KafkaInvokerDeps) {}
 
   describe(run: FrozenRun): string {
-    return `topic ${orgTopic(this.deps.orgTopicTemplate, run.orgId)}`;
+    const via = run.invocationMethod.agent ? ` for the ${run.invocationMethod.type} agent` : '';
+    return `Kafka topic ${orgTopic(this.deps.orgTopicTemplate, run.orgId)}${via}`;
   }
 
   async invoke(run: FrozenRun, ctx: InvocationContext): Promise<InvocationOutcome> {
@@ -53,8 +57,8 @@ export class KafkaInvoker implements Invoker {
       },
       (err, n) => ctx.logger.warn({ err: describeError(err), attempt: n, topic }, 'org topic write failed; retrying'),
     );
-    const via = run.invocationMethod.agent ? ` for the ${run.invocationMethod.type} agent` : '';
-    return { status: 'delivered', log: `Routed to Kafka topic ${topic}${via}` };
+    // An agent run now belongs to the agent, which reports on it itself.
+    return { status: 'delivered', log: `Routed to ${this.describe(run)}`, silent: run.invocationMethod.agent };
   }
 
   private ensureTopic(topic: string): Promise<void> {

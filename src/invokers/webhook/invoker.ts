@@ -34,7 +34,9 @@ interface Target {
  */
 export class WebhookInvoker implements Invoker {
   readonly type = 'WEBHOOK' as const;
-  readonly announce = 'before' as const;
+  announce(): 'before' {
+    return 'before';
+  }
   private readonly guard: AddressGuard;
 
   constructor(private readonly deps: WebhookInvokerDeps) {

@@ -1,0 +1,153 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { KafkaMessage } from 'kafkajs';
+import type { App } from '../../src/app';
+import { verifyPortSignature } from '../../src/invokers/sign';
+import type { RunStatusUpdate } from '../../src/model/status';
+import { samplePortMessage } from '../../src/sample';
+import { TestKafka, TestTopics, json, startApp, testConfig, testTopics } from '../helpers/kafka';
+
+const header = (m: KafkaMessage, name: string) => m.headers?.[name]?.toString();
+
+describe('router on a real broker', () => {
+  const k = new TestKafka();
+  let topics: TestTopics;
+  let app: App | null = null;
+  beforeEach(() => (topics = testTopics()));
+  afterEach(async () => {
+    await app?.stop();
+    app = null;
+  });
+  afterAll(() => k.close());
+
+  it('routes a Port KAFKA run to the org topic byte for byte, signed, and reports IN_PROGRESS', async () => {
+    app = await startApp(testConfig(topics, { SIGNING_SECRET: 'org-secret' }));
+    const original = samplePortMessage({ runId: 'r_kafka1', orgId: 'org_acme', invocationMethod: { type: 'KAFKA' } });
+    await k.produce(topics.trigger, [{ key: 'r_kafka1', value: JSON.stringify(original) }]);
+
+    const orgTopic = topics.orgTemplate.replace('{orgId}', 'org_acme');
+    const [out] = await k.collect(orgTopic, (ms) => ms.length >= 1);
+    expect(out).toBeDefined();
+    expect(out!.key!.toString()).toBe('r_kafka1');
+    const body = out!.value!.toString('utf8');
+    const { headers: inBody, ...rest } = JSON.parse(body) as Record<string, unknown>;
+    // Port's message, unchanged, plus the agent-style signature block at the end.
+    expect(JSON.stringify(rest)).toBe(JSON.stringify(original));
+    expect(Object.keys(inBody as object)).toEqual(['X-Port-Signature', 'X-Port-Timestamp']);
+    expect(header(out!, 'x-run-id')).toBe('r_kafka1');
+    expect(verifyPortSignature('org-secret', out!.value!, header(out!, 'x-port-timestamp'), header(out!, 'x-port-signature'))).toEqual({ ok: true });
+
+    const [status] = await k.collect(topics.status, (ms) => ms.length >= 1);
+    expect(status!.key!.toString()).toBe('r_kafka1');
+    expect(json<RunStatusUpdate>(status!)).toMatchObject({
+      runId: 'r_kafka1',
+      orgId: 'org_acme',
+      action: 'deploy_service',
+      status: 'IN_PROGRESS',
+      invocationType: 'KAFKA',
+      source: 'ROUTER',
+      attempt: 1,
+      log: `Routed to Kafka topic ${orgTopic}`,
+    });
+    expect(typeof json<RunStatusUpdate>(status!).at).toBe('number');
+  });
+
+  it('routes the router’s own ActionRun JSON form too', async () => {
+    app = await startApp(testConfig(topics));
+    const run = { runId: 'r_own', orgId: 'org_own', action: 'scale', triggeredAt: new Date().toISOString(), invocationMethod: { type: 'KAFKA' }, properties: { replicas: 2 } };
+    await k.produce(topics.trigger, [{ value: JSON.stringify(run) }]);
+    const [out] = await k.collect(topics.orgTemplate.replace('{orgId}', 'org_own'), (ms) => ms.length >= 1);
+    expect(json(out!)).toMatchObject({ action: 'scale', context: { runId: 'r_own' }, payload: { properties: { replicas: 2 } } });
+  });
+
+  it('dead-letters every class of bad input unchanged, with reason headers, and fails runs it can name', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'actions-'));
+    writeFileSync(
+      join(dir, 'deploy.json'),
+      JSON.stringify({
+        identifier: 'deploy_service',
+        trigger: 'DAY-2',
+        userInputs: { properties: { version: { type: 'string' } }, required: ['version'] },
+        invocationMethod: { type: 'KAFKA' },
+      }),
+    );
+    app = await startApp(testConfig(topics, { ACTIONS_PATH: dir }));
+    const good = (runId: string, over: (m: Record<string, unknown>) => void = () => undefined) => {
+      const m = samplePortMessage({ runId, properties: { version: '1' } }) as Record<string, unknown>;
+      over(m);
+      return JSON.stringify(m);
+    };
+    const cases: { value: string; reason: string; runId?: string }[] = [
+      { value: 'this is not json', reason: 'DECODE_FAILED' },
+      { value: good('x', (m) => delete (m.context as Record<string, unknown>).runId), reason: 'MISSING_RUN_ID' },
+      { value: good('r_noorg', (m) => delete ((m.trigger as Record<string, Record<string, unknown>>).by as Record<string, unknown>).orgId), reason: 'MISSING_ORG_ID', runId: 'r_noorg' },
+      { value: good('r_schema', (m) => ((m.payload as Record<string, unknown>).censoredProperties = 'nope')), reason: 'SCHEMA_INVALID', runId: 'r_schema' },
+      { value: good('r_unknown', (m) => (m.action = 'not_in_catalog')), reason: 'UNKNOWN_ACTION', runId: 'r_unknown' },
+      { value: JSON.stringify(samplePortMessage({ runId: 'r_inputs', properties: {} })), reason: 'INPUT_INVALID', runId: 'r_inputs' },
+    ];
+    await k.produce(topics.trigger, cases.map((c, i) => ({ key: `key-${i}`, value: c.value, headers: { 'x-origin': `case-${i}` } })));
+    const dlq = await k.collect(topics.dlq, (ms) => ms.length >= cases.length);
+    expect(dlq).toHaveLength(cases.length);
+    for (const [i, c] of cases.entries()) {
+      const m = dlq.find((d) => d.key?.toString() === `key-${i}`)!;
+      expect(m).toBeDefined();
+      expect(m.value!.toString()).toBe(c.value);
+      expect(header(m, 'x-origin')).toBe(`case-${i}`);
+      expect(header(m, 'x-dlq-reason')).toBe(c.reason);
+      expect(header(m, 'x-dlq-error')).toBeTruthy();
+      expect(header(m, 'x-dlq-source-topic')).toBe(topics.trigger);
+      expect(Number(header(m, 'x-dlq-source-partition'))).toBeGreaterThanOrEqual(0);
+      expect(Number(header(m, 'x-dlq-source-offset'))).toBeGreaterThanOrEqual(0);
+      expect(Number.isNaN(Date.parse(header(m, 'x-dlq-at')!))).toBe(false);
+    }
+    const named = cases.filter((c) => c.runId);
+    const statuses = (await k.collect(topics.status, (ms) => ms.length >= named.length)).map((m) => json<RunStatusUpdate>(m));
+    for (const c of named) {
+      const s = statuses.find((u) => u.runId === c.runId);
+      expect(s).toMatchObject({ status: 'FAILURE', statusLabel: c.reason, source: 'ROUTER' });
+      expect(s!.summary).toContain(c.reason);
+    }
+    expect(statuses.find((s) => s.runId === 'r_noorg')!.orgId).toBeNull();
+    expect(statuses).toHaveLength(named.length);
+  });
+
+  it('dead-letters unknown invocation types, and applies the catalog’s invocationMethod', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'actions-'));
+    writeFileSync(join(dir, 'a.json'), JSON.stringify([
+      { identifier: 'to_kafka', invocationMethod: { type: 'KAFKA' } },
+      { identifier: 'to_slack', invocationMethod: { type: 'SLACK' } },
+    ]));
+    app = await startApp(testConfig(topics, { ACTIONS_PATH: dir }));
+    await k.produce(topics.trigger, [
+      // The event claims WEBHOOK; the catalog says KAFKA and wins.
+      { value: JSON.stringify(samplePortMessage({ runId: 'r_cat', action: 'to_kafka', orgId: 'org_cat', invocationMethod: { type: 'WEBHOOK', url: 'http://evil.example' } })) },
+      { value: JSON.stringify(samplePortMessage({ runId: 'r_slack', action: 'to_slack' })) },
+    ]);
+    const [routed] = await k.collect(topics.orgTemplate.replace('{orgId}', 'org_cat'), (ms) => ms.length >= 1);
+    expect(json(routed!)).toMatchObject({ payload: { action: { invocationMethod: { type: 'KAFKA' } } } });
+    const [dead] = await k.collect(topics.dlq, (ms) => ms.length >= 1);
+    expect(header(dead!, 'x-dlq-reason')).toBe('UNKNOWN_INVOCATION');
+  });
+
+  it('loses nothing across a restart in the middle of a stream', async () => {
+    const N = 400;
+    const ids = Array.from({ length: N }, (_, i) => `r_restart_${i}`);
+    await k.createTopic(topics.trigger, 3);
+    await k.produce(topics.trigger, ids.map((id) => ({ key: id, value: JSON.stringify(samplePortMessage({ runId: id, orgId: 'org_r' })) })));
+    const config = testConfig(topics, { ROUTER_MAX_IN_FLIGHT_PER_PARTITION: '8', ROUTER_MAX_IN_FLIGHT: '16' });
+    app = await startApp(config);
+    // Stop the first router once part of the stream is through.
+    await k.collect(topics.status, (ms) => ms.length >= N / 4, 30_000);
+    await app.stop();
+    app = await startApp(config);
+    const orgTopic = topics.orgTemplate.replace('{orgId}', 'org_r');
+    const routed = await k.collect(orgTopic, (ms) => new Set(ms.map((m) => m.key!.toString())).size >= N, 60_000);
+    const seen = new Set(routed.map((m) => m.key!.toString()));
+    expect(ids.filter((id) => !seen.has(id))).toEqual([]);
+    const statuses = await k.collect(topics.status, (ms) => new Set(ms.map((m) => m.key!.toString())).size >= N, 60_000);
+    expect(new Set(statuses.map((m) => m.key!.toString())).size).toBe(N);
+    // A graceful stop commits what is done: few or no duplicates.
+    expect(routed.length - N).toBeLessThanOrEqual(16);
+  });
+});
