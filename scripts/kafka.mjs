@@ -217,10 +217,17 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     if (cmd === 'start') {
       const { brokers } = await ensureBroker();
       process.stdout.write(`KAFKA_BROKERS=${brokers}\n`);
+    } else if (cmd === 'start-at') {
+      // A broker of its own on DIR (and PORT), for tests that stop and restart it.
+      const [dir, port] = process.argv.slice(3);
+      const info = await startBroker({ dataDir: resolve(dir), port: port ? Number(port) : undefined, heapMb: 512 });
+      process.stdout.write(`${JSON.stringify(info)}\n`);
+    } else if (cmd === 'stop-pid') {
+      await stopBroker(Number(process.argv[3]));
     } else if (cmd === 'stop') {
       say((await stopSharedBroker()) ? 'stopped' : 'no local broker was running');
     } else {
-      say('usage: node scripts/kafka.mjs start|stop');
+      say('usage: node scripts/kafka.mjs start|stop|start-at DIR [PORT]|stop-pid PID');
       process.exit(2);
     }
   } catch (err) {

@@ -22,6 +22,7 @@ export const DEFAULTS = {
   maxInFlight: 2048,
   shutdownGraceMs: 15_000,
   commitIntervalMs: 500,
+  sessionTimeoutMs: 30_000,
   agentSignatureToleranceSeconds: 24 * 60 * 60,
 } as const;
 
@@ -58,6 +59,8 @@ export const configSchema = z.strictObject({
     maxInFlight: positiveInt.default(DEFAULTS.maxInFlight),
     shutdownGraceMs: nonNegativeInt.default(DEFAULTS.shutdownGraceMs),
     commitIntervalMs: positiveInt.default(DEFAULTS.commitIntervalMs),
+    /** How long the group waits for a silent member before moving its partitions. */
+    sessionTimeoutMs: positiveInt.default(DEFAULTS.sessionTimeoutMs),
   }),
   agent: z.strictObject({
     /** How old an org-topic message's signature may be (a backlog is legitimate). */
@@ -105,6 +108,7 @@ export const ENV_MAP: EnvMap = {
     maxInFlight: 'ROUTER_MAX_IN_FLIGHT',
     shutdownGraceMs: 'ROUTER_SHUTDOWN_GRACE_MS',
     commitIntervalMs: 'ROUTER_COMMIT_INTERVAL_MS',
+    sessionTimeoutMs: 'ROUTER_SESSION_TIMEOUT_MS',
   },
   agent: { signatureToleranceSeconds: 'AGENT_SIGNATURE_TOLERANCE_SECONDS' },
   signing: { defaultSecret: 'SIGNING_SECRET', orgSecrets: 'ORG_SECRETS_FILE' },

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Config } from '../config/config';
 import { ErrorCodes, RouterError, describeError, isRouterError } from '../errors';
@@ -56,7 +57,9 @@ export class Router {
   private readonly followers = new Set<Promise<void>>();
   private idleWaiters: (() => void)[] = [];
 
-  constructor(private readonly deps: RouterDeps) {}
+  constructor(private readonly deps: RouterDeps) {
+    setMaxListeners(0, this.followAbort.signal);
+  }
 
   /** True while the consumer is in the group and fetching. */
   get ready(): boolean {
@@ -75,8 +78,8 @@ export class Router {
     const { kafka, groupId, topic, logger } = this.deps;
     const consumer = kafka.consumer({
       groupId,
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3_000,
+      sessionTimeout: this.deps.window.sessionTimeoutMs,
+      heartbeatInterval: Math.max(500, Math.floor(this.deps.window.sessionTimeoutMs / 10)),
       rebalanceTimeout: 60_000,
       maxBytesPerPartition: 1024 * 1024,
       // kafkajs sleeps this long when every partition is paused, and does
@@ -110,7 +113,10 @@ export class Router {
     const key = `${topic}:${partition}`;
     let state = this.partitions.get(key);
     if (!state) {
-      state = { key, topic, partition, window: new OffsetWindow(), lastCommitted: null, abort: new AbortController(), resume: null };
+      const abort = new AbortController();
+      // Every run in flight listens on its partition's signal.
+      setMaxListeners(0, abort.signal);
+      state = { key, topic, partition, window: new OffsetWindow(), lastCommitted: null, abort, resume: null };
       this.partitions.set(key, state);
     }
     return state;

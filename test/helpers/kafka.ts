@@ -122,6 +122,16 @@ export class TestKafka {
     return messages;
   }
 
+  /** Consumes `topic` from the beginning in the background until close(). */
+  async follow(topic: string, onMessage: (m: KafkaMessage) => void): Promise<void> {
+    await this.waitForTopic(topic, 30_000);
+    const consumer = this.kafka.consumer({ groupId: `follow-${uid()}`, maxWaitTimeInMs: 100 });
+    this.consumers.push(consumer);
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({ autoCommit: false, eachMessage: async ({ message }) => onMessage(message) });
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.consumers.map((c) => c.disconnect().catch(() => undefined)));
     await this.producer?.disconnect();

@@ -1,0 +1,53 @@
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, openSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { brokers } from './kafka';
+
+const ROOT = resolve(__dirname, '..', '..');
+
+/**
+ * A router in a process of its own (from the build `npm test` made), so a
+ * test can kill it with SIGKILL like a crash would.
+ */
+export function spawnRouter(env: Record<string, string>, name = 'router'): ChildProcess {
+  const logDir = process.env.TEST_LOG_DIR ?? mkdtempSync(join(tmpdir(), 'router-log-'));
+  const out = openSync(join(logDir, `${name}.log`), 'a');
+  return spawn(process.execPath, [join(ROOT, 'bin', 'action-router.js'), 'start'], {
+    env: { PATH: process.env.PATH, KAFKA_BROKERS: brokers(), LOG_LEVEL: 'warn', HTTP_PORT: '0', ...env },
+    stdio: ['ignore', out, out],
+  });
+}
+
+export function stopped(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((r) => child.once('exit', (code) => r(code)));
+}
+
+export interface DedicatedBroker {
+  brokers: string;
+  pid: number;
+  port: number;
+  dataDir: string;
+}
+
+/** A broker of the test's own (data in a temp folder), to stop and restart. */
+export function startDedicatedBroker(dataDir?: string, port?: number): DedicatedBroker {
+  const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'kafka-own-'));
+  const args = [join(ROOT, 'scripts', 'kafka.mjs'), 'start-at', dir];
+  if (port) args.push(String(port));
+  const out = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 120_000 });
+  if (out.status !== 0) throw new Error(`dedicated broker did not start: ${out.stderr}`);
+  return JSON.parse(out.stdout.trim().split('\n').pop()!) as DedicatedBroker;
+}
+
+export function stopDedicatedBroker(broker: DedicatedBroker, signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): void {
+  if (signal === 'SIGKILL') {
+    try {
+      process.kill(broker.pid, 'SIGKILL');
+    } catch {
+      return;
+    }
+  }
+  spawnSync(process.execPath, [join(ROOT, 'scripts', 'kafka.mjs'), 'stop-pid', String(broker.pid)], { timeout: 60_000 });
+}

@@ -1,0 +1,124 @@
+import type { App } from '../../src/app';
+import { samplePortMessage } from '../../src/sample';
+import { TestKafka, eventually, startApp, testConfig, testTopics } from '../helpers/kafka';
+import { DedicatedBroker, spawnRouter, startDedicatedBroker, stopDedicatedBroker, stopped } from '../helpers/processes';
+import { Kafka, logLevel } from 'kafkajs';
+
+describe('failures of the infrastructure', () => {
+  it('recovers on its own from a broker outage, losing nothing', async () => {
+    let broker: DedicatedBroker = startDedicatedBroker();
+    const client = new Kafka({ brokers: [broker.brokers], logLevel: logLevel.NOTHING, retry: { retries: 20, maxRetryTime: 2_000 } });
+    const topics = testTopics();
+    const config = testConfig(topics, { ROUTER_SESSION_TIMEOUT_MS: '10000' });
+    config.kafka.brokers = [broker.brokers];
+    const admin = client.admin();
+    await admin.connect();
+    await admin.createTopics({
+      topics: [
+        { topic: topics.trigger, numPartitions: 3 },
+        { topic: topics.orgTemplate.replace('{orgId}', 'org_out'), numPartitions: 2 },
+      ],
+      waitForLeaders: true,
+    });
+    await admin.disconnect();
+    const N = 600;
+    const ids = Array.from({ length: N }, (_, i) => `r_outage_${i}`);
+    const producer = client.producer();
+    await producer.connect();
+    await producer.send({ topic: topics.trigger, messages: ids.slice(0, N / 2).map((id) => ({ key: id, value: JSON.stringify(samplePortMessage({ runId: id, orgId: 'org_out' })) })) });
+    await producer.disconnect();
+    const app: App = await startApp(config);
+    const readOrgTopic = async (): Promise<Set<string>> => {
+      const seen = new Set<string>();
+      const c = client.consumer({ groupId: `check-${Math.random()}`, maxWaitTimeInMs: 100 });
+      await c.connect();
+      await c.subscribe({ topic: topics.orgTemplate.replace('{orgId}', 'org_out'), fromBeginning: true });
+      let last = Date.now();
+      await c.run({ eachMessage: async ({ message }) => void (seen.add(message.key!.toString()), (last = Date.now())) });
+      await eventually(() => Date.now() - last > 1_500 || seen.size >= N, 'org topic read', 30_000);
+      await c.disconnect();
+      return seen;
+    };
+    try {
+      await eventually(async () => (await readOrgTopic()).size >= 50, 'first runs routed', 30_000);
+      // Outage: the broker dies hard, stays away for several seconds, and comes back on the same data.
+      stopDedicatedBroker(broker, 'SIGKILL');
+      await new Promise((r) => setTimeout(r, 6_000));
+      broker = startDedicatedBroker(broker.dataDir, broker.port);
+      const p2 = client.producer();
+      await p2.connect();
+      await p2.send({ topic: topics.trigger, messages: ids.slice(N / 2).map((id) => ({ key: id, value: JSON.stringify(samplePortMessage({ runId: id, orgId: 'org_out' })) })) });
+      await p2.disconnect();
+      let seen = new Set<string>();
+      await eventually(async () => (seen = await readOrgTopic()).size >= N, 'every run routed after the outage', 90_000);
+      expect(ids.filter((id) => !seen.has(id))).toEqual([]);
+      expect(app.ready).toBe(true);
+    } finally {
+      await app.stop();
+      stopDedicatedBroker(broker);
+    }
+  }, 240_000);
+
+  describe('scale-out', () => {
+    const k = new TestKafka();
+    afterAll(() => k.close());
+
+    async function scenario(stop: 'graceful' | 'kill') {
+      const topics = testTopics();
+      const N = 2000;
+      await k.createTopic(topics.trigger, 6);
+      const orgTopic = topics.orgTemplate.replace('{orgId}', 'org_scale');
+      await k.createTopic(orgTopic, 2);
+      const seen = new Map<string, number>();
+      await k.follow(orgTopic, (m) => seen.set(m.key!.toString(), (seen.get(m.key!.toString()) ?? 0) + 1));
+      const env = {
+        TRIGGER_TOPIC: topics.trigger,
+        STATUS_TOPIC: topics.status,
+        DLQ_TOPIC: topics.dlq,
+        ORG_TOPIC_TEMPLATE: topics.orgTemplate,
+        ROUTER_GROUP_ID: topics.group,
+        ROUTER_SESSION_TIMEOUT_MS: '6000',
+        ROUTER_COMMIT_INTERVAL_MS: '50',
+        ROUTER_MAX_IN_FLIGHT: '32',
+        ROUTER_MAX_IN_FLIGHT_PER_PARTITION: '8',
+      };
+      const a = spawnRouter(env, `scale-a-${stop}`);
+      const b = spawnRouter(env, `scale-b-${stop}`);
+      // Both routers in the group before the stream starts, so both get partitions.
+      await eventually(async () => {
+        const admin = k.kafka.admin();
+        await admin.connect();
+        const [group] = (await admin.describeGroups([topics.group])).groups;
+        await admin.disconnect();
+        return group?.state === 'Stable' && group.members.length === 2 && group.members.every((m) => m.memberAssignment.length > 8);
+      }, 'two members with partitions', 30_000);
+      const ids = Array.from({ length: N }, (_, i) => `r_scale_${stop}_${i}`);
+      await k.produce(topics.trigger, ids.map((id) => ({ key: id, value: JSON.stringify(samplePortMessage({ runId: id, orgId: 'org_scale', invocationMethod: { type: 'KAFKA' } })) })));
+      await eventually(() => seen.size >= N / 4, 'a quarter routed', 30_000);
+      a.kill(stop === 'graceful' ? 'SIGTERM' : 'SIGKILL');
+      const code = await stopped(a);
+      if (stop === 'graceful') expect(code).toBe(0);
+      try {
+        await eventually(() => seen.size >= N, 'every run routed by the survivor', 60_000);
+      } finally {
+        b.kill('SIGTERM');
+        await stopped(b);
+      }
+      expect(ids.filter((id) => !seen.has(id))).toEqual([]);
+      let dups = 0;
+      for (const c of seen.values()) dups += c - 1;
+      return dups;
+    }
+
+    it('two routers split the partitions; a graceful stop hands them over without loss', async () => {
+      const dups = await scenario('graceful');
+      process.stdout.write(`scale-out (graceful): ${dups} duplicates\n`);
+    }, 120_000);
+
+    it('kill -9 of one router: the other takes its partitions after the session timeout, without loss', async () => {
+      const dups = await scenario('kill');
+      process.stdout.write(`scale-out (kill -9): ${dups} duplicates\n`);
+      expect(dups).toBeLessThanOrEqual(32 * 2);
+    }, 120_000);
+  });
+});
