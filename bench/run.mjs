@@ -1,0 +1,300 @@
+// npm run bench: the benchmark suite. Starts what it needs (the local
+// broker via scripts/with-kafka.mjs, routers as child processes, local HTTP
+// receivers), prints a table and writes .bench/latest.json. Figures are
+// ratios against baselines measured in the same run: these machines are
+// shared and noisy, absolute numbers move from run to run.
+//
+// Sizes can be lowered for a quick look: BENCH_SCALE=0.1 npm run bench
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import kafkajs from 'kafkajs';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const { samplePortMessage } = require('../dist/sample.js');
+const { Kafka, logLevel, Partitioners } = kafkajs;
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const BROKERS = process.env.KAFKA_BROKERS;
+if (!BROKERS) throw new Error('KAFKA_BROKERS is not set (run through npm run bench)');
+const SCALE = Number(process.env.BENCH_SCALE ?? 1);
+const n = (x) => Math.max(100, Math.round(x * SCALE));
+const PARTITIONS = 4;
+
+const kafka = new Kafka({ brokers: BROKERS.split(','), clientId: 'bench', logLevel: logLevel.NOTHING });
+const admin = kafka.admin();
+await admin.connect();
+const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+await producer.connect();
+
+const log = (msg) => process.stderr.write(`[bench] ${msg}\n`);
+const id = () => randomBytes(4).toString('hex');
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function createTopics(...topics) {
+  await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions: PARTITIONS })), waitForLeaders: true });
+}
+
+async function messagesIn(topic) {
+  const offsets = await admin.fetchTopicOffsets(topic).catch(() => []);
+  return offsets.reduce((sum, p) => sum + Number(p.high) - Number(p.low), 0);
+}
+
+/** About 1 KB of Port run message. */
+function runMessage(runId, method, extra = {}) {
+  const msg = samplePortMessage({ runId, orgId: 'org_bench', invocationMethod: method, properties: { version: '1.4.2', environment: 'staging', notes: 'x'.repeat(420), ...extra } });
+  return JSON.stringify(msg);
+}
+
+async function produceBacklog(topic, count, make) {
+  const t0 = Date.now();
+  const BATCH = 1000;
+  let inFlight = [];
+  for (let i = 0; i < count; i += BATCH) {
+    const messages = [];
+    for (let j = i; j < Math.min(count, i + BATCH); j++) {
+      const { key, value } = make(j);
+      messages.push({ key, value });
+    }
+    inFlight.push(producer.send({ topic, messages, acks: -1 }));
+    if (inFlight.length >= 4) {
+      await Promise.all(inFlight);
+      inFlight = [];
+    }
+  }
+  await Promise.all(inFlight);
+  log(`produced ${count} messages to ${topic} in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+}
+
+async function waitFor(what, check, timeoutMs, progress) {
+  const t0 = Date.now();
+  let lastPrint = 0;
+  while (Date.now() - t0 < timeoutMs) {
+    if (await check()) return Date.now();
+    if (progress && Date.now() - lastPrint > 5000) {
+      lastPrint = Date.now();
+      log(`  ${what}: ${await progress()}`);
+    }
+    await sleep(50);
+  }
+  throw new Error(`timed out: ${what}`);
+}
+
+function spawnNode(args, env = {}) {
+  const child = spawn(process.execPath, args, { env: { ...process.env, KAFKA_BROKERS: BROKERS, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  child.exited = new Promise((r) => child.on('exit', r));
+  return child;
+}
+
+function routerEnv(topics, extra = {}) {
+  return {
+    TRIGGER_TOPIC: topics.trigger,
+    STATUS_TOPIC: topics.status,
+    DLQ_TOPIC: topics.dlq,
+    ORG_TOPIC_TEMPLATE: topics.org,
+    ROUTER_GROUP_ID: topics.group,
+    ORG_TOPIC_PARTITIONS: String(PARTITIONS),
+    TOPICS_PARTITIONS: String(PARTITIONS),
+    LOG_LEVEL: 'warn',
+    HTTP_PORT: '0',
+    WEBHOOK_ALLOWED_HOSTS: '127.0.0.1',
+    ...extra,
+  };
+}
+
+function spawnRouter(topics, extra) {
+  return spawnNode([join(ROOT, 'bin', 'action-router.js'), 'start'], routerEnv(topics, extra));
+}
+
+async function stop(child) {
+  child.kill('SIGTERM');
+  await child.exited;
+}
+
+function topicsFor(name) {
+  const s = `bench-${name}-${id()}`;
+  return { trigger: `${s}.triggers`, status: `${s}.status`, dlq: `${s}.dlq`, org: `${s}.{orgId}.runs`, group: `${s}-g` };
+}
+
+/** A webhook receiver answering after `delayMs`; counts distinct runs, records latency. */
+async function receiver(delayMs) {
+  const seen = new Set();
+  const latencies = [];
+  const sentAt = new Map();
+  const server = http.createServer((req, res) => {
+    const runId = req.headers['x-run-id'];
+    req.resume();
+    req.on('end', () => {
+      if (runId) {
+        seen.add(runId);
+        const t = sentAt.get(runId);
+        if (t !== undefined) latencies.push(Date.now() - t);
+      }
+      const reply = () => res.writeHead(202, { 'content-type': 'application/json' }).end('{"ok":true}');
+      if (delayMs) setTimeout(reply, delayMs);
+      else reply();
+    });
+  });
+  server.keepAliveTimeout = 30_000;
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${server.address().port}/hook`, seen, latencies, sentAt, close: () => new Promise((r) => server.close(r)) };
+}
+
+const results = [];
+function record(name, value, unit, baseline) {
+  const row = { name, value: Number(value.toFixed(2)), unit };
+  if (baseline !== undefined) {
+    row.baseline = Number(baseline.toFixed(2));
+    row.ratio = Number((value / baseline).toFixed(3));
+  }
+  results.push(row);
+  log(`${name}: ${row.value} ${unit}${row.ratio !== undefined ? ` (ratio ${row.ratio} to ${row.baseline})` : ''}`);
+}
+
+// 1 + 2. Passthrough baseline and KAFKA routing, on the same backlog.
+async function kafkaRouting() {
+  const N = n(100_000);
+  const source = `bench-src-${id()}`;
+  await createTopics(source);
+  await produceBacklog(source, N, (i) => ({ key: `r_b${i}`, value: runMessage(`r_b${i}`, { type: 'KAFKA' }) }));
+
+  const out = `bench-pass-out-${id()}`;
+  await createTopics(out);
+  log(`passthrough: ${N} messages`);
+  const pass = spawnNode([join(ROOT, 'bench', 'passthrough.mjs'), BROKERS, source, out, `bench-pass-${id()}`]);
+  const p0 = Date.now();
+  const p1 = await waitFor('passthrough', async () => (await messagesIn(out)) >= N, 600_000, async () => `${await messagesIn(out)}/${N}`);
+  await stop(pass);
+  const passRate = N / ((p1 - p0) / 1000);
+  record('passthrough', passRate, 'msg/s');
+
+  const topics = topicsFor('route');
+  topics.trigger = source;
+  const orgTopic = topics.org.replace('{orgId}', 'org_bench');
+  log(`kafka-routing: ${N} runs`);
+  const router = spawnRouter(topics);
+  const r0 = Date.now();
+  const done = async () => (await messagesIn(orgTopic)) >= N && (await messagesIn(topics.status)) >= N;
+  const r1 = await waitFor('kafka-routing', done, 600_000, async () => `${await messagesIn(orgTopic)}/${N} routed`);
+  await stop(router);
+  record('kafka-routing', N / ((r1 - r0) / 1000), 'runs/s', passRate);
+}
+
+// 3. Slow webhooks: the router against a one-at-a-time-per-partition consumer.
+async function webhookSlow() {
+  const LATENCY = 50;
+  const rx = await receiver(LATENCY);
+  const seqN = n(800);
+  const seqTopic = `bench-seq-${id()}`;
+  await createTopics(seqTopic);
+  await produceBacklog(seqTopic, seqN, (i) => ({ key: `r_s${i}`, value: runMessage(`r_s${i}`, { type: 'WEBHOOK', url: rx.url }) }));
+  log(`sequential baseline: ${seqN} webhook runs, ${LATENCY} ms each, ${PARTITIONS} partitions`);
+  const seq = spawnNode([join(ROOT, 'bench', 'sequential.mjs'), BROKERS, seqTopic, `bench-seq-${id()}`, rx.url]);
+  const s0 = Date.now();
+  const s1 = await waitFor('sequential', () => rx.seen.size >= seqN, 600_000, () => `${rx.seen.size}/${seqN}`);
+  await stop(seq);
+  const seqRate = seqN / ((s1 - s0) / 1000);
+  record('webhook-sequential', seqRate, 'runs/s');
+
+  const N = n(20_000);
+  rx.seen.clear();
+  const topics = topicsFor('webhook');
+  await createTopics(topics.trigger);
+  await produceBacklog(topics.trigger, N, (i) => ({ key: `r_w${i}`, value: runMessage(`r_w${i}`, { type: 'WEBHOOK', url: rx.url }) }));
+  log(`webhook-slow: ${N} webhook runs`);
+  const router = spawnRouter(topics);
+  const w0 = Date.now();
+  const w1 = await waitFor('webhook-slow', () => rx.seen.size >= N, 600_000, () => `${rx.seen.size}/${N}`);
+  await stop(router);
+  record('webhook-slow', N / ((w1 - w0) / 1000), 'runs/s', seqRate);
+  const bound = Math.min(2048, PARTITIONS * 256);
+  record('webhook-ideal', bound / (LATENCY / 1000), 'runs/s');
+  await rx.close();
+}
+
+// 4. Latency from produce to webhook receipt at a steady rate.
+async function latency() {
+  const RATE = 1000;
+  const SECONDS = Math.max(3, Math.round(15 * SCALE));
+  const rx = await receiver(0);
+  const topics = topicsFor('latency');
+  await createTopics(topics.trigger);
+  const router = spawnRouter(topics);
+  // Warm up: the router joins its group and creates its topics.
+  await producer.send({ topic: topics.trigger, messages: [{ key: 'r_warm', value: runMessage('r_warm', { type: 'WEBHOOK', url: rx.url }) }] });
+  await waitFor('warm-up', () => rx.seen.has('r_warm'), 60_000);
+  log(`latency: ${RATE} runs/s for ${SECONDS}s`);
+  const total = RATE * SECONDS;
+  const tick = 10;
+  const perTick = (RATE * tick) / 1000;
+  const t0 = Date.now();
+  let sent = 0;
+  while (sent < total) {
+    const due = Math.min(total, Math.floor(((Date.now() - t0) / 1000) * RATE) + perTick);
+    const messages = [];
+    for (; sent < due; sent++) {
+      const runId = `r_l${sent}`;
+      messages.push({ key: runId, value: runMessage(runId, { type: 'WEBHOOK', url: rx.url }) });
+    }
+    const now = Date.now();
+    for (const m of messages) rx.sentAt.set(m.key, now);
+    if (messages.length) await producer.send({ topic: topics.trigger, messages, acks: 1 });
+    await sleep(tick);
+  }
+  await waitFor('latency drain', () => rx.latencies.length >= total, 120_000);
+  await stop(router);
+  const sorted = rx.latencies.slice().sort((a, b) => a - b);
+  const pct = (p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+  record('latency-p50', pct(50), 'ms');
+  record('latency-p99', pct(99), 'ms');
+  record('latency-max', sorted[sorted.length - 1], 'ms');
+  await rx.close();
+}
+
+// 5. Peak RSS of the router draining a backlog.
+async function peakRss() {
+  const N = n(200_000);
+  const topics = topicsFor('rss');
+  await createTopics(topics.trigger);
+  await produceBacklog(topics.trigger, N, (i) => ({ key: `r_m${i}`, value: runMessage(`r_m${i}`, { type: 'KAFKA' }) }));
+  log(`peak-rss: draining ${N} runs`);
+  const router = spawnRouter(topics);
+  let peak = 0;
+  const sample = () => {
+    try {
+      const status = readFileSync(`/proc/${router.pid}/status`, 'utf8');
+      const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      peak = Math.max(peak, kb);
+    } catch {
+      /* exited */
+    }
+  };
+  const timer = setInterval(sample, 100);
+  const orgTopic = topics.org.replace('{orgId}', 'org_bench');
+  await waitFor('peak-rss drain', async () => (await messagesIn(orgTopic)) >= N, 900_000, async () => `${await messagesIn(orgTopic)}/${N}`);
+  sample();
+  clearInterval(timer);
+  await stop(router);
+  record('peak-rss', peak / 1024, 'MB');
+}
+
+const only = process.env.BENCH_ONLY?.split(',');
+for (const [name, fn] of [['kafka-routing', kafkaRouting], ['webhook-slow', webhookSlow], ['latency', latency], ['peak-rss', peakRss]]) {
+  if (!only || only.includes(name)) await fn();
+}
+
+await producer.disconnect();
+await admin.disconnect();
+
+const table = [
+  ['scenario', 'value', 'unit', 'baseline', 'ratio'],
+  ...results.map((r) => [r.name, String(r.value), r.unit, r.baseline === undefined ? '' : String(r.baseline), r.ratio === undefined ? '' : String(r.ratio)]),
+];
+const widths = table[0].map((_, c) => Math.max(...table.map((row) => row[c].length)));
+for (const row of table) process.stdout.write(`${row.map((cell, c) => cell.padEnd(widths[c])).join('  ')}\n`);
+mkdirSync(join(ROOT, '.bench'), { recursive: true });
+writeFileSync(join(ROOT, '.bench', 'latest.json'), `${JSON.stringify({ scenarios: results, scale: SCALE, at: new Date().toISOString() }, null, 2)}\n`);
+log('wrote .bench/latest.json');
