@@ -2,7 +2,7 @@ import { ErrorCode, ErrorCodes, RejectedEventError, RouterError } from '../error
 import { ActionRun, FrozenRun, InvocationMethod } from '../model/run';
 import { JsonObject, deepFreeze, isJsonObject } from '../model/json';
 import { actionRunType, avroProblems } from './avro';
-import { PORT_PATHS, actionRunJsonToRecord, looksLikePortMessage, portMessageToRecord } from './port-message';
+import { Originals, PORT_PATHS, actionRunJsonToRecord, looksLikePortMessage, portMessageToRecord } from './port-message';
 import { RegistryCodec, isConfluentFramed } from './registry';
 
 export type Encoding = 'avro' | 'port-json' | 'action-run-json';
@@ -37,6 +37,7 @@ export async function decodeTrigger(value: Buffer | null, options: DecodeOptions
   let record: Record<string, unknown>;
   let encoding: Encoding;
   let pathNames: Record<string, string> = {};
+  const originals: Originals = {};
   if (isConfluentFramed(value)) {
     encoding = 'avro';
     if (!options.registry) {
@@ -65,11 +66,11 @@ export async function decodeTrigger(value: Buffer | null, options: DecodeOptions
     }
     if (looksLikePortMessage(parsed)) {
       encoding = 'port-json';
-      record = portMessageToRecord(parsed);
+      record = portMessageToRecord(parsed, originals);
       pathNames = PORT_PATHS;
     } else {
       encoding = 'action-run-json';
-      record = actionRunJsonToRecord(parsed);
+      record = actionRunJsonToRecord(parsed, originals);
     }
   }
 
@@ -91,7 +92,7 @@ export async function decodeTrigger(value: Buffer | null, options: DecodeOptions
     return reject(ErrorCodes.SCHEMA_INVALID, `schema validation failed: ${named.join('; ')}`, identity, encoding);
   }
 
-  const parsed = parseFreeForm(record, name);
+  const parsed = parseFreeForm(record, name, originals);
   if (typeof parsed === 'string') return reject(ErrorCodes.SCHEMA_INVALID, parsed, identity, encoding);
   return { ok: true, run: deepFreeze(parsed), encoding };
 }
@@ -105,7 +106,7 @@ function nonEmptyString(value: unknown): string | null {
 }
 
 /** Parses the JSON-text fields of a valid record; a string return is the error. */
-function parseFreeForm(record: Record<string, unknown>, name: (f: string) => string): ActionRun | string {
+function parseFreeForm(record: Record<string, unknown>, name: (f: string) => string, originals: Originals): ActionRun | string {
   const r = record as {
     runId: string; orgId: string; action: string; actionTrigger: string | null; origin: string | null;
     triggeredAt: string; triggeredBy: { userId: string | null; user: string | null };
@@ -124,13 +125,13 @@ function parseFreeForm(record: Record<string, unknown>, name: (f: string) => str
     }
     return `${name(field)}: expected a JSON object`;
   };
-  const properties = objectField('properties', r.properties);
+  const properties = originals.properties ?? objectField('properties', r.properties);
   if (typeof properties === 'string') return properties;
-  const settings = objectField('invocationMethod.settings', r.invocationMethod.settings);
+  const settings = originals.settings ?? objectField('invocationMethod.settings', r.invocationMethod.settings);
   if (typeof settings === 'string') return settings;
-  const entity = objectField('entity', r.entity);
+  const entity = originals.entity ?? objectField('entity', r.entity);
   if (typeof entity === 'string') return entity;
-  const user = objectField('triggeredBy.user', r.triggeredBy.user);
+  const user = originals.user ?? objectField('triggeredBy.user', r.triggeredBy.user);
   if (typeof user === 'string') return user;
   if (r.invocationMethod.type.trim() === '') return `${name('invocationMethod.type')}: must not be empty`;
 

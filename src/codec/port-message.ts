@@ -28,11 +28,23 @@ function get(obj: unknown, ...path: string[]): unknown {
   return cur;
 }
 
-/** JSON text for a free-form field; leaves non-objects for Avro to reject. */
-function freeForm(value: unknown, fallback: string | null): unknown {
+/** Free-form fields (JSON text in Avro) whose parsed object is already at hand. */
+export type FreeFormField = 'properties' | 'entity' | 'user' | 'settings';
+export type Originals = Partial<Record<FreeFormField, JsonObject>>;
+
+/**
+ * The Avro value of a free-form field. An object is kept aside in
+ * `originals` and stands in the record as "{}": the schema only needs to
+ * see a string there, and serialising it to parse it again right after
+ * would be wasted work on the hot path. Non-objects are left for Avro and
+ * the object check to reject.
+ */
+function freeForm(value: unknown, fallback: string | null, field: FreeFormField, originals: Originals): unknown {
   if (value === undefined) return fallback;
   if (value === null) return null;
-  return isJsonObject(value) ? JSON.stringify(value) : value;
+  if (!isJsonObject(value)) return value;
+  originals[field] = value;
+  return '{}';
 }
 
 /** Port field paths, so a validation error names what the producer wrote. */
@@ -60,13 +72,13 @@ export const PORT_PATHS: Record<string, string> = {
  * Maps Port's run message onto the ActionRun record (its Avro form), without
  * judging it: validation happens once, on the record.
  */
-export function portMessageToRecord(msg: JsonObject): Record<string, unknown> {
+export function portMessageToRecord(msg: JsonObject, originals: Originals = {}): Record<string, unknown> {
   const action = msg.action;
   const method = get(msg, 'payload', 'action', 'invocationMethod');
   let invocationMethod: unknown = method;
   if (isJsonObject(method)) {
     const { type, agent, ...settings } = method;
-    invocationMethod = { type, agent: agent ?? false, settings: JSON.stringify(settings) };
+    invocationMethod = { type, agent: agent ?? false, settings: freeForm(settings, '{}', 'settings', originals) };
   }
   return {
     runId: get(msg, 'context', 'runId'),
@@ -78,13 +90,13 @@ export function portMessageToRecord(msg: JsonObject): Record<string, unknown> {
     triggeredAt: get(msg, 'trigger', 'at'),
     triggeredBy: {
       userId: get(msg, 'trigger', 'by', 'userId') ?? null,
-      user: freeForm(get(msg, 'trigger', 'by', 'user'), null),
+      user: freeForm(get(msg, 'trigger', 'by', 'user'), null, 'user', originals),
     },
     entityIdentifier: get(msg, 'context', 'entity') ?? null,
     blueprint: get(msg, 'context', 'blueprint') ?? null,
-    entity: freeForm(get(msg, 'payload', 'entity'), null),
+    entity: freeForm(get(msg, 'payload', 'entity'), null, 'entity', originals),
     invocationMethod,
-    properties: freeForm(get(msg, 'payload', 'properties'), '{}'),
+    properties: freeForm(get(msg, 'payload', 'properties'), '{}', 'properties', originals),
     censoredProperties: get(msg, 'payload', 'censoredProperties') ?? [],
   };
 }
@@ -93,10 +105,10 @@ export function portMessageToRecord(msg: JsonObject): Record<string, unknown> {
  * The router's own ActionRun JSON form. Free-form fields may be given as JSON
  * text (the Avro form) or, for convenience, as objects.
  */
-export function actionRunJsonToRecord(value: JsonObject): Record<string, unknown> {
+export function actionRunJsonToRecord(value: JsonObject, originals: Originals = {}): Record<string, unknown> {
   const out: Record<string, unknown> = { ...value };
   for (const key of ['entity', 'properties'] as const) {
-    if (isJsonObject(value[key])) out[key] = JSON.stringify(value[key]);
+    if (isJsonObject(value[key])) out[key] = freeForm(value[key], null, key, originals);
   }
   out.properties ??= '{}';
   out.censoredProperties ??= [];
@@ -106,7 +118,7 @@ export function actionRunJsonToRecord(value: JsonObject): Record<string, unknown
   const by = value.triggeredBy;
   if (by === undefined) out.triggeredBy = { userId: null, user: null };
   else if (isJsonObject(by)) {
-    out.triggeredBy = { userId: by.userId ?? null, user: freeForm(by.user, null) };
+    out.triggeredBy = { userId: by.userId ?? null, user: freeForm(by.user, null, 'user', originals) };
   }
   const method = value.invocationMethod;
   if (isJsonObject(method)) {

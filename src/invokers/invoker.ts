@@ -47,6 +47,8 @@ export interface InvocationContext {
   follow(task: (signal: AbortSignal) => Promise<void>): void;
 }
 
+export type Announce = 'before' | 'alongside' | 'after';
+
 /**
  * One backend kind. The router calls `invoke` once per accepted run after
  * validation, from many runs concurrently; an invoker keeps no per-run state
@@ -56,12 +58,14 @@ export interface InvocationContext {
 export interface Invoker {
   readonly type: InvocationType;
   /**
-   * `before`: the router announces IN_PROGRESS before calling (slow calls,
-   * so the UI sees the run start; hand-offs to an agent, whose own updates
-   * must come after ours). `after`: the outcome itself is the first update
-   * (the call is a quick, durable hand-off such as a Kafka write).
+   * When the router publishes the run's first IN_PROGRESS update:
+   * `before` the call, awaited (hand-offs to an agent, whose own updates
+   * must come after ours); `alongside` it, not awaited but published ahead
+   * of the outcome (slow calls: the UI sees the run start, and the call
+   * does not wait for a broker round trip); `after`: the outcome itself is
+   * the first update (quick, durable hand-offs such as a Kafka write).
    */
-  announce(run: FrozenRun): 'before' | 'after';
+  announce(run: FrozenRun): Announce;
   /** Where a run goes, for logs and the first status update. */
   describe(run: FrozenRun): string;
   invoke(run: FrozenRun, ctx: InvocationContext): Promise<InvocationOutcome>;

@@ -84,7 +84,7 @@ export class Router {
       maxBytesPerPartition: 1024 * 1024,
       // kafkajs sleeps this long when every partition is paused, and does
       // not wake on resume: keep it short so backpressure releases quickly.
-      maxWaitTimeInMs: 100,
+      maxWaitTimeInMs: 50,
       allowAutoTopicCreation: false,
     });
     this.consumer = consumer;
@@ -193,7 +193,7 @@ export class Router {
     const signal = state.abort.signal;
     const source = { topic: state.topic, partition: state.partition };
     metrics.received.inc();
-    const log = this.deps.logger.child({ partition: state.partition, offset: message.offset });
+    const log = lazyChild(this.deps.logger, { partition: state.partition, offset: message.offset });
     const result = await untilDone(signal, () => intake.accept(message), (err, n) =>
       log.warn({ err: describeError(err), attempt: n }, 'cannot decode yet; retrying'),
     );
@@ -245,7 +245,7 @@ export class Router {
   private async invoke(run: FrozenRun, invoker: ReturnType<InvokerRegistry['get']> & object, signal: AbortSignal, parent: Logger): Promise<void> {
     const { metrics } = this.deps;
     const type = run.invocationMethod.type;
-    const logger = parent.child({ runId: run.runId, orgId: run.orgId, invoker: invoker.type });
+    const logger = lazyChild(parent, { runId: run.runId, orgId: run.orgId, invoker: invoker.type });
     let reports = Promise.resolve();
     // Follow-up reports (after the outcome) outlive the partition's signal.
     let reportSignal = signal;
@@ -265,8 +265,12 @@ export class Router {
       follow: (task) => void followUps.push(task),
     };
     metrics.routed.inc({ invocation: type });
-    if (invoker.announce(run) === 'before') {
-      await report({ status: 'IN_PROGRESS', log: `Routing ${type} run to ${invoker.describe(run)}` });
+    const announce = invoker.announce(run);
+    if (announce !== 'after') {
+      // Chained like every report, so it reaches the topic before the outcome.
+      const announced = report({ status: 'IN_PROGRESS', log: `Routing ${type} run to ${invoker.describe(run)}` });
+      if (announce === 'before') await announced;
+      else announced.catch(() => undefined);
     }
     const started = process.hrtime.bigint();
     let outcome: InvocationOutcome;
@@ -284,7 +288,10 @@ export class Router {
     metrics.latency.observe({ invocation: type }, Number(process.hrtime.bigint() - started) / 1e9);
     metrics.outcomes.inc({ invocation: type, outcome: outcome.status });
     if ((outcome.attempt ?? 1) > 1) metrics.retries.inc({ invocation: type }, (outcome.attempt ?? 1) - 1);
-    logger.info({ outcome: outcome.status, summary: outcome.summary }, outcome.log ?? outcome.summary ?? outcome.status);
+    // One line per run would dominate the logs at thousands of runs a
+    // second: failures at info, the rest at debug.
+    if (outcome.status === 'failed') logger.info({ outcome: outcome.status, code: outcome.code }, outcome.summary);
+    else if (logger.isLevelEnabled('debug')) logger.debug({ outcome: outcome.status }, outcome.log ?? outcome.summary ?? outcome.status);
     if (!outcome.silent) await report(outcomeFields(outcome));
     reportSignal = this.followAbort.signal;
     for (const task of followUps) this.follow(task, logger);
@@ -377,6 +384,25 @@ export class Router {
     this.running = false;
     logger.info('stopped');
   }
+}
+
+/**
+ * A child logger made on first use: most runs log nothing, and pino's
+ * child() (bindings serialised, redaction set up) is not free on a path
+ * taken thousands of times a second.
+ */
+function lazyChild(parent: Logger, bindings: Record<string, unknown>): Logger {
+  let child: Logger | undefined;
+  return new Proxy(parent, {
+    get(target, prop) {
+      // Level checks need no child (and must not touch the proxy again).
+      if (prop === 'isLevelEnabled') return target.isLevelEnabled.bind(target);
+      if (prop === 'level') return target.level;
+      child ??= target.child(bindings);
+      const value = Reflect.get(child, prop, child);
+      return typeof value === 'function' ? value.bind(child) : value;
+    },
+  });
 }
 
 function outcomeFields(outcome: InvocationOutcome): StatusFields {

@@ -68,8 +68,8 @@ export function gitlabTarget(run: FrozenRun, config: GitlabConfig): GitlabTarget
  */
 export class GitlabInvoker implements Invoker {
   readonly type = 'GITLAB' as const;
-  announce(): 'before' {
-    return 'before';
+  announce(): 'alongside' {
+    return 'alongside';
   }
 
   constructor(private readonly config: GitlabConfig) {}

@@ -34,8 +34,8 @@ interface Target {
  */
 export class WebhookInvoker implements Invoker {
   readonly type = 'WEBHOOK' as const;
-  announce(): 'before' {
-    return 'before';
+  announce(): 'alongside' {
+    return 'alongside';
   }
   private readonly guard: AddressGuard;
 
