@@ -210,7 +210,7 @@ async function webhookSlow() {
   const w1 = await waitFor('webhook-slow', () => rx.seen.size >= N, 600_000, () => `${rx.seen.size}/${N}`);
   await stop(router);
   record('webhook-slow', N / ((w1 - w0) / 1000), 'runs/s', seqRate);
-  const bound = Math.min(4096, PARTITIONS * 1024); // the default in-flight bounds
+  const bound = Math.min(2048, PARTITIONS * 512); // the default in-flight bounds
   record('webhook-ideal', bound / (LATENCY / 1000), 'runs/s');
   await rx.close();
 }

@@ -24,6 +24,8 @@ export interface AppOptions {
   /** Limit the invokers built (tests, agent mode). */
   invokers?: readonly InvocationType[];
   metrics?: RouterMetrics;
+  /** The consumer stopped for good; the process should exit and be restarted. */
+  onFatal?: (err: unknown) => void;
 }
 
 /** Everything one running router (or agent) is made of, wired together. */
@@ -77,6 +79,7 @@ export class App {
       // two subscriptions in one group and rebalance both.
       groupId: mode === 'agent' ? `${config.groupId}-agent` : config.groupId,
       window: config.window,
+      onFatal: options.onFatal,
     });
   }
 

@@ -87,22 +87,30 @@ async function runService(mode: 'router' | 'agent', orgId?: string): Promise<voi
   const logger = createLogger(config.logLevel);
   const stopBroker = await withBrokers(config, logger);
   let app: App;
+  // eslint-disable-next-line prefer-const
+  let shutdown: (signal: string, code?: number) => Promise<void>;
+  // A consumer that kafkajs will not restart: exit non-zero so that the
+  // supervisor (systemd, Kubernetes) starts a fresh process.
+  const onFatal = (err: unknown) => {
+    logger.fatal({ err: describeError(err) }, 'consumer stopped for good; exiting');
+    void shutdown('fatal', 1);
+  };
   try {
-    app = new App(config, logger, mode === 'agent' ? { mode, orgId, intake: (d) => new AgentIntake(d.config, orgId!) } : { mode });
+    app = new App(config, logger, mode === 'agent' ? { mode, orgId, onFatal, intake: (d) => new AgentIntake(d.config, orgId!) } : { mode, onFatal });
   } catch (err) {
     await stopBroker();
     fail(describeError(err));
   }
   let stopping = false;
   const servers: Server[] = [];
-  const shutdown = async (signal: string) => {
+  shutdown = async (signal: string, code = 0) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
     servers.forEach((s) => s.close());
     await app.stop();
     await stopBroker();
-    process.exit(0);
+    process.exit(code);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));

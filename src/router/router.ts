@@ -25,6 +25,8 @@ export interface RouterDeps {
   topic: string;
   groupId: string;
   window: Config['window'];
+  /** Called when the consumer stopped for good (kafkajs gave up restarting it). */
+  onFatal?: (err: unknown) => void;
 }
 
 interface PartitionState {
@@ -92,7 +94,10 @@ export class Router {
     consumer.on(consumer.events.REBALANCING, () => void this.commit());
     consumer.on(consumer.events.CRASH, (e) => {
       logger.error({ err: describeError(e.payload.error), restart: e.payload.restart }, 'consumer crashed');
-      if (!e.payload.restart) this.running = false;
+      if (!e.payload.restart) {
+        this.running = false;
+        this.deps.onFatal?.(e.payload.error);
+      }
     });
     await consumer.connect();
     // A new group starts from the earliest offset: triggers produced before
@@ -337,6 +342,9 @@ export class Router {
       // flight here finishes within the grace or is aborted (the new owner
       // redelivers it; receivers deduplicate by run id).
       this.partitions.delete(key);
+      // kafkajs keeps a paused partition paused across rebalances: resume it,
+      // or it would never be fetched again if it comes back to us.
+      state.resume?.();
       state.resume = null;
       const timer = setTimeout(() => state.abort.abort(), this.deps.window.shutdownGraceMs);
       timer.unref();
