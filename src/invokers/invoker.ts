@@ -47,7 +47,10 @@ export interface InvocationContext {
   follow(task: (signal: AbortSignal) => Promise<void>): void;
 }
 
-export type Announce = 'before' | 'alongside' | 'after';
+export type Announce = 'before' | 'if-slow' | 'after';
+
+/** How long an `if-slow` call may run before the router announces it. */
+export const SLOW_CALL_MS = 1_000;
 
 /**
  * One backend kind. The router calls `invoke` once per accepted run after
@@ -59,11 +62,14 @@ export interface Invoker {
   readonly type: InvocationType;
   /**
    * When the router publishes the run's first IN_PROGRESS update:
-   * `before` the call, awaited (hand-offs to an agent, whose own updates
-   * must come after ours); `alongside` it, not awaited but published ahead
-   * of the outcome (slow calls: the UI sees the run start, and the call
-   * does not wait for a broker round trip); `after`: the outcome itself is
-   * the first update (quick, durable hand-offs such as a Kafka write).
+   * - `before` the call, awaited: hand-offs to an agent, whose own updates
+   *   must come after ours;
+   * - `if-slow`: when the call is still running after SLOW_CALL_MS, so the
+   *   UI sees a slow run start; a quick call whose outcome is IN_PROGRESS
+   *   anyway (delivered) needs no announcement, and a quick terminal
+   *   outcome is announced just before it;
+   * - `after`: the outcome itself is the first update (quick, durable
+   *   hand-offs such as a Kafka write).
    */
   announce(run: FrozenRun): Announce;
   /** Where a run goes, for logs and the first status update. */

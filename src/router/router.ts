@@ -2,7 +2,7 @@ import { setMaxListeners } from 'node:events';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Config } from '../config/config';
 import { ErrorCodes, RouterError, describeError, isRouterError } from '../errors';
-import type { InvocationContext, InvocationOutcome } from '../invokers/invoker';
+import { InvocationContext, InvocationOutcome, SLOW_CALL_MS } from '../invokers/invoker';
 import type { InvokerRegistry, RoutingMode } from '../invokers/index';
 import { AbortedError, untilDone } from '../invokers/retry';
 import type { Logger } from '../log';
@@ -271,18 +271,28 @@ export class Router {
     };
     metrics.routed.inc({ invocation: type });
     const announce = invoker.announce(run);
-    if (announce !== 'after') {
-      // Chained like every report, so it reaches the topic before the outcome.
-      const announced = report({ status: 'IN_PROGRESS', log: `Routing ${type} run to ${invoker.describe(run)}` });
-      if (announce === 'before') await announced;
-      else announced.catch(() => undefined);
+    const announcement: StatusFields = { status: 'IN_PROGRESS', log: `Routing ${type} run to ${invoker.describe(run)}` };
+    let announced = false;
+    let slowTimer: NodeJS.Timeout | undefined;
+    if (announce === 'before') {
+      announced = true;
+      await report(announcement);
+    } else if (announce === 'if-slow') {
+      slowTimer = setTimeout(() => {
+        announced = true;
+        // Chained like every report, so it reaches the topic before the outcome.
+        report(announcement).catch(() => undefined);
+      }, SLOW_CALL_MS);
     }
     const started = process.hrtime.bigint();
     let outcome: InvocationOutcome;
     try {
       outcome = await invoker.invoke(run, ctx);
     } catch (err) {
-      if (signal.aborted || err instanceof AbortedError) throw new AbortedError();
+      if (signal.aborted || err instanceof AbortedError) {
+        clearTimeout(slowTimer);
+        throw new AbortedError();
+      }
       logger.error({ err }, 'invoker threw');
       outcome = {
         status: 'failed',
@@ -290,6 +300,9 @@ export class Router {
         summary: `Invocation failed: ${describeError(err)}`,
       };
     }
+    clearTimeout(slowTimer);
+    // Every run's first update is IN_PROGRESS: announce a quick terminal outcome.
+    if (announce === 'if-slow' && !announced && outcome.status !== 'delivered') void report(announcement).catch(() => undefined);
     metrics.latency.observe({ invocation: type }, Number(process.hrtime.bigint() - started) / 1e9);
     metrics.outcomes.inc({ invocation: type, outcome: outcome.status });
     if ((outcome.attempt ?? 1) > 1) metrics.retries.inc({ invocation: type }, (outcome.attempt ?? 1) - 1);

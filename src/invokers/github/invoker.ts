@@ -77,8 +77,8 @@ export function githubTarget(run: FrozenRun): GithubTarget | RouterError {
  */
 export class GithubInvoker implements Invoker {
   readonly type = 'GITHUB' as const;
-  announce(): 'alongside' {
-    return 'alongside';
+  announce(): 'if-slow' {
+    return 'if-slow';
   }
   private readonly auth: GithubAuth;
   /** Workflow run ids already matched to a Port run (fallback matching). */

@@ -68,8 +68,8 @@ export function gitlabTarget(run: FrozenRun, config: GitlabConfig): GitlabTarget
  */
 export class GitlabInvoker implements Invoker {
   readonly type = 'GITLAB' as const;
-  announce(): 'alongside' {
-    return 'alongside';
+  announce(): 'if-slow' {
+    return 'if-slow';
   }
 
   constructor(private readonly config: GitlabConfig) {}

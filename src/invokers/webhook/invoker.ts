@@ -34,8 +34,8 @@ interface Target {
  */
 export class WebhookInvoker implements Invoker {
   readonly type = 'WEBHOOK' as const;
-  announce(): 'alongside' {
-    return 'alongside';
+  announce(): 'if-slow' {
+    return 'if-slow';
   }
   private readonly guard: AddressGuard;
 
