@@ -4,6 +4,7 @@ import type { Json, JsonObject } from '../../model/json';
 import type { FrozenRun } from '../../model/run';
 import { HttpResponse, httpRequest, retryAfterMs, statusError } from '../http/client';
 import type { InvocationContext, InvocationOutcome, Invoker } from '../invoker';
+import { followJob } from '../follow';
 import { AbortedError, sleep, withRetry } from '../retry';
 import { GithubAuth } from './auth';
 import type { GithubConfig } from './config';
@@ -179,57 +180,43 @@ export class GithubInvoker implements Invoker {
 
   private async followRun(run: FrozenRun, target: GithubTarget, dispatchedAt: number, knownId: number | undefined, ctx: InvocationContext, signal: AbortSignal) {
     const where = `${target.owner}/${target.repo} ${target.workflow}`;
-    const deadline = dispatchedAt + this.config.pollTimeoutMs;
-    try {
-      let id = knownId;
-      if (!id) {
-        const found = await this.findRun(run, target, dispatchedAt, signal);
-        if (!found) {
-          await ctx.report({ status: 'FAILURE', summary: `Dispatched ${where}, but no workflow run appeared within ${this.config.findRunTimeoutMs} ms`, statusLabel: 'NOT_FOUND' });
-          return;
-        }
-        id = found.id;
-        await ctx.report({ status: 'IN_PROGRESS', log: `Workflow run ${found.id} found`, links: [found.html_url], externalRunId: String(found.id) });
+    let id = knownId;
+    if (!id) {
+      let found: WorkflowRun | null;
+      try {
+        found = await this.findRun(run, target, dispatchedAt, signal);
+      } catch (err) {
+        if (err instanceof AbortedError) throw err;
+        await ctx.report({ status: 'FAILURE', statusLabel: 'FOLLOW_FAILED', summary: `Looking for the workflow run of ${where} failed: ${describeError(err)}` });
+        return;
       }
-      let lastStatus = '';
-      for (let n = 1; ; n++) {
-        let wr: WorkflowRun;
-        try {
-          const res = await this.request('GET', `/repos/${enc(target.owner)}/${enc(target.repo)}/actions/runs/${id}`, target, signal);
-          wr = JSON.parse(res.body) as WorkflowRun;
-        } catch (err) {
-          if (err instanceof AbortedError || !(err instanceof RouterError) || !err.retriable) throw err;
-          const wait = Number(err.details.retryAfterMs ?? this.config.pollIntervalMs);
-          ctx.logger.warn({ error: err.message, waitMs: wait }, 'GitHub poll failed; will poll again');
-          await sleep(wait, signal);
-          continue;
-        }
-        if (wr.status === 'completed') {
-          const ok = wr.conclusion === 'success';
-          await ctx.report({
-            status: ok ? 'SUCCESS' : 'FAILURE',
-            statusLabel: wr.conclusion ?? 'unknown',
-            summary: `Workflow run ${wr.id} of ${where} concluded ${wr.conclusion ?? 'without a conclusion'}`,
-            links: [wr.html_url],
-            externalRunId: String(wr.id),
-          });
-          return;
-        }
-        if (wr.status !== lastStatus) {
-          lastStatus = wr.status;
-          await ctx.report({ status: 'IN_PROGRESS', statusLabel: wr.status, log: `Workflow run ${wr.id} is ${wr.status}`, links: [wr.html_url], externalRunId: String(wr.id) });
-        }
-        if (Date.now() > deadline) {
-          await ctx.report({ status: 'FAILURE', statusLabel: 'TIMEOUT', summary: `Workflow run ${wr.id} of ${where} did not finish within ${this.config.pollTimeoutMs} ms`, links: [wr.html_url] });
-          return;
-        }
-        // Backoff: frequent at first, then at most once a minute.
-        await sleep(Math.min(this.config.pollIntervalMs * Math.ceil(n / 3), 60_000), signal);
+      if (!found) {
+        await ctx.report({ status: 'FAILURE', summary: `Dispatched ${where}, but no workflow run appeared within ${this.config.findRunTimeoutMs} ms`, statusLabel: 'NOT_FOUND' });
+        return;
       }
-    } catch (err) {
-      if (err instanceof AbortedError) throw err;
-      await ctx.report({ status: 'FAILURE', summary: `Following the workflow run of ${where} failed: ${describeError(err)}`, statusLabel: 'FOLLOW_FAILED' });
+      id = found.id;
+      await ctx.report({ status: 'IN_PROGRESS', log: `Workflow run ${found.id} found`, links: [found.html_url], externalRunId: String(found.id) });
     }
+    const runPath = `/repos/${enc(target.owner)}/${enc(target.repo)}/actions/runs/${id}`;
+    await followJob({
+      ctx,
+      signal,
+      intervalMs: this.config.pollIntervalMs,
+      timeoutMs: Math.max(0, dispatchedAt + this.config.pollTimeoutMs - Date.now()),
+      what: `Workflow run ${id} of ${where}`,
+      poll: async (s) => {
+        const wr = JSON.parse((await this.request('GET', runPath, target, s)).body) as WorkflowRun;
+        const done = wr.status === 'completed';
+        return {
+          id: String(wr.id),
+          // Finished runs are labelled with their conclusion (success, failure, cancelled...).
+          state: done ? (wr.conclusion ?? 'unknown') : wr.status,
+          url: wr.html_url,
+          outcome: done ? (wr.conclusion === 'success' ? 'SUCCESS' : 'FAILURE') : null,
+          summary: `Workflow run ${wr.id} of ${where} concluded ${wr.conclusion ?? 'without a conclusion'}`,
+        };
+      },
+    });
   }
 
   async close(): Promise<void> {}

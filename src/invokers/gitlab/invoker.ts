@@ -1,9 +1,10 @@
 import { toPortMessage } from '../../codec/port-message';
-import { BackendError, ErrorCodes, RouterError, describeError } from '../../errors';
+import { BackendError, ErrorCodes, RouterError } from '../../errors';
 import type { FrozenRun } from '../../model/run';
 import { httpRequest, statusError } from '../http/client';
 import type { InvocationContext, InvocationOutcome, Invoker } from '../invoker';
-import { AbortedError, sleep, withRetry } from '../retry';
+import { followJob } from '../follow';
+import { AbortedError, withRetry } from '../retry';
 import type { GitlabConfig } from './config';
 
 export interface GitlabTarget {
@@ -114,49 +115,37 @@ export class GitlabInvoker implements Invoker {
     return { status: 'delivered', log: `GitLab pipeline ${pipeline.id} triggered for ${target.path} on ${target.ref}`, statusLabel: pipeline.status, ...fields };
   }
 
-  private async followPipeline(target: GitlabTarget, first: Pipeline, ctx: InvocationContext, signal: AbortSignal): Promise<void> {
+  private followPipeline(target: GitlabTarget, first: Pipeline, ctx: InvocationContext, signal: AbortSignal): Promise<void> {
     const url = `${this.config.url}/api/v4/projects/${encodeURIComponent(target.path)}/pipelines/${first.id}`;
-    const deadline = Date.now() + this.config.pollTimeoutMs;
-    let last = first.status;
-    try {
-      for (let n = 1; ; n++) {
-        await sleep(Math.min(this.config.pollIntervalMs * Math.ceil(n / 3), 60_000), signal);
+    return followJob({
+      ctx,
+      signal,
+      intervalMs: this.config.pollIntervalMs,
+      timeoutMs: this.config.pollTimeoutMs,
+      what: `GitLab pipeline ${first.id} of ${target.path}`,
+      initialState: first.status,
+      poll: async (s) => {
         const res = await httpRequest({
           method: 'GET',
           url,
           headers: { 'PRIVATE-TOKEN': this.config.apiToken!, 'user-agent': 'action-router' },
           timeoutMs: this.config.timeoutMs,
           maxResponseBytes: 256 * 1024,
-          signal,
-        }).catch((err: unknown) => (err instanceof RouterError && err.retriable ? null : Promise.reject(err)));
-        if (!res) continue;
+          signal: s,
+        });
         const err = statusError(res, `GitLab pipeline ${first.id}`);
-        if (err && err.retriable) continue;
         if (err) throw err;
         const p = JSON.parse(res.body) as Pipeline;
-        if (p.status === 'success' || FAILED.has(p.status)) {
-          await ctx.report({
-            status: p.status === 'success' ? 'SUCCESS' : 'FAILURE',
-            statusLabel: p.status,
-            summary: `GitLab pipeline ${p.id} of ${target.path} ended ${p.status}`,
-            links: [p.web_url],
-            externalRunId: String(p.id),
-          });
-          return;
-        }
-        if (p.status !== last) {
-          last = p.status;
-          await ctx.report({ status: 'IN_PROGRESS', statusLabel: p.status, log: `GitLab pipeline ${p.id} is ${p.status}`, links: [p.web_url], externalRunId: String(p.id) });
-        }
-        if (Date.now() > deadline) {
-          await ctx.report({ status: 'FAILURE', statusLabel: 'TIMEOUT', summary: `GitLab pipeline ${p.id} did not finish within ${this.config.pollTimeoutMs} ms`, links: [p.web_url] });
-          return;
-        }
-      }
-    } catch (err) {
-      if (err instanceof AbortedError) throw err;
-      await ctx.report({ status: 'FAILURE', statusLabel: 'FOLLOW_FAILED', summary: `Following GitLab pipeline ${first.id} failed: ${describeError(err)}` });
-    }
+        const ended = p.status === 'success' || FAILED.has(p.status);
+        return {
+          id: String(p.id),
+          state: p.status,
+          url: p.web_url,
+          outcome: ended ? (p.status === 'success' ? 'SUCCESS' : 'FAILURE') : null,
+          summary: `GitLab pipeline ${p.id} of ${target.path} ended ${p.status}`,
+        };
+      },
+    });
   }
 
   async close(): Promise<void> {}
