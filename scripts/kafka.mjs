@@ -25,8 +25,9 @@ export function ensureJars() {
   if (existsSync(join(LIBS, '.complete'))) return LIBS;
   say(`resolving Apache Kafka ${KAFKA_VERSION} from Maven Central (first run only)...`);
   const t0 = Date.now();
-  const mvn = spawnSync('mvn', ['-B', '-q', '-f', POM, 'dependency:copy-dependencies', `-DoutputDirectory=${LIBS}`, '-DincludeScope=runtime'], {
-    stdio: ['ignore', 'inherit', 'inherit'],
+  // Maven's output goes to stderr: stdout carries only the KAFKA_BROKERS line.
+  const mvn = spawnSync('mvn', ['-B', '-q', '-Dstyle.color=never', '-f', POM, 'dependency:copy-dependencies', `-DoutputDirectory=${LIBS}`, '-DincludeScope=runtime'], {
+    stdio: ['ignore', 2, 'inherit'],
   });
   if (mvn.error) throw new Error(`cannot run mvn (is Maven installed?): ${mvn.error.message}`);
   if (mvn.status !== 0) throw new Error(`mvn exited with ${mvn.status} while resolving Kafka`);
