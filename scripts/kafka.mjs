@@ -144,7 +144,9 @@ export async function startBroker({ dataDir, port, heapMb = 768 } = {}) {
   writeFileSync(join(dataDir, 'log4j2.properties'), LOG4J);
   const cp = `${libs}/*`;
   if (!existsSync(join(dataDir, 'logs', 'meta.properties'))) {
-    const fmt = spawnSync('java', ['-cp', cp, 'kafka.tools.StorageTool', 'format', '-t', clusterId(), '-c', config], { encoding: 'utf8' });
+    // `--cluster-id=ID` in one argument: a random id may start with '-',
+    // which the tool's parser would take for an option.
+    const fmt = spawnSync('java', ['-cp', cp, 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId()}`, '--config', config], { encoding: 'utf8' });
     if (fmt.status !== 0) throw new Error(`formatting Kafka storage failed: ${fmt.stderr || fmt.stdout}`);
   }
   const logFile = join(dataDir, 'broker.log');
