@@ -106,6 +106,18 @@ export class App {
       waitForLeaders: true,
     });
     this.logger.info({ topics: wanted, partitions: topics.partitions }, 'created missing topics');
+    // A topic just created can be unknown to the broker's metadata for a
+    // moment, and kafkajs's subscribe does not wait for it: wait here.
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        await this.admin.fetchTopicMetadata({ topics: wanted });
+        return;
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
   }
 
   /** Graceful stop; safe to call more than once. */

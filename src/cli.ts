@@ -114,8 +114,16 @@ async function runService(mode: 'router' | 'agent', orgId?: string): Promise<voi
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
-  servers.push(await startHttpServer(config.httpPort, app, logger));
-  await app.start();
+  try {
+    servers.push(await startHttpServer(config.httpPort, app, logger));
+    await app.start();
+  } catch (err) {
+    // Leave nothing behind: not the group, not the broker this call started.
+    servers.forEach((s) => s.close());
+    await app.stop().catch(() => undefined);
+    await stopBroker();
+    throw err;
+  }
 }
 
 async function trigger(args: Args): Promise<void> {

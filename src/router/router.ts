@@ -2,7 +2,7 @@ import { setMaxListeners } from 'node:events';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Config } from '../config/config';
 import { ErrorCodes, RouterError, describeError, isRouterError } from '../errors';
-import { InvocationContext, InvocationOutcome, SLOW_CALL_MS } from '../invokers/invoker';
+import { InvocationContext, InvocationOutcome, Invoker, SLOW_CALL_MS } from '../invokers/invoker';
 import type { InvokerRegistry, RoutingMode } from '../invokers/index';
 import { AbortedError, untilDone } from '../invokers/retry';
 import type { Logger } from '../log';
@@ -251,7 +251,7 @@ export class Router {
     await untilDone(signal, () => this.deps.status.publish(update));
   }
 
-  private async invoke(run: FrozenRun, invoker: ReturnType<InvokerRegistry['get']> & object, signal: AbortSignal, parent: Logger): Promise<void> {
+  private async invoke(run: FrozenRun, invoker: Invoker, signal: AbortSignal, parent: Logger): Promise<void> {
     const { metrics } = this.deps;
     const type = run.invocationMethod.type;
     const logger = lazyChild(parent, { runId: run.runId, orgId: run.orgId, invoker: invoker.type });
