@@ -155,6 +155,37 @@ describe('reliability', () => {
     }
   }, 60_000);
 
+  it('a call longer than the session timeout costs neither group membership nor a redelivery', async () => {
+    await k.createTopic(topics.trigger, 2);
+    const path = `/long-${topics.group}`;
+    await track('org_long', path);
+    const long = { runId: 'r_long', value: JSON.stringify(samplePortMessage({ runId: 'r_long', orgId: 'org_long', invocationMethod: { type: 'WEBHOOK', url: `${receiver.url}${path}?delay=9000`, synchronized: true } })) };
+    const quick = Array.from({ length: 20 }, (_, i) => ({ runId: `r_q${i}`, value: JSON.stringify(samplePortMessage({ runId: `r_q${i}`, orgId: 'org_long' })) }));
+    const app = await startApp(testConfig(topics, { ...env(), ROUTER_SESSION_TIMEOUT_MS: '6000', WEBHOOK_TIMEOUT_MS: '20000', LOG_LEVEL: 'silent', HTTP_PORT: '0' }));
+    apps.push(app);
+    await k.produce(topics.trigger, [long, ...quick].map((r) => ({ key: r.runId, value: r.value })));
+    const admin = k.kafka.admin();
+    await admin.connect();
+    const generations = new Set<string>();
+    const watch = setInterval(() => {
+      admin.describeGroups([topics.group]).then((d) => {
+        const g = d.groups[0];
+        if (g?.state === 'Stable') generations.add(g.members.map((m) => m.memberId).join(','));
+      }, () => undefined);
+    }, 500);
+    try {
+      await eventually(() => ledger.final('r_long') !== undefined, 'the long run to end', 30_000);
+    } finally {
+      clearInterval(watch);
+      await admin.disconnect();
+    }
+    expect(ledger.final('r_long')).toMatchObject({ status: 'SUCCESS', attempt: 1 });
+    expect(ledger.delivered.get('r_long')).toBe(1);
+    for (const q of quick) expect(ledger.delivered.get(q.runId)).toBe(1);
+    // One member id throughout: never expelled and rejoined under a new one.
+    expect(generations.size).toBe(1);
+  }, 60_000);
+
   it('poison at volume: every input ends routed or dead-lettered, and the counts reconcile exactly', async () => {
     const N = 2000;
     await k.createTopic(topics.trigger, 4);
