@@ -168,7 +168,7 @@ async function trigger(args: Args): Promise<void> {
 async function tail(args: Args): Promise<void> {
   const config = configOrExit();
   const logger = createLogger('warn');
-  if (config.kafka.brokers.length === 0) fail('KAFKA_BROKERS is not set (tail reads an existing cluster)');
+  const stopBroker = await withBrokers(config, logger);
   const kafka = createKafka(config.kafka, logger, '-tail');
   const consumer = kafka.consumer({ groupId: `action-router-tail-${newRunId()}` });
   const registry = config.schemaRegistryUrl ? createRegistryCodec(config.schemaRegistryUrl) : undefined;
@@ -177,6 +177,7 @@ async function tail(args: Args): Promise<void> {
   await consumer.subscribe({ topic: config.topics.status, fromBeginning: !args['from-now'] });
   const stop = async () => {
     await consumer.disconnect();
+    await stopBroker();
     process.exit(0);
   };
   process.on('SIGINT', () => void stop());
