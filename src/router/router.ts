@@ -50,6 +50,13 @@ interface PartitionState {
 export class Router {
   private consumer: Consumer | null = null;
   private readonly partitions = new Map<string, PartitionState>();
+  /**
+   * Partitions taken away by a rebalance whose runs are still finishing.
+   * What they finish is still committed (the coordinator takes commits from
+   * any member of the current generation; a commit only ever covers runs
+   * whose outcome is acknowledged, so it can cause duplicates, never loss).
+   */
+  private readonly revoked = new Map<string, PartitionState>();
   private totalInFlight = 0;
   private stopping = false;
   private running = false;
@@ -189,6 +196,9 @@ export class Router {
         }
       }
     }
+    // A revoked partition that has drained: commit what it finished (the
+    // commit then forgets it).
+    if (state.window.inFlight === 0 && this.revoked.get(state.key) === state) void this.commit();
     if (this.totalInFlight === 0) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
@@ -332,7 +342,9 @@ export class Router {
   commit(): Promise<void> {
     if (this.committing) return this.committing;
     const consumer = this.consumer;
-    const todo = [...this.partitions.values()].filter((s) => s.window.committable !== null && s.window.committable !== s.lastCommitted);
+    const todo = [...this.partitions.values(), ...this.revoked.values()].filter(
+      (s) => s.window.committable !== null && s.window.committable !== s.lastCommitted,
+    );
     if (!consumer || todo.length === 0) return Promise.resolve();
     const offsets = todo.map((s) => ({ topic: s.topic, partition: s.partition, offset: String(s.window.committable) }));
     const marks = todo.map((s) => s.window.committable);
@@ -343,6 +355,9 @@ export class Router {
           s.lastCommitted = marks[i]!;
           this.deps.metrics.committed.set({ topic: s.topic, partition: String(s.partition) }, Number(marks[i]));
         });
+        for (const [key, s] of this.revoked) {
+          if (s.window.inFlight === 0 && s.lastCommitted === s.window.committable) this.revoked.delete(key);
+        }
       })
       .catch((err: unknown) => this.deps.logger.warn({ err: describeError(err) }, 'offset commit failed; will retry'))
       .finally(() => {
@@ -353,19 +368,27 @@ export class Router {
 
   private onAssignment(assignment: Record<string, number[]>): void {
     const owned = new Set(Object.entries(assignment).flatMap(([t, ps]) => ps.map((p) => `${t}:${p}`)));
+    for (const key of owned) {
+      // Back with us before its old runs finished: the fresh state commits
+      // from now on, the old one must not move the offset any more.
+      this.revoked.delete(key);
+    }
     for (const [key, state] of this.partitions) {
       if (owned.has(key)) continue;
-      // Revoked: its new owner resumes from our last commit; what is still in
-      // flight here finishes within the grace or is aborted (the new owner
-      // redelivers it; receivers deduplicate by run id).
+      // Revoked: no new work is taken from it (kafkajs stopped fetching it);
+      // its runs in flight get the grace period to finish, and what they
+      // finish is committed. The rest is aborted and redelivered to the new
+      // owner (receivers deduplicate by run id).
       this.partitions.delete(key);
       // kafkajs keeps a paused partition paused across rebalances: resume it,
       // or it would never be fetched again if it comes back to us.
       state.resume?.();
       state.resume = null;
+      this.deps.logger.info({ partition: state.partition, inFlight: state.window.inFlight }, 'partition revoked');
+      if (state.window.inFlight === 0) continue;
+      this.revoked.set(key, state);
       const timer = setTimeout(() => state.abort.abort(), this.deps.window.shutdownGraceMs);
       timer.unref();
-      this.deps.logger.info({ partition: state.partition, inFlight: state.window.inFlight }, 'partition revoked');
     }
     this.deps.logger.info({ assignment }, 'partitions assigned');
   }
@@ -398,7 +421,7 @@ export class Router {
     logger.info({ inFlight: this.totalInFlight }, 'stopping: finishing in-flight runs');
     if (!(await this.waitIdle(window.shutdownGraceMs))) {
       logger.warn({ inFlight: this.totalInFlight }, 'grace period over: aborting in-flight runs (they will be redelivered)');
-      for (const s of this.partitions.values()) s.abort.abort();
+      for (const s of [...this.partitions.values(), ...this.revoked.values()]) s.abort.abort();
       await this.waitIdle(2_000);
     }
     this.followAbort.abort();
