@@ -77,6 +77,7 @@ describe('every invocation type through the real broker', () => {
 
   it('announces a slow call while it runs, and lets a quick async delivery be the first update', async () => {
     apps.push(await startApp(testConfig(topics, env())));
+    const producedAt = Date.now();
     await k.produce(topics.trigger, [
       { value: JSON.stringify(samplePortMessage({ runId: 'r_quick', invocationMethod: { type: 'WEBHOOK', url: `${webhook.url}/quick` } })) },
       { value: JSON.stringify(samplePortMessage({ runId: 'r_slow', invocationMethod: { type: 'WEBHOOK', url: `${webhook.url}/slow?delay=1600` } })) },
@@ -88,7 +89,8 @@ describe('every invocation type through the real broker', () => {
     expect(quick.map((u) => u.log)).toEqual([expect.stringMatching(/delivered: HTTP 200$/)]);
     const slow = updates.filter((u) => u.runId === 'r_slow');
     expect(slow.map((u) => u.log)).toEqual([expect.stringMatching(/^Routing WEBHOOK run to POST/), expect.stringMatching(/delivered: HTTP 200$/)]);
-    expect(slow[1]!.at - slow[0]!.at).toBeGreaterThanOrEqual(500);
+    // Announced once the call had run for a while, not at once (load only delays it).
+    expect(slow[0]!.at - producedAt).toBeGreaterThanOrEqual(900);
   });
 
   it('agent mode: the router hands agent runs to the org topic and the agent performs them', async () => {

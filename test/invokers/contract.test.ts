@@ -114,7 +114,7 @@ describe.each(harnesses)('invoker contract: $name', (h) => {
     expect(outcome.status).toBe('failed');
     if (outcome.status === 'failed') expect(outcome.code).toBe(ErrorCodes.TIMEOUT);
     expect(calls() - before).toBe(3);
-    expect(Date.now() - t0).toBeLessThan(3 * TIMEOUT_MS + 1_000);
+    expect(Date.now() - t0).toBeLessThan(3 * TIMEOUT_MS + 2_500);
   });
 
   it('stops promptly when aborted (shutdown), without an outcome', async () => {
@@ -125,6 +125,6 @@ describe.each(harnesses)('invoker contract: $name', (h) => {
     const pending = h.invoker().invoke(await runOf(h.method()), ctx);
     setTimeout(() => ac.abort(), 100);
     await expect(pending).rejects.toBeInstanceOf(AbortedError);
-    expect(Date.now() - t0).toBeLessThan(1_000);
+    expect(Date.now() - t0).toBeLessThan(2_000);
   });
 });
