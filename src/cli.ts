@@ -87,8 +87,17 @@ async function runService(mode: 'router' | 'agent', orgId?: string): Promise<voi
   const logger = createLogger(config.logLevel);
   const stopBroker = await withBrokers(config, logger);
   let app: App;
-  // eslint-disable-next-line prefer-const
-  let shutdown: (signal: string, code?: number) => Promise<void>;
+  let stopping = false;
+  const servers: Server[] = [];
+  async function shutdown(signal: string, code = 0): Promise<void> {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    servers.forEach((s) => s.close());
+    await app.stop();
+    await stopBroker();
+    process.exit(code);
+  }
   // A consumer that kafkajs will not restart: exit non-zero so that the
   // supervisor (systemd, Kubernetes) starts a fresh process.
   const onFatal = (err: unknown) => {
@@ -101,17 +110,6 @@ async function runService(mode: 'router' | 'agent', orgId?: string): Promise<voi
     await stopBroker();
     fail(describeError(err));
   }
-  let stopping = false;
-  const servers: Server[] = [];
-  shutdown = async (signal: string, code = 0) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    servers.forEach((s) => s.close());
-    await app.stop();
-    await stopBroker();
-    process.exit(code);
-  };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
   try {
