@@ -345,7 +345,10 @@ export class Router {
     const todo = [...this.partitions.values(), ...this.revoked.values()].filter(
       (s) => s.window.committable !== null && s.window.committable !== s.lastCommitted,
     );
-    if (!consumer || todo.length === 0) return Promise.resolve();
+    if (!consumer || todo.length === 0) {
+      this.forgetDrainedRevoked();
+      return Promise.resolve();
+    }
     const offsets = todo.map((s) => ({ topic: s.topic, partition: s.partition, offset: String(s.window.committable) }));
     const marks = todo.map((s) => s.window.committable);
     this.committing = consumer
@@ -355,15 +358,20 @@ export class Router {
           s.lastCommitted = marks[i]!;
           this.deps.metrics.committed.set({ topic: s.topic, partition: String(s.partition) }, Number(marks[i]));
         });
-        for (const [key, s] of this.revoked) {
-          if (s.window.inFlight === 0 && s.lastCommitted === s.window.committable) this.revoked.delete(key);
-        }
+        this.forgetDrainedRevoked();
       })
       .catch((err: unknown) => this.deps.logger.warn({ err: describeError(err) }, 'offset commit failed; will retry'))
       .finally(() => {
         this.committing = null;
       });
     return this.committing;
+  }
+
+  /** Revoked partitions with nothing in flight and everything committed. */
+  private forgetDrainedRevoked(): void {
+    for (const [key, s] of this.revoked) {
+      if (s.window.inFlight === 0 && s.lastCommitted === s.window.committable) this.revoked.delete(key);
+    }
   }
 
   private onAssignment(assignment: Record<string, number[]>): void {
@@ -385,10 +393,11 @@ export class Router {
       state.resume?.();
       state.resume = null;
       this.deps.logger.info({ partition: state.partition, inFlight: state.window.inFlight }, 'partition revoked');
-      if (state.window.inFlight === 0) continue;
+      // Kept until what it finished is committed (the commit forgets it then),
+      // including runs that finished since the last commit.
       this.revoked.set(key, state);
-      const timer = setTimeout(() => state.abort.abort(), this.deps.window.shutdownGraceMs);
-      timer.unref();
+      if (state.window.inFlight === 0) void this.commit();
+      else setTimeout(() => state.abort.abort(), this.deps.window.shutdownGraceMs).unref();
     }
     this.deps.logger.info({ assignment }, 'partitions assigned');
   }
