@@ -6,6 +6,7 @@
 //
 // Sizes can be lowered for a quick look: BENCH_SCALE=0.1 npm run bench
 import { spawn } from 'node:child_process';
+import { tmpdir } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -101,6 +102,7 @@ function routerEnv(topics, extra = {}) {
     LOG_LEVEL: 'warn',
     HTTP_PORT: '0',
     WEBHOOK_ALLOWED_HOSTS: '127.0.0.1',
+    RUNS_DB_PATH: join(tmpdir(), `bench-runs-${topics.status}.db`),
     ...extra,
   };
 }

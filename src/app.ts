@@ -14,6 +14,7 @@ import { Intake, TriggerIntake } from './router/intake';
 import { Router } from './router/router';
 import { StatusPublisher } from './status/publisher';
 import { InvocationType } from './model/run';
+import { RunsService } from './api/service';
 
 export interface AppOptions {
   mode?: RoutingMode;
@@ -34,6 +35,8 @@ export class App {
   readonly metrics: RouterMetrics;
   readonly router: Router;
   readonly invokers: InvokerRegistry;
+  /** The run store and runs API (router mode, unless RUNS_STORE=false). */
+  readonly runs?: RunsService;
   private readonly producer: Producer;
   private readonly admin: Admin;
   private readonly batch: BatchProducer;
@@ -64,6 +67,19 @@ export class App {
       },
       options.invokers,
     );
+    const statusCodec = createStatusCodec(config.topics.status, registry);
+    if (mode === 'router' && config.store.enabled) {
+      this.runs = new RunsService({
+        config,
+        kafka: this.kafka,
+        admin: this.admin,
+        producer: this.producer,
+        codec: statusCodec,
+        logger,
+        registry: this.metrics.registry,
+        catalog,
+      });
+    }
     const topic = mode === 'agent' ? config.topics.orgTemplate.split('{orgId}').join(options.orgId ?? '') : config.topics.trigger;
     this.router = new Router({
       kafka: this.kafka,
@@ -71,7 +87,7 @@ export class App {
       metrics: this.metrics,
       intake,
       invokers: this.invokers,
-      status: new StatusPublisher(this.batch, config.topics.status, createStatusCodec(config.topics.status, registry)),
+      status: new StatusPublisher(this.batch, config.topics.status, statusCodec),
       deadLetters: new DeadLetterWriter(this.batch, config.topics.dlq),
       mode,
       topic,
@@ -87,10 +103,15 @@ export class App {
     return this.started && this.router.ready;
   }
 
+  get claimSeconds(): number {
+    return this.config.agent.claimSeconds;
+  }
+
   async start(): Promise<void> {
     await this.admin.connect();
     await this.producer.connect();
     await this.ensureTopics(this.router.topic);
+    await this.runs?.start();
     await this.router.start();
     this.started = true;
   }
@@ -124,6 +145,7 @@ export class App {
   async stop(): Promise<void> {
     await this.router.stop();
     await this.invokers.close();
+    await this.runs?.stop();
     this.batch.flush();
     await this.producer.disconnect().catch(() => undefined);
     await this.admin.disconnect().catch(() => undefined);

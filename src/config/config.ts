@@ -1,10 +1,12 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../errors';
 import { kafkaInvokerConfigSchema, kafkaInvokerEnv } from '../invokers/kafka/config';
 import { webhookConfigSchema, webhookEnv } from '../invokers/webhook/config';
 import { githubConfigSchema, githubEnv } from '../invokers/github/config';
 import { gitlabConfigSchema, gitlabEnv } from '../invokers/gitlab/config';
+import { ApiClients } from '../api/clients';
 import { csv, envBoolean, httpUrl, nonNegativeInt, positiveInt } from './fragments';
 
 /** Defaults of the router itself; each invoker exports its own. */
@@ -24,6 +26,9 @@ export const DEFAULTS = {
   commitIntervalMs: 500,
   sessionTimeoutMs: 30_000,
   agentSignatureToleranceSeconds: 24 * 60 * 60,
+  runsDbDir: '.data',
+  apiTokenTtlSeconds: 3600,
+  agentClaimSeconds: 60,
 } as const;
 
 const saslSchema = z.strictObject({
@@ -65,6 +70,22 @@ export const configSchema = z.strictObject({
   agent: z.strictObject({
     /** How old an org-topic message's signature may be (a backlog is legitimate). */
     signatureToleranceSeconds: positiveInt.default(DEFAULTS.agentSignatureToleranceSeconds),
+    /** How agent runs reach agents: the org topic, or Port's polling API (claim-pending). */
+    delivery: z.enum(['kafka', 'http']).default('kafka'),
+    /** How long an unacknowledged claim holds a run for one polling agent. */
+    claimSeconds: positiveInt.default(DEFAULTS.agentClaimSeconds),
+  }),
+  store: z.strictObject({
+    /** Materialize the status topic and serve the runs API. */
+    enabled: envBoolean.default(true),
+    /** Unset: `.data/runs-<status topic>.db`, so stores of different topics never share a file. */
+    path: z.string().min(1).optional(),
+  }),
+  api: z.strictObject({
+    clientsFile: z.string().min(1).optional(),
+    /** Signs Bearer tokens; unset = derived from the clients file (shared by instances that share it). */
+    tokenSecret: z.string().min(32, 'must be at least 32 characters').optional(),
+    tokenTtlSeconds: positiveInt.default(DEFAULTS.apiTokenTtlSeconds),
   }),
   signing: z.strictObject({
     defaultSecret: z.string().min(1).optional(),
@@ -110,7 +131,9 @@ export const ENV_MAP: EnvMap = {
     commitIntervalMs: 'ROUTER_COMMIT_INTERVAL_MS',
     sessionTimeoutMs: 'ROUTER_SESSION_TIMEOUT_MS',
   },
-  agent: { signatureToleranceSeconds: 'AGENT_SIGNATURE_TOLERANCE_SECONDS' },
+  agent: { signatureToleranceSeconds: 'AGENT_SIGNATURE_TOLERANCE_SECONDS', delivery: 'AGENT_DELIVERY', claimSeconds: 'AGENT_CLAIM_SECONDS' },
+  store: { enabled: 'RUNS_STORE', path: 'RUNS_DB_PATH' },
+  api: { clientsFile: 'API_CLIENTS_FILE', tokenSecret: 'API_TOKEN_SECRET', tokenTtlSeconds: 'API_TOKEN_TTL_SECONDS' },
   signing: { defaultSecret: 'SIGNING_SECRET', orgSecrets: 'ORG_SECRETS_FILE' },
   invokers: { kafka: kafkaInvokerEnv, webhook: webhookEnv, github: githubEnv, gitlab: gitlabEnv },
 };
@@ -188,6 +211,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(variable, `${issue.message}${shown}`);
   }
   const config = result.data;
+  config.store.path ??= join(DEFAULTS.runsDbDir, `runs-${config.topics.status.replace(/[^A-Za-z0-9._-]/g, '_')}.db`);
+  // A bad clients file stops the start, naming the variable.
+  if (config.api.clientsFile) ApiClients.load(config.api.clientsFile);
   if (config.window.maxInFlightPerPartition > config.window.maxInFlight) {
     throw new ConfigError('ROUTER_MAX_IN_FLIGHT_PER_PARTITION', 'must not exceed ROUTER_MAX_IN_FLIGHT');
   }

@@ -1,41 +1,77 @@
-import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import Fastify, { FastifyBaseLogger, FastifyInstance, FastifyReply } from 'fastify';
+import { agentRoutes } from '../api/agent';
+import { authRoutes } from '../api/auth';
+import { errorHandler, notFound } from '../api/errors';
+import { runRoutes } from '../api/runs';
+import type { RunsService } from '../api/service';
 import type { Logger } from '../log';
 import type { RouterMetrics } from '../metrics/metrics';
 
 export interface HealthSource {
   readonly ready: boolean;
   readonly metrics: RouterMetrics;
+  /** The run store and runs API, when enabled. */
+  readonly runs?: RunsService;
+  /** Polling agents' claim duration (AGENT_CLAIM_SECONDS). */
+  readonly claimSeconds?: number;
 }
+
+/** Port's limit on a request body. */
+export const BODY_LIMIT = 1024 * 1024;
 
 /**
- * `/healthz` (the process answers), `/readyz` (consumer in its group and
- * producer connected), `/metrics` (Prometheus text format).
+ * The one HTTP server: `/healthz` (the process answers), `/readyz` (the
+ * consumer is in its group and the producer connected), `/metrics`
+ * (Prometheus), and Port's runs API under `/v1` when the store is enabled.
  */
-export function startHttpServer(port: number, source: HealthSource, logger: Logger): Promise<Server> {
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (path === '/healthz') return send(res, 200, 'text/plain', 'ok\n');
-    if (path === '/readyz') return source.ready ? send(res, 200, 'text/plain', 'ready\n') : send(res, 503, 'text/plain', 'not ready\n');
-    if (path === '/metrics') {
-      source.metrics.registry.metrics().then(
-        (text) => send(res, 200, source.metrics.registry.contentType, text),
-        (err: unknown) => send(res, 500, 'text/plain', String(err)),
-      );
-      return;
-    }
-    send(res, 404, 'text/plain', 'not found\n');
+export function buildHttpApp(source: HealthSource, logger: Logger): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: logger.child({ component: 'http' }) as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: BODY_LIMIT,
+    // Port's clients send run ids in paths; a long URL is an attack, not a run.
+    maxParamLength: 1024,
+    // Errors met before routing (a URL too long, a bad path) in Port's envelope too.
+    frameworkErrors: (err, _request, reply) => {
+      const status = err.statusCode ?? 400;
+      void (reply as FastifyReply)
+        .code(status)
+        .send({ ok: false, error: status === 414 ? 'uri_too_long' : 'bad_request', message: err.message });
+    },
+    requestTimeout: 60_000,
+    return503OnClosing: true,
   });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, () => {
-      logger.info({ port: (server.address() as AddressInfo).port }, 'http server listening (/healthz /readyz /metrics)');
-      resolve(server);
-    });
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((_request, reply) => {
+    void reply.code(404).send({ ok: false, error: 'not_found', message: notFound('route').message });
   });
+  app.addHook('onSend', async (_request, reply) => {
+    void reply.header('x-content-type-options', 'nosniff');
+    void reply.header('cache-control', 'no-store');
+  });
+  app.get('/healthz', async (_request, reply) => reply.type('text/plain').send('ok\n'));
+  app.get('/readyz', async (_request, reply) =>
+    source.ready ? reply.type('text/plain').send('ready\n') : reply.code(503).type('text/plain').send('not ready\n'),
+  );
+  app.get('/metrics', async (_request, reply) => {
+    const text = await source.metrics.registry.metrics();
+    return reply.type(source.metrics.registry.contentType).send(text);
+  });
+  if (source.runs) {
+    authRoutes(app, source.runs);
+    runRoutes(app, source.runs);
+    agentRoutes(app, source.runs, source.claimSeconds ?? 60);
+  }
+  return app;
 }
 
-function send(res: ServerResponse, status: number, type: string, body: string): void {
-  res.writeHead(status, { 'content-type': type });
-  res.end(body);
+/** Builds the server and listens on `port` (0: any free port). */
+export async function startHttpServer(port: number, source: HealthSource, logger: Logger): Promise<Server> {
+  const app = buildHttpApp(source, logger);
+  await app.listen({ port, host: '::' }).catch(() => app.listen({ port, host: '0.0.0.0' }));
+  const address = app.server.address() as AddressInfo;
+  logger.info({ port: address.port, api: Boolean(source.runs) }, `http server listening (/healthz /readyz /metrics${source.runs ? ' /v1' : ''})`);
+  return app.server;
 }

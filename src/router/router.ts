@@ -9,6 +9,7 @@ import type { Logger } from '../log';
 import type { RouterMetrics } from '../metrics/metrics';
 import type { FrozenRun } from '../model/run';
 import { StatusFields, StatusPublisher, buildUpdate } from '../status/publisher';
+import { runInfo } from '../status/run-info';
 import type { DeadLetterWriter } from './dead-letter';
 import type { Intake } from './intake';
 import { OffsetWindow } from './offset-window';
@@ -231,9 +232,9 @@ export class Router {
       return;
     }
     if ('reject' in resolution) {
-      return this.deadLetter(message, source, resolution.reject, run, run.invocationMethod.type, signal, log);
+      return this.deadLetter(message, source, resolution.reject, run, run.invocationMethod.type, signal, log, run);
     }
-    await this.invoke(run, resolution.invoker, signal, log);
+    await this.invoke(run, resolution.invoker, signal, log, state.partition);
   }
 
   private async deadLetter(
@@ -244,6 +245,7 @@ export class Router {
     invocationType: string | null,
     signal: AbortSignal,
     log: Logger,
+    run?: FrozenRun,
   ): Promise<void> {
     log.warn({ reason: error.code, error: error.message, runId: identity.runId, orgId: identity.orgId }, 'dead-lettering message');
     await untilDone(signal, () => this.deps.deadLetters.write(message, source, error), (err, n) =>
@@ -257,19 +259,23 @@ export class Router {
       statusLabel: error.code,
       summary: `Run rejected (${error.code}): ${error.message}`,
       invocationType,
+      run: run ? runInfo(run, source.partition) : null,
     });
     await untilDone(signal, () => this.deps.status.publish(update));
   }
 
-  private async invoke(run: FrozenRun, invoker: Invoker, signal: AbortSignal, parent: Logger): Promise<void> {
+  private async invoke(run: FrozenRun, invoker: Invoker, signal: AbortSignal, parent: Logger, partition: number): Promise<void> {
     const { metrics } = this.deps;
     const type = run.invocationMethod.type;
     const logger = lazyChild(parent, { runId: run.runId, orgId: run.orgId, invoker: invoker.type });
     let reports = Promise.resolve();
     // Follow-up reports (after the outcome) outlive the partition's signal.
     let reportSignal = signal;
+    // The run's first update says what the run is (the run store keeps it).
+    let described = false;
     const report = (fields: StatusFields, s: AbortSignal = signal): Promise<void> => {
-      const update = buildUpdate(run, { invocationType: type, ...fields });
+      const update = buildUpdate(run, { invocationType: type, ...fields, run: described ? null : runInfo(run, partition) });
+      described = true;
       // Chained: one run's updates reach the topic in the order reported.
       reports = reports.then(() => untilDone(s, () => this.deps.status.publish(update)));
       return reports;

@@ -2,6 +2,12 @@ import type { StatusCodec } from '../codec/status-codec';
 import type { BatchProducer } from '../kafka/batch-producer';
 import type { RunStatusUpdate } from '../model/status';
 
+/** Where an update landed on the status topic. */
+export interface UpdatePosition {
+  partition: number;
+  offset: bigint;
+}
+
 export type StatusFields = Partial<Omit<RunStatusUpdate, 'runId' | 'orgId' | 'action' | 'at'>> & Pick<RunStatusUpdate, 'status'>;
 
 /** Cap on free text in one update, so a chatty backend cannot bloat the topic. */
@@ -32,6 +38,10 @@ export function buildUpdate(
     source: fields.source ?? 'ROUTER',
     attempt: fields.attempt ?? 1,
     at: now,
+    actor: fields.actor ?? null,
+    response: fields.response ?? null,
+    run: fields.run ?? null,
+    claim: fields.claim ?? null,
   };
 }
 
@@ -49,5 +59,21 @@ export class StatusPublisher {
   async publish(update: RunStatusUpdate): Promise<void> {
     const value = await this.codec.encode(update);
     await this.producer.send(this.topic, { key: update.runId, value, headers: { 'x-run-id': update.runId } });
+  }
+
+  /**
+   * Publishes one update on its own and says where it landed, so that the
+   * caller can wait for the run store to apply it (read-your-writes).
+   * `headers` mark it for the store (see RunStore.awaitApplied).
+   */
+  async publishAt(update: RunStatusUpdate, headers: Record<string, string> = {}): Promise<UpdatePosition> {
+    const value = await this.codec.encode(update);
+    const [meta] = await this.producer.producer.send({
+      topic: this.topic,
+      acks: -1,
+      messages: [{ key: update.runId, value, headers: { 'x-run-id': update.runId, ...headers } }],
+    });
+    if (!meta || meta.baseOffset === undefined) throw new Error(`the broker acknowledged the update of ${update.runId} without an offset`);
+    return { partition: meta.partition, offset: BigInt(meta.baseOffset) };
   }
 }

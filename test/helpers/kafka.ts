@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Admin, Kafka, KafkaMessage, logLevel, Partitioners, Producer } from 'kafkajs';
 import { App, AppOptions } from '../../src/app';
 import { Config, loadConfig } from '../../src/config/config';
@@ -54,6 +56,7 @@ export function testConfig(topics: TestTopics, env: Record<string, string> = {})
     HTTP_PORT: '0',
     ROUTER_COMMIT_INTERVAL_MS: '100',
     ROUTER_SHUTDOWN_GRACE_MS: '5000',
+    RUNS_DB_PATH: join(tmpdir(), `action-router-test-${topics.group}-${uid()}.db`),
     ...env,
   });
 }

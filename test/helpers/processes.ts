@@ -14,7 +14,7 @@ export function spawnRouter(env: Record<string, string>, name = 'router'): Child
   const logDir = process.env.TEST_LOG_DIR ?? mkdtempSync(join(tmpdir(), 'router-log-'));
   const out = openSync(join(logDir, `${name}.log`), 'a');
   return spawn(process.execPath, [join(ROOT, 'bin', 'action-router.js'), 'start'], {
-    env: { PATH: process.env.PATH, KAFKA_BROKERS: brokers(), LOG_LEVEL: 'warn', HTTP_PORT: '0', ...env },
+    env: { PATH: process.env.PATH, KAFKA_BROKERS: brokers(), LOG_LEVEL: 'warn', HTTP_PORT: '0', RUNS_DB_PATH: join(logDir, `${name}-runs.db`), ...env },
     stdio: ['ignore', out, out],
   });
 }

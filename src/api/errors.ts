@@ -1,0 +1,52 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { z } from 'zod';
+
+/**
+ * Port's error envelope: `{"ok": false, "error": "<code>", "message"}`.
+ * Codes are stable; clients branch on the HTTP status and may log the code.
+ */
+export class ApiError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export const unauthorized = (message = 'a valid Bearer token is required') => new ApiError(401, 'unauthorized', message);
+export const notFound = (what = 'run') => new ApiError(404, 'not_found', `${what} not found`);
+export const invalid = (message: string) => new ApiError(422, 'invalid_request', message);
+
+/** Parses a body or query with `schema`; a mismatch is Port's 422 naming the field. */
+export function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
+  const result = schema.safeParse(value ?? {});
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  const where = issue.path.length ? issue.path.join('.') : 'body';
+  throw invalid(`${where}: ${issue.message}`);
+}
+
+/** Fastify's own errors (body limits, bad JSON, content types) in Port's envelope. */
+export function errorHandler(err: FastifyError | ApiError, request: FastifyRequest, reply: FastifyReply): void {
+  if (err instanceof ApiError) {
+    void reply.code(err.statusCode).headers(err.headers).send({ ok: false, error: err.code, message: err.message });
+    return;
+  }
+  const status = err.statusCode ?? 500;
+  const code =
+    err.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
+      ? 'payload_too_large'
+      : err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
+        ? 'unsupported_media_type'
+        : err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || err.name === 'SyntaxError'
+          ? 'invalid_json'
+          : status >= 500
+            ? 'internal_error'
+            : 'bad_request';
+  if (status >= 500) request.log.error({ err }, 'request failed');
+  void reply.code(status).send({ ok: false, error: code, message: status >= 500 ? 'internal error' : err.message });
+}

@@ -1,0 +1,64 @@
+import type { Json } from '../model/json';
+import type { LogRow, RunRow } from '../store/run-store';
+
+/** Run ids the API accepts in a path: Port's `r_…` and the router's own forms. */
+export const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
+
+function json(text: string | null): Json {
+  if (text === null) return null;
+  try {
+    return JSON.parse(text) as Json;
+  } catch {
+    return text;
+  }
+}
+
+function iso(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}
+
+export interface ViewOptions {
+  /** `?version=v1`: `action` is the identifier string. */
+  v1?: boolean;
+  /** Top-level fields to leave out (`exclude`). */
+  exclude?: readonly string[];
+  actionTitle?: (identifier: string) => string | null;
+}
+
+/** A stored run as Port's API shows it (PORT-RUNS-API.md, "The Run object"). */
+export function runView(row: RunRow, options: ViewOptions = {}): Record<string, Json> {
+  const entity = json(row.entity);
+  const entityTitle = entity && typeof entity === 'object' && !Array.isArray(entity) && typeof entity.title === 'string' ? entity.title : null;
+  const action = row.action ?? '';
+  const view: Record<string, Json> = {
+    id: row.id,
+    status: row.status,
+    statusLabel: row.statusLabel,
+    link: json(row.links) ?? [],
+    summary: row.summary,
+    externalRunId: row.externalRunId,
+    action: options.v1 ? action : { identifier: action, title: options.actionTitle?.(action) ?? action, icon: null, deleted: false },
+    properties: json(row.properties) ?? {},
+    source: row.origin ?? 'API',
+    requiredApproval: false,
+    approval: null,
+    blueprint: row.blueprint ? { identifier: row.blueprint, title: row.blueprint } : null,
+    entity: row.entityIdentifier ? { identifier: row.entityIdentifier, title: entityTitle ?? row.entityIdentifier } : null,
+    response: json(row.response),
+    createdBy: row.createdBy,
+    updatedBy: row.updatedBy,
+    createdAt: iso(row.createdAt),
+    updatedAt: iso(row.updatedAt),
+    endedAt: iso(row.endedAt),
+    // Ours, beside Port's fields: where the run went.
+    orgId: row.orgId,
+    invocationType: row.invocationType,
+    invocationMethod: json(row.invocation),
+  };
+  for (const key of options.exclude ?? []) if (key !== 'id') delete view[key];
+  return view;
+}
+
+export function logView(row: LogRow): Record<string, Json> {
+  return { id: row.id, runId: row.runId, message: row.message, createdBy: row.createdBy, createdAt: new Date(row.createdAt).toISOString() };
+}

@@ -1,0 +1,96 @@
+import { randomBytes } from 'node:crypto';
+import type { Admin, Kafka, Producer } from 'kafkajs';
+import type { Registry } from 'prom-client';
+import type { ActionCatalog } from '../catalog/catalog';
+import type { StatusCodec } from '../codec/status-codec';
+import type { Config } from '../config/config';
+import type { Logger } from '../log';
+import { BatchProducer } from '../kafka/batch-producer';
+import { StatusFields, StatusPublisher, UpdatePosition, buildUpdate } from '../status/publisher';
+import { ApplyLoop, StoreMetrics, WATCH_HEADER } from '../store/apply-loop';
+import { ApplyResult, RunRow, RunStore } from '../store/run-store';
+import { ApiClients } from './clients';
+import { FailureLimiter, TokenIssuer } from './tokens';
+
+export interface RunsServiceDeps {
+  config: Config;
+  kafka: Kafka;
+  admin: Admin;
+  producer: Producer;
+  codec: StatusCodec;
+  logger: Logger;
+  registry: Registry;
+  catalog?: ActionCatalog;
+}
+
+/** How long a write waits for the store to apply it before answering anyway. */
+const APPLY_TIMEOUT_MS = 10_000;
+
+/**
+ * The run store with what reads and writes it: the apply loop that
+ * materializes the status topic, the writer that turns API calls into
+ * status updates, and the API's clients and tokens. The store is written
+ * only by the apply loop; every change goes through the topic.
+ */
+export class RunsService {
+  readonly store: RunStore;
+  readonly loop: ApplyLoop;
+  readonly clients: ApiClients;
+  readonly tokens: TokenIssuer;
+  readonly limiter = new FailureLimiter();
+  readonly catalog?: ActionCatalog;
+  readonly logger: Logger;
+  private readonly publisher: StatusPublisher;
+  private readonly locks = new Map<string, Promise<unknown>>();
+
+  constructor(deps: RunsServiceDeps) {
+    const { config } = deps;
+    this.logger = deps.logger.child({ component: 'runs' });
+    this.catalog = deps.catalog;
+    this.store = new RunStore(config.store.path ?? ':memory:', config.topics.status);
+    this.loop = new ApplyLoop({
+      kafka: deps.kafka,
+      admin: deps.admin,
+      store: this.store,
+      codec: deps.codec,
+      logger: this.logger,
+      metrics: new StoreMetrics(deps.registry),
+    });
+    this.publisher = new StatusPublisher(new BatchProducer(deps.producer), config.topics.status, deps.codec);
+    this.clients = config.api.clientsFile ? ApiClients.load(config.api.clientsFile) : ApiClients.empty();
+    this.tokens = new TokenIssuer(this.clients, config.api.tokenTtlSeconds, config.api.tokenSecret);
+  }
+
+  async start(): Promise<void> {
+    if (this.clients.size === 0) this.logger.warn('API_CLIENTS_FILE is unset or empty: the runs API answers 401 to everything');
+    await this.loop.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.loop.stop();
+    this.store.close();
+  }
+
+  /**
+   * Publishes an update of `run` (source BACKEND) and waits until the store
+   * applied it: the answer shows the run with it. Writes to one run from
+   * this instance go one at a time; between instances the topic's order
+   * decides, and `result` says whether this write was the one applied.
+   */
+  async write(run: Pick<RunRow, 'id' | 'orgId' | 'action' | 'invocationType'>, actor: string, fields: StatusFields): Promise<{ result: ApplyResult | 'timeout'; run: RunRow; position: UpdatePosition }> {
+    const previous = this.locks.get(run.id) ?? Promise.resolve();
+    const mine = previous.then(async () => {
+      const update = buildUpdate({ runId: run.id, orgId: run.orgId, action: run.action }, { source: 'BACKEND', invocationType: run.invocationType, actor, ...fields });
+      const mark = randomBytes(9).toString('base64url');
+      const position = await this.publisher.publishAt(update, { [WATCH_HEADER]: mark });
+      const result = await this.loop.awaitApplied(position, mark, APPLY_TIMEOUT_MS);
+      return { result, run: this.store.getRun(run.id)!, position };
+    });
+    const settled = mine.catch(() => undefined);
+    this.locks.set(run.id, settled);
+    void settled.then(() => {
+      if (this.locks.get(run.id) === settled) this.locks.delete(run.id);
+    });
+    return mine;
+  }
+}

@@ -1,0 +1,82 @@
+import { SignJWT, jwtVerify } from 'jose';
+import type { ApiClients, Principal } from './clients';
+
+const ISSUER = 'action-router';
+const AUDIENCE = 'action-router-api';
+
+/**
+ * Bearer tokens: HS256 JWTs (jose) bound to a client, its org and roles,
+ * that expire. The key is API_TOKEN_SECRET, else derived from the clients
+ * file, so every instance sharing the file accepts every instance's tokens.
+ */
+export class TokenIssuer {
+  private readonly key: Uint8Array;
+
+  constructor(
+    private readonly clients: ApiClients,
+    readonly ttlSeconds: number,
+    secret?: string,
+  ) {
+    this.key = secret ? new TextEncoder().encode(secret) : new Uint8Array(clients.fingerprint);
+  }
+
+  async issue(principal: Principal): Promise<string> {
+    return new SignJWT({ org: principal.orgId, roles: [...principal.roles] })
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .setSubject(principal.clientId)
+      .setIssuer(ISSUER)
+      .setAudience(AUDIENCE)
+      .setIssuedAt()
+      .setExpirationTime(`${this.ttlSeconds}s`)
+      .sign(this.key);
+  }
+
+  /**
+   * The principal a token stands for, or null: a bad signature, another
+   * algorithm, expired, or a client removed or moved to another org since.
+   */
+  async verify(token: string): Promise<Principal | null> {
+    try {
+      const { payload } = await jwtVerify(token, this.key, { issuer: ISSUER, audience: AUDIENCE, algorithms: ['HS256'] });
+      const current = typeof payload.sub === 'string' ? this.clients.principal(payload.sub) : null;
+      if (!current || current.orgId !== payload.org) return null;
+      return current;
+    } catch {
+      return null;
+    }
+  }
+}
+
+/**
+ * Slows down guessing: an address with too many failed sign-ins in the
+ * last minute is refused (429) until the minute has passed. Successful
+ * sign-ins are never counted, so an agent that asks for a token before
+ * every call is never limited.
+ */
+export class FailureLimiter {
+  private readonly failures = new Map<string, number[]>();
+
+  constructor(
+    private readonly maxFailures = 10,
+    private readonly windowMs = 60_000,
+  ) {}
+
+  /** Milliseconds until `key` may try again, or 0. */
+  blockedFor(key: string, now = Date.now()): number {
+    const recent = this.recent(key, now);
+    if (recent.length < this.maxFailures) return 0;
+    return recent[0]! + this.windowMs - now;
+  }
+
+  fail(key: string, now = Date.now()): void {
+    const recent = this.recent(key, now);
+    recent.push(now);
+    this.failures.set(key, recent);
+    // Bounded memory under a spray of addresses.
+    if (this.failures.size > 50_000) this.failures.delete(this.failures.keys().next().value!);
+  }
+
+  private recent(key: string, now: number): number[] {
+    return (this.failures.get(key) ?? []).filter((t) => t > now - this.windowMs);
+  }
+}
