@@ -11,7 +11,11 @@ import type { Logger } from './log';
 import { RouterMetrics } from './metrics/metrics';
 import { DeadLetterWriter } from './router/dead-letter';
 import { Intake, TriggerIntake } from './router/intake';
-import { Router } from './router/router';
+import { ResumableRun, Router } from './router/router';
+import { runFromRow } from './store/run-store';
+
+/** Kinds whose runs the router follows to their end (and follows again after a restart). */
+const FOLLOWED_KINDS = ['GITHUB', 'GITLAB'];
 import { StatusPublisher } from './status/publisher';
 import { InvocationType } from './model/run';
 import { RunsService } from './api/service';
@@ -96,11 +100,24 @@ export class App {
       groupId: mode === 'agent' ? `${config.groupId}-agent` : config.groupId,
       window: config.window,
       onFatal: options.onFatal,
+      followable: this.runs ? (partitions) => this.followable(partitions) : undefined,
     });
   }
 
   get ready(): boolean {
     return this.started && this.router.ready;
+  }
+
+  /** Runs left unfinished while followed, from the store once it caught up. */
+  private async followable(partitions: number[]): Promise<ResumableRun[]> {
+    const runs = this.runs!;
+    await runs.loop.whenCaughtUp();
+    return runs.store.followable(FOLLOWED_KINDS, partitions).map((row) => ({
+      run: runFromRow(row),
+      externalRunId: row.externalRunId!,
+      startedAt: row.createdAt,
+      partition: row.triggerPartition!,
+    }));
   }
 
   get claimSeconds(): number {

@@ -75,6 +75,13 @@ export interface Invoker {
   /** Where a run goes, for logs and the first status update. */
   describe(run: FrozenRun): string;
   invoke(run: FrozenRun, ctx: InvocationContext): Promise<InvocationOutcome>;
+  /**
+   * Follows again a run this kind was following when its router stopped
+   * (from the run store: its external id and when it started). Resolves
+   * when the run ended (reported through `ctx.report`) or the signal
+   * aborted. Kinds that follow nothing leave it out.
+   */
+  resume?(run: FrozenRun, job: { externalRunId: string; startedAt: number }, ctx: InvocationContext, signal: AbortSignal): Promise<void>;
   /** Called once at shutdown, after the last invoke returned. */
   close(): Promise<void>;
 }

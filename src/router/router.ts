@@ -7,7 +7,7 @@ import type { InvokerRegistry, RoutingMode } from '../invokers/index';
 import { AbortedError, untilDone } from '../invokers/retry';
 import type { Logger } from '../log';
 import type { RouterMetrics } from '../metrics/metrics';
-import type { FrozenRun } from '../model/run';
+import { FrozenRun, isInvocationType } from '../model/run';
 import { StatusFields, StatusPublisher, buildUpdate } from '../status/publisher';
 import { runInfo } from '../status/run-info';
 import type { DeadLetterWriter } from './dead-letter';
@@ -28,6 +28,20 @@ export interface RouterDeps {
   window: Config['window'];
   /** Called when the consumer stopped for good (kafkajs gave up restarting it). */
   onFatal?: (err: unknown) => void;
+  /**
+   * Unfinished runs that were being followed (GitHub workflow runs, GitLab
+   * pipelines) and came from these trigger partitions; from the run store,
+   * once it caught up with the status topic.
+   */
+  followable?: (partitions: number[]) => Promise<ResumableRun[]>;
+}
+
+/** A run to follow again after a restart or a rebalance. */
+export interface ResumableRun {
+  run: FrozenRun;
+  externalRunId: string;
+  startedAt: number;
+  partition: number;
 }
 
 interface PartitionState {
@@ -65,6 +79,10 @@ export class Router {
   private committing: Promise<void> | null = null;
   private readonly followAbort = new AbortController();
   private readonly followers = new Set<Promise<void>>();
+  /** Runs followed by this process, with the trigger partition that makes it their owner. */
+  /** `topic:partition` of the partitions assigned to this router now. */
+  private assigned = new Set<string>();
+  private readonly following = new Map<string, { partition: number; abort: AbortController }>();
   private idleWaiters: (() => void)[] = [];
 
   constructor(private readonly deps: RouterDeps) {
@@ -332,16 +350,69 @@ export class Router {
     else if (logger.isLevelEnabled('debug')) logger.debug({ outcome: outcome.status }, outcome.log ?? outcome.summary ?? outcome.status);
     if (!outcome.silent) await report(outcomeFields(outcome));
     reportSignal = this.followAbort.signal;
-    for (const task of followUps) this.follow(task, logger);
+    for (const task of followUps) this.follow(task, logger, run.runId, partition);
   }
 
-  private follow(task: (signal: AbortSignal) => Promise<void>, logger: Logger): void {
-    const p = task(this.followAbort.signal)
+  /**
+   * Runs `task` in the background until it ends, the router stops, or the
+   * run's trigger partition moves to another router (which follows it again).
+   */
+  private follow(task: (signal: AbortSignal) => Promise<void>, logger: Logger, runId: string, partition: number): void {
+    const abort = new AbortController();
+    const stop = () => abort.abort();
+    this.followAbort.signal.addEventListener('abort', stop, { once: true });
+    const entry = { partition, abort };
+    this.following.set(runId, entry);
+    const p = task(abort.signal)
       .catch((err: unknown) => {
         if (!(err instanceof AbortedError)) logger.error({ err }, 'follow-up task failed');
       })
-      .finally(() => this.followers.delete(p));
+      .finally(() => {
+        this.followers.delete(p);
+        this.followAbort.signal.removeEventListener('abort', stop);
+        if (this.following.get(runId) === entry) this.following.delete(runId);
+      });
     this.followers.add(p);
+  }
+
+  /** Follows again the unfinished runs of partitions this router now owns. */
+  private async resumeFollows(partitions: number[]): Promise<void> {
+    const { followable, invokers, logger, status } = this.deps;
+    if (!followable || this.deps.mode !== 'router' || partitions.length === 0) return;
+    let runs: ResumableRun[];
+    try {
+      runs = await followable(partitions);
+    } catch (err) {
+      logger.warn({ err: describeError(err) }, 'cannot list the runs to follow again');
+      return;
+    }
+    for (const r of runs) {
+      const { run } = r;
+      if (this.stopping || this.following.has(run.runId) || !this.assigned.has(`${this.deps.topic}:${r.partition}`)) continue;
+      const invoker = isInvocationType(run.invocationMethod.type) ? invokers.get(run.invocationMethod.type) : undefined;
+      if (!invoker?.resume) continue;
+      const log = lazyChild(logger, { runId: run.runId, orgId: run.orgId, invoker: invoker.type });
+      log.info({ externalRunId: r.externalRunId }, 'following again a run left unfinished');
+      let reports = Promise.resolve();
+      this.follow(
+        (signal) => {
+          const ctx: InvocationContext = {
+            signal,
+            logger: log,
+            report: (fields) => {
+              const update = buildUpdate(run, { invocationType: run.invocationMethod.type, ...fields });
+              reports = reports.then(() => untilDone(signal, () => status.publish(update)));
+              return reports;
+            },
+            follow: () => undefined,
+          };
+          return invoker.resume!(run, { externalRunId: r.externalRunId, startedAt: r.startedAt }, ctx, signal);
+        },
+        log,
+        run.runId,
+        r.partition,
+      );
+    }
   }
 
   /** Commits every partition's low-water mark that moved since the last commit. */
@@ -382,6 +453,7 @@ export class Router {
 
   private onAssignment(assignment: Record<string, number[]>): void {
     const owned = new Set(Object.entries(assignment).flatMap(([t, ps]) => ps.map((p) => `${t}:${p}`)));
+    this.assigned = owned;
     for (const key of owned) {
       // Back with us before its old runs finished: the fresh state commits
       // from now on, the old one must not move the offset any more.
@@ -405,7 +477,14 @@ export class Router {
       if (state.window.inFlight === 0) void this.commit();
       else setTimeout(() => state.abort.abort(), this.deps.window.shutdownGraceMs).unref();
     }
+    for (const [runId, f] of this.following) {
+      if (!owned.has(`${this.deps.topic}:${f.partition}`)) {
+        f.abort.abort();
+        this.following.delete(runId);
+      }
+    }
     this.deps.logger.info({ assignment }, 'partitions assigned');
+    void this.resumeFollows(assignment[this.deps.topic] ?? []);
   }
 
   private waitIdle(ms: number): Promise<boolean> {

@@ -1,6 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import type { Json, JsonObject } from '../model/json';
+import type { FrozenRun, InvocationMethod } from '../model/run';
 import { RunStatusUpdate, isTerminal } from '../model/status';
 import { migrate, wipe } from './schema';
 
@@ -349,4 +351,34 @@ export class RunStore {
   close(): void {
     this.db.close();
   }
+}
+
+function parsed<T extends Json>(text: string | null, fallback: T): T {
+  if (text === null) return fallback;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return fallback;
+  }
+}
+
+/** The run a stored row describes, as invokers read it (to follow it again). */
+export function runFromRow(row: RunRow): FrozenRun {
+  const entity = parsed<JsonObject | null>(row.entity, null);
+  return Object.freeze({
+    runId: row.id,
+    orgId: row.orgId ?? '',
+    action: row.action ?? '',
+    actionTrigger: row.actionTrigger,
+    origin: row.origin,
+    triggeredAt: new Date(row.createdAt).toISOString(),
+    userId: row.userId,
+    user: row.userEmail ? { email: row.userEmail } : null,
+    entityIdentifier: row.entityIdentifier,
+    blueprint: row.blueprint,
+    entity,
+    invocationMethod: { agent: false, ...parsed<JsonObject>(row.invocation, {}), type: row.invocationType ?? '' } as InvocationMethod,
+    properties: parsed<JsonObject>(row.properties, {}),
+    censoredProperties: [],
+  });
 }

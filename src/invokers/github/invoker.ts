@@ -124,6 +124,13 @@ export class GithubInvoker implements Invoker {
     return { status: 'delivered', log: `Dispatched ${where}; following the workflow run`, links, externalRunId, attempt: attempts };
   }
 
+  async resume(run: FrozenRun, job: { externalRunId: string; startedAt: number }, ctx: InvocationContext, signal: AbortSignal): Promise<void> {
+    const target = githubTarget(run);
+    const id = Number(job.externalRunId);
+    if (target instanceof RouterError || !target.report || !Number.isSafeInteger(id)) return;
+    await this.followRun(run, target, job.startedAt, id, ctx, signal);
+  }
+
   private async request(method: string, path: string, target: GithubTarget, signal: AbortSignal, body?: object): Promise<HttpResponse> {
     const res = await httpRequest({
       method,

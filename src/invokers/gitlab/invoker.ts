@@ -115,6 +115,12 @@ export class GitlabInvoker implements Invoker {
     return { status: 'delivered', log: `GitLab pipeline ${pipeline.id} triggered for ${target.path} on ${target.ref}`, statusLabel: pipeline.status, ...fields };
   }
 
+  async resume(run: FrozenRun, job: { externalRunId: string; startedAt: number }, ctx: InvocationContext, signal: AbortSignal): Promise<void> {
+    const target = gitlabTarget(run, this.config);
+    if (target instanceof RouterError || !this.config.apiToken) return;
+    await this.followPipeline(target, { id: Number(job.externalRunId), status: 'unknown', web_url: '' }, ctx, signal);
+  }
+
   private followPipeline(target: GitlabTarget, first: Pipeline, ctx: InvocationContext, signal: AbortSignal): Promise<void> {
     const url = `${this.config.url}/api/v4/projects/${encodeURIComponent(target.path)}/pipelines/${first.id}`;
     return followJob({
