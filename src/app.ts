@@ -13,6 +13,8 @@ import { DeadLetterWriter } from './router/dead-letter';
 import { Intake, TriggerIntake } from './router/intake';
 import { ResumableRun, Router } from './router/router';
 import { runFromRow } from './store/run-store';
+import { polledByAgent } from './invokers/kafka/invoker';
+import { pollingPayload } from './agent/polling-payload';
 
 /** Kinds whose runs the router follows to their end (and follows again after a restart). */
 const FOLLOWED_KINDS = ['GITHUB', 'GITLAB'];
@@ -101,6 +103,7 @@ export class App {
       window: config.window,
       onFatal: options.onFatal,
       followable: this.runs ? (partitions) => this.followable(partitions) : undefined,
+      agentPayload: (run) => (polledByAgent(run, config.agent.delivery) ? JSON.stringify(pollingPayload(run)) : null),
     });
   }
 

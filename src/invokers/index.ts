@@ -33,6 +33,7 @@ export const INVOKER_FACTORIES: Partial<Record<InvocationType, InvokerFactory>> 
       admin: d.admin,
       orgTopicTemplate: d.config.topics.orgTemplate,
       secretFor: d.secretFor,
+      agentDelivery: d.config.agent.delivery,
     }),
   WEBHOOK: (d) => new WebhookInvoker({ config: d.config.invokers.webhook, secretFor: d.secretFor }),
   GITHUB: (d) => new GithubInvoker(d.config.invokers.github),

@@ -34,6 +34,8 @@ export interface RouterDeps {
    * once it caught up with the status topic.
    */
   followable?: (partitions: number[]) => Promise<ResumableRun[]>;
+  /** What Port's polling agent gets for a run (claim-pending), or null when no agent polls for it. */
+  agentPayload?: (run: FrozenRun) => string | null;
 }
 
 /** A run to follow again after a restart or a rebalance. */
@@ -292,7 +294,7 @@ export class Router {
     // The run's first update says what the run is (the run store keeps it).
     let described = false;
     const report = (fields: StatusFields, s: AbortSignal = signal): Promise<void> => {
-      const update = buildUpdate(run, { invocationType: type, ...fields, run: described ? null : runInfo(run, partition) });
+      const update = buildUpdate(run, { invocationType: type, ...fields, run: described ? null : runInfo(run, partition, this.deps.agentPayload?.(run) ?? null) });
       described = true;
       // Chained: one run's updates reach the topic in the order reported.
       reports = reports.then(() => untilDone(s, () => this.deps.status.publish(update)));

@@ -13,6 +13,13 @@ export interface KafkaInvokerDeps {
   admin: Admin;
   orgTopicTemplate: string;
   secretFor(orgId: string): string | undefined;
+  /** `http`: agent WEBHOOK runs wait in the run store for Port's polling agent instead. */
+  agentDelivery?: 'kafka' | 'http';
+}
+
+/** True when an agent run is handed over through the runs API (claim-pending), not the org topic. */
+export function polledByAgent(run: FrozenRun, delivery: 'kafka' | 'http' | undefined): boolean {
+  return delivery === 'http' && run.invocationMethod.agent && run.invocationMethod.type === 'WEBHOOK';
 }
 
 export function orgTopic(template: string, orgId: string): string {
@@ -38,11 +45,16 @@ export class KafkaInvoker implements Invoker {
   constructor(private readonly deps: KafkaInvokerDeps) {}
 
   describe(run: FrozenRun): string {
+    if (polledByAgent(run, this.deps.agentDelivery)) return 'a polling agent of the org';
     const via = run.invocationMethod.agent ? ` for the ${run.invocationMethod.type} agent` : '';
     return `Kafka topic ${orgTopic(this.deps.orgTopicTemplate, run.orgId)}${via}`;
   }
 
   async invoke(run: FrozenRun, ctx: InvocationContext): Promise<InvocationOutcome> {
+    if (polledByAgent(run, this.deps.agentDelivery)) {
+      // The announcement carried what claim-pending hands out (see Router).
+      return { status: 'delivered', log: 'Waiting for an agent to claim the run (POST /v1/actions/runs/claim-pending)' };
+    }
     const topic = orgTopic(this.deps.orgTopicTemplate, run.orgId);
     if (!TOPIC_NAME.test(topic)) {
       return { status: 'failed', code: ErrorCodes.INVOCATION_INVALID, summary: `org id "${run.orgId}" does not make a valid topic name (${topic})` };
