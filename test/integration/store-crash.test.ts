@@ -1,0 +1,78 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { TestKafka, eventually, testTopics } from '../helpers/kafka';
+import { spawnRouter, stopped } from '../helpers/processes';
+
+/** kill -9 of the process applying the status topic loses and duplicates nothing. */
+describe('run store under kill -9', () => {
+  const k = new TestKafka();
+  afterAll(() => k.close());
+
+  test('every update applied exactly once across a crash mid-apply', async () => {
+    const topics = testTopics();
+    const dir = mkdtempSync(join(tmpdir(), 'store-crash-'));
+    const dbPath = join(dir, 'runs.db');
+    const env = {
+      TRIGGER_TOPIC: topics.trigger,
+      STATUS_TOPIC: topics.status,
+      DLQ_TOPIC: topics.dlq,
+      ORG_TOPIC_TEMPLATE: topics.orgTemplate,
+      ROUTER_GROUP_ID: topics.group,
+      TOPICS_PARTITIONS: '3',
+      RUNS_DB_PATH: dbPath,
+    };
+    await k.createTopic(topics.status, 3);
+    const RUNS = 400;
+    const PER_RUN = 15;
+    const messages = [];
+    for (let i = 0; i < PER_RUN; i++) {
+      for (let r = 0; r < RUNS; r++) {
+        const runId = `r_crash_${r}`;
+        const update = { runId, orgId: 'org_acme', action: 'deploy', status: 'IN_PROGRESS', statusLabel: null, summary: null, links: [], externalRunId: null, log: `line ${i}`, invocationType: 'KAFKA', source: 'BACKEND', attempt: 1, at: Date.now() };
+        messages.push({ key: runId, value: JSON.stringify(update) });
+      }
+    }
+    for (let i = 0; i < messages.length; i += 1000) await k.produce(topics.status, messages.slice(i, i + 1000));
+    const total = RUNS * PER_RUN;
+    const count = (sql: string): number => {
+      try {
+        const db = new Database(dbPath, { readonly: true, fileMustExist: true });
+        try {
+          return (db.prepare(sql).get() as { n: number }).n;
+        } finally {
+          db.close();
+        }
+      } catch {
+        return 0;
+      }
+    };
+    const first = spawnRouter(env, 'store-first');
+    await eventually(() => count('SELECT COUNT(*) AS n FROM run_logs') > 0, 'the store applying', 30_000);
+    first.kill('SIGKILL');
+    await stopped(first);
+    const atCrash = count('SELECT COUNT(*) AS n FROM run_logs');
+    const second = spawnRouter(env, 'store-second');
+    try {
+      await eventually(() => count('SELECT COUNT(*) AS n FROM run_updates') >= total, 'every update applied', 60_000);
+      await new Promise((r) => setTimeout(r, 500));
+    } finally {
+      second.kill('SIGTERM');
+      await stopped(second);
+    }
+    const db = new Database(dbPath, { readonly: true });
+    try {
+      expect(count('SELECT COUNT(*) AS n FROM run_updates')).toBe(total);
+      expect(count('SELECT COUNT(*) AS n FROM run_logs')).toBe(total);
+      expect(count('SELECT COUNT(DISTINCT partition || \':\' || offset) AS n FROM run_updates')).toBe(total);
+      const perRun = db.prepare('SELECT run_id, COUNT(*) AS n, GROUP_CONCAT(message, \'|\') AS lines FROM run_logs GROUP BY run_id').all() as { run_id: string; n: number; lines: string }[];
+      expect(perRun).toHaveLength(RUNS);
+      const expected = Array.from({ length: PER_RUN }, (_, i) => `line ${i}`).join('|');
+      expect(perRun.filter((r) => r.n !== PER_RUN || r.lines !== expected)).toEqual([]);
+      process.stdout.write(`store crash test: ${atCrash} of ${total} logs applied at the kill\n`);
+    } finally {
+      db.close();
+    }
+  }, 120_000);
+});
