@@ -33,6 +33,8 @@ export interface AppOptions {
   metrics?: RouterMetrics;
   /** The consumer stopped for good; the process should exit and be restarted. */
   onFatal?: (err: unknown) => void;
+  /** false: serve the run store and runs API only, route nothing (`action-router api`). */
+  routing?: boolean;
 }
 
 /** Everything one running router (or agent) is made of, wired together. */
@@ -47,6 +49,7 @@ export class App {
   private readonly admin: Admin;
   private readonly batch: BatchProducer;
   private started = false;
+  private readonly routing: boolean;
 
   constructor(
     readonly config: Config,
@@ -54,6 +57,7 @@ export class App {
     options: AppOptions = {},
   ) {
     const mode = options.mode ?? 'router';
+    this.routing = options.routing ?? true;
     this.kafka = createKafka(config.kafka, logger);
     this.metrics = options.metrics ?? new RouterMetrics();
     this.producer = this.kafka.producer({ allowAutoTopicCreation: true, maxInFlightRequests: 5, createPartitioner: Partitioners.DefaultPartitioner });
@@ -108,7 +112,7 @@ export class App {
   }
 
   get ready(): boolean {
-    return this.started && this.router.ready;
+    return this.started && (!this.routing || this.router.ready);
   }
 
   /** Runs left unfinished while followed, from the store once it caught up. */
@@ -132,7 +136,7 @@ export class App {
     await this.producer.connect();
     await this.ensureTopics(this.router.topic);
     await this.runs?.start();
-    await this.router.start();
+    if (this.routing) await this.router.start();
     this.started = true;
   }
 

@@ -20,6 +20,7 @@ const USAGE = `action-router — routes self-service action runs over Kafka
 Usage:
   action-router start                       run the router (env configures it; see README)
   action-router agent --org ORG_ID          agent mode: run the org topic's agent runs
+  action-router api                         the run store and Port's runs API only (no routing)
   action-router trigger [options]           produce trigger events
       --type KAFKA|WEBHOOK|GITHUB|GITLAB    invocation type (default KAFKA)
       --org ORG_ID --action ID --run-id ID  (defaults: org_demo, deploy_service, random)
@@ -82,7 +83,7 @@ async function withBrokers(config: Config, logger: Logger): Promise<() => Promis
   return broker.started ? async () => void (await script.stopSharedBroker()) : async () => undefined;
 }
 
-async function runService(mode: 'router' | 'agent', orgId?: string): Promise<void> {
+async function runService(mode: 'router' | 'agent' | 'api', orgId?: string): Promise<void> {
   const config = configOrExit();
   const logger = createLogger(config.logLevel);
   const stopBroker = await withBrokers(config, logger);
@@ -105,7 +106,14 @@ async function runService(mode: 'router' | 'agent', orgId?: string): Promise<voi
     void shutdown('fatal', 1);
   };
   try {
-    app = new App(config, logger, mode === 'agent' ? { mode, orgId, onFatal, intake: (d) => new AgentIntake(d.config, orgId!) } : { mode, onFatal });
+    if (mode === 'api' && !config.store.enabled) fail('action-router api serves the run store: RUNS_STORE must not be false');
+    app = new App(
+      config,
+      logger,
+      mode === 'agent'
+        ? { mode, orgId, onFatal, intake: (d) => new AgentIntake(d.config, orgId!) }
+        : { mode: 'router', onFatal, routing: mode === 'router' },
+    );
   } catch (err) {
     await stopBroker();
     fail(describeError(err));
@@ -201,6 +209,8 @@ export async function main(argv: string[]): Promise<void> {
     switch (command) {
       case 'start':
         return await runService('router');
+      case 'api':
+        return await runService('api');
       case 'agent': {
         const org = str(args, 'org') ?? process.env.AGENT_ORG_ID;
         if (!org) fail('agent needs --org ORG_ID (or AGENT_ORG_ID)');
