@@ -283,8 +283,100 @@ async function peakRss() {
   record('peak-rss', peak / 1024, 'MB');
 }
 
+// 6. The runs API on a backlog of stored runs: the store's apply rate against
+// a raw consume of the same topic, then PATCH+log requests against the
+// rate of single acknowledged produces at the same concurrency (the floor
+// of one write, since every API write is one).
+async function runsApi() {
+  const N = n(100_000);
+  const topics = topicsFor('api');
+  await createTopics(topics.status);
+  const update = (i) => ({
+    runId: `r_a${i}`, orgId: 'org_bench', action: 'deploy_service', status: 'IN_PROGRESS', statusLabel: null, summary: null, links: [],
+    externalRunId: null, log: 'Routed to Kafka topic org_bench.runs', invocationType: 'KAFKA', source: 'ROUTER', attempt: 1, at: Date.now(),
+    run: { blueprint: 'service', entityIdentifier: 'payments', entity: '{"identifier":"payments","title":"Payments"}', properties: '{"version":"1.4.2"}',
+      userId: 'u1', userEmail: 'dev@example.com', origin: 'UI', actionTrigger: 'DAY-2', invocation: '{"type":"KAFKA"}', createdAt: Date.now(), triggerPartition: 0, agentPayload: null },
+  });
+  await produceBacklog(topics.status, N, (i) => ({ key: `r_a${i}`, value: JSON.stringify(update(i)) }));
+
+  // Raw consume of the same topic: no decoding, nothing written.
+  const consumer = kafka.consumer({ groupId: `bench-raw-${id()}`, maxWaitTimeInMs: 100, maxBytesPerPartition: 1024 * 1024 });
+  await consumer.connect();
+  await consumer.subscribe({ topic: topics.status, fromBeginning: true });
+  let read = 0;
+  const c0 = Date.now();
+  await consumer.run({ autoCommit: false, eachBatch: async ({ batch }) => void (read += batch.messages.length) });
+  const c1 = await waitFor('raw consume', () => read >= N, 600_000);
+  await consumer.disconnect();
+  const rawRate = N / ((c1 - c0) / 1000);
+  record('status-raw-consume', rawRate, 'msg/s');
+
+  const port = await new Promise((r) => {
+    const s = http.createServer().listen(0, '127.0.0.1', () => s.close(() => r(s.address().port)));
+  });
+  const clientsFile = join(tmpdir(), `bench-clients-${id()}.json`);
+  writeFileSync(clientsFile, JSON.stringify({ bench: { secret: 'bench-secret-0123456789abcdef', orgId: 'org_bench', roles: [] } }));
+  const base = `http://127.0.0.1:${port}`;
+  const metric = async () => {
+    try {
+      const text = await (await fetch(`${base}/metrics`)).text();
+      return Number(/action_router_store_updates_total\{result="applied"\} (\d+)/.exec(text)?.[1] ?? 0);
+    } catch {
+      return 0;
+    }
+  };
+  const api = spawnNode([join(ROOT, 'bin', 'action-router.js'), 'api'], routerEnv(topics, { HTTP_PORT: String(port), API_CLIENTS_FILE: clientsFile }));
+  await waitFor('api up', async () => (await fetch(`${base}/healthz`).then((r) => r.ok, () => false)), 60_000);
+  const a0 = Date.now();
+  const a1 = await waitFor('store apply', async () => (await metric()) >= N, 900_000, async () => `${await metric()}/${N} applied`);
+  record('store-apply', N / ((a1 - a0) / 1000), 'updates/s', rawRate);
+
+  const CONCURRENCY = 32;
+  const SECONDS = Math.max(3, Math.round(10 * SCALE));
+  const token = (await (await fetch(`${base}/v1/auth/access_token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ clientId: 'bench', clientSecret: 'bench-secret-0123456789abcdef' }) })).json()).accessToken;
+  const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
+  const latencies = [];
+  let failed = 0;
+  const deadline = Date.now() + SECONDS * 1000;
+  const t0 = Date.now();
+  await Promise.all(Array.from({ length: CONCURRENCY }, async (_, w) => {
+    for (let k = 0; Date.now() < deadline; k++) {
+      const runId = `r_a${(w * 1000 + k) % N}`;
+      for (const [method, path, body] of [
+        ['POST', `/v1/actions/runs/${runId}/logs`, { message: `step ${k}` }],
+        ['PATCH', `/v1/actions/runs/${runId}?runId=${runId}`, { statusLabel: `step ${k}`, link: ['https://ci.example/1'] }],
+      ]) {
+        const s = performance.now();
+        const res = await fetch(base + path, { method, headers, body: JSON.stringify(body) });
+        await res.arrayBuffer();
+        if (!res.ok) failed++;
+        latencies.push(performance.now() - s);
+      }
+    }
+  }));
+  const elapsed = (Date.now() - t0) / 1000;
+  await stop(api);
+
+  // Baseline: single-message acknowledged produces at the same concurrency.
+  let produced = 0;
+  const b0 = Date.now();
+  const bDeadline = b0 + SECONDS * 1000;
+  await Promise.all(Array.from({ length: CONCURRENCY }, async (_, w) => {
+    while (Date.now() < bDeadline) {
+      await producer.send({ topic: topics.status, acks: -1, messages: [{ key: `r_a${w}`, value: JSON.stringify(update(w)) }] });
+      produced++;
+    }
+  }));
+  const produceRate = produced / ((Date.now() - b0) / 1000);
+  record('single-produce', produceRate, 'msg/s');
+  record('runs-api', latencies.length / elapsed, 'req/s', produceRate);
+  const sorted = latencies.sort((a, b) => a - b);
+  record('runs-api-p99', sorted[Math.floor(0.99 * (sorted.length - 1))], 'ms');
+  if (failed) log(`runs-api: ${failed} requests failed`);
+}
+
 const only = process.env.BENCH_ONLY?.split(',');
-for (const [name, fn] of [['kafka-routing', kafkaRouting], ['webhook-slow', webhookSlow], ['latency', latency], ['peak-rss', peakRss]]) {
+for (const [name, fn] of [['kafka-routing', kafkaRouting], ['webhook-slow', webhookSlow], ['latency', latency], ['peak-rss', peakRss], ['runs-api', runsApi]]) {
   if (!only || only.includes(name)) await fn();
 }
 

@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import Fastify, { FastifyBaseLogger, FastifyInstance, FastifyReply } from 'fastify';
+import Fastify, { FastifyBaseLogger, FastifyInstance, FastifyReply, LogController } from 'fastify';
 import { agentRoutes } from '../api/agent';
 import { authRoutes } from '../api/auth';
 import { errorHandler, notFound } from '../api/errors';
@@ -29,10 +29,10 @@ export const BODY_LIMIT = 1024 * 1024;
 export function buildHttpApp(source: HealthSource, logger: Logger): FastifyInstance {
   const app = Fastify({
     loggerInstance: logger.child({ component: 'http' }) as FastifyBaseLogger,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,
     // Port's clients send run ids in paths; a long URL is an attack, not a run.
-    maxParamLength: 1024,
+    routerOptions: { maxParamLength: 1024 },
     // Errors met before routing (a URL too long, a bad path) in Port's envelope too.
     frameworkErrors: (err, _request, reply) => {
       const status = err.statusCode ?? 400;
