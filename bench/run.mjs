@@ -7,6 +7,7 @@
 // Sizes can be lowered for a quick look: BENCH_SCALE=0.1 npm run bench
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -183,6 +184,18 @@ async function kafkaRouting() {
   const r1 = await waitFor('kafka-routing', done, 600_000, async () => `${await messagesIn(orgTopic)}/${N} routed`);
   await stop(router);
   record('kafka-routing', N / ((r1 - r0) / 1000), 'runs/s', passRate);
+
+  // The same without the run store in the router process (RUNS_STORE=false,
+  // the store served by a separate `action-router api`): what the store costs.
+  const bare = topicsFor('route-bare');
+  bare.trigger = source;
+  const bareOrg = bare.org.replace('{orgId}', 'org_bench');
+  log(`kafka-routing-no-store: ${N} runs`);
+  const router2 = spawnRouter(bare, { RUNS_STORE: 'false' });
+  const b0 = Date.now();
+  const b1 = await waitFor('kafka-routing-no-store', async () => (await messagesIn(bareOrg)) >= N && (await messagesIn(bare.status)) >= N, 600_000, async () => `${await messagesIn(bareOrg)}/${N} routed`);
+  await stop(router2);
+  record('kafka-routing-no-store', N / ((b1 - b0) / 1000), 'runs/s', passRate);
 }
 
 // 3. Slow webhooks: the router against a one-at-a-time-per-partition consumer.
@@ -312,7 +325,10 @@ async function runsApi() {
   record('status-raw-consume', rawRate, 'msg/s');
 
   const port = await new Promise((r) => {
-    const s = http.createServer().listen(0, '127.0.0.1', () => s.close(() => r(s.address().port)));
+    const s = http.createServer().listen(0, '127.0.0.1', () => {
+      const { port: free } = s.address();
+      s.close(() => r(free));
+    });
   });
   const clientsFile = join(tmpdir(), `bench-clients-${id()}.json`);
   writeFileSync(clientsFile, JSON.stringify({ bench: { secret: 'bench-secret-0123456789abcdef', orgId: 'org_bench', roles: [] } }));
@@ -327,7 +343,8 @@ async function runsApi() {
   };
   const api = spawnNode([join(ROOT, 'bin', 'action-router.js'), 'api'], routerEnv(topics, { HTTP_PORT: String(port), API_CLIENTS_FILE: clientsFile }));
   await waitFor('api up', async () => (await fetch(`${base}/healthz`).then((r) => r.ok, () => false)), 60_000);
-  const a0 = Date.now();
+  // From the first update applied: the consumer's group join is not the store's work.
+  const a0 = await waitFor('store first apply', async () => (await metric()) > 0, 60_000);
   const a1 = await waitFor('store apply', async () => (await metric()) >= N, 900_000, async () => `${await metric()}/${N} applied`);
   record('store-apply', N / ((a1 - a0) / 1000), 'updates/s', rawRate);
 
@@ -355,6 +372,18 @@ async function runsApi() {
     }
   }));
   const elapsed = (Date.now() - t0) / 1000;
+  // The same server's read path at the same concurrency: the HTTP ceiling here.
+  let reads = 0;
+  const g0 = Date.now();
+  const gDeadline = g0 + SECONDS * 1000;
+  await Promise.all(Array.from({ length: CONCURRENCY }, async (_, w) => {
+    for (let k = 0; Date.now() < gDeadline; k++) {
+      const res = await fetch(`${base}/v1/actions/runs/r_a${(w * 1000 + k) % N}`, { headers });
+      await res.arrayBuffer();
+      reads++;
+    }
+  }));
+  const readRate = reads / ((Date.now() - g0) / 1000);
   await stop(api);
 
   // Baseline: single-message acknowledged produces at the same concurrency.
@@ -369,7 +398,8 @@ async function runsApi() {
   }));
   const produceRate = produced / ((Date.now() - b0) / 1000);
   record('single-produce', produceRate, 'msg/s');
-  record('runs-api', latencies.length / elapsed, 'req/s', produceRate);
+  record('runs-api-get', readRate, 'req/s');
+  record('runs-api', latencies.length / elapsed, 'req/s', readRate);
   const sorted = latencies.sort((a, b) => a - b);
   record('runs-api-p99', sorted[Math.floor(0.99 * (sorted.length - 1))], 'ms');
   if (failed) log(`runs-api: ${failed} requests failed`);

@@ -32,7 +32,7 @@ export function agentRoutes(app: FastifyInstance, runs: RunsService, claimSecond
         status: 'IN_PROGRESS',
         claim: { by: principal.clientId, until: now + claimSeconds * 1000, acked: false },
       });
-      if (written.result === 'ignored' || !run.agentPayload) continue;
+      if (written.applied !== 'timeout' && written.applied.result === 'ignored' || !run.agentPayload) continue;
       claimed.push({ id: run.id, payload: JSON.parse(run.agentPayload) as Json });
     }
     return { ok: true, runs: claimed };
@@ -49,7 +49,7 @@ export function agentRoutes(app: FastifyInstance, runs: RunsService, claimSecond
         status: 'IN_PROGRESS',
         claim: { by: principal.clientId, until: run.claimUntil ?? Date.now(), acked: true },
       });
-      if (written.result !== 'ignored') ackedCount++;
+      if ((written.applied === 'timeout' || written.applied.result !== 'ignored')) ackedCount++;
     }
     return { ok: true, ackedCount };
   });

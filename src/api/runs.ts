@@ -142,7 +142,7 @@ export function runRoutes(app: FastifyInstance, runs: RunsService): void {
     if (changes === undefined) return { ok: true, run: runView(run, viewOptions(runs, versionOf(request))) };
     if (isTerminal(run.status)) throw ended(run);
     const written = await runs.write(run, principal.clientId, fields);
-    if (written.result === 'ignored') throw ended(written.run);
+    if (written.applied !== 'timeout' && written.applied.result === 'ignored') throw ended(written.run);
     return { ok: true, run: runView(written.run, viewOptions(runs, versionOf(request))) };
   });
 
@@ -156,9 +156,15 @@ export function runRoutes(app: FastifyInstance, runs: RunsService): void {
       statusLabel: body.statusLabel,
       log: body.message,
     });
-    if (written.result === 'ignored') throw ended(written.run);
-    const id = logIdAt(written.position.partition, written.position.offset);
-    const log = runs.store.log(id) ?? { id, runId: run.id, message: body.message, createdBy: principal.clientId, createdAt: Date.now() };
+    if (written.applied !== 'timeout' && written.applied.result === 'ignored') throw ended(written.run);
+    const log = (written.applied !== 'timeout' && runs.store.log(logIdAt(written.applied.partition, written.applied.offset))) || {
+      // Not applied yet (the store lags): what will be there.
+      id: 'log_pending',
+      runId: run.id,
+      message: body.message,
+      createdBy: principal.clientId,
+      createdAt: Date.now(),
+    };
     return reply.code(201).send({ ok: true, runLog: logView(log) });
   });
 
@@ -177,7 +183,7 @@ export function runRoutes(app: FastifyInstance, runs: RunsService): void {
     const response = JSON.stringify(body.response ?? null);
     if (response.length > MAX_RESPONSE_CHARS) throw new ApiError(413, 'payload_too_large', `response is over ${MAX_RESPONSE_CHARS} characters`);
     const written = await runs.write(run, principal.clientId, { status: 'IN_PROGRESS', response });
-    if (written.result === 'ignored') throw ended(written.run);
+    if (written.applied !== 'timeout' && written.applied.result === 'ignored') throw ended(written.run);
     return { ok: true, run: runView(written.run, viewOptions(runs, versionOf(request))) };
   });
 }

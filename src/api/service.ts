@@ -6,9 +6,9 @@ import type { StatusCodec } from '../codec/status-codec';
 import type { Config } from '../config/config';
 import type { Logger } from '../log';
 import { BatchProducer } from '../kafka/batch-producer';
-import { StatusFields, StatusPublisher, UpdatePosition, buildUpdate } from '../status/publisher';
-import { ApplyLoop, StoreMetrics, WATCH_HEADER } from '../store/apply-loop';
-import { ApplyResult, RunRow, RunStore } from '../store/run-store';
+import { StatusFields, StatusPublisher, buildUpdate } from '../status/publisher';
+import { Applied, ApplyLoop, StoreMetrics, WATCH_HEADER } from '../store/apply-loop';
+import { RunRow, RunStore } from '../store/run-store';
 import { ApiClients } from './clients';
 import { FailureLimiter, TokenIssuer } from './tokens';
 
@@ -75,16 +75,18 @@ export class RunsService {
    * Publishes an update of `run` (source BACKEND) and waits until the store
    * applied it: the answer shows the run with it. Writes to one run from
    * this instance go one at a time; between instances the topic's order
-   * decides, and `result` says whether this write was the one applied.
+   * decides, and `applied.result` says whether this write was applied
+   * ('timeout': the broker has it, the store has not applied it yet).
    */
-  async write(run: Pick<RunRow, 'id' | 'orgId' | 'action' | 'invocationType'>, actor: string, fields: StatusFields): Promise<{ result: ApplyResult | 'timeout'; run: RunRow; position: UpdatePosition }> {
+  async write(run: Pick<RunRow, 'id' | 'orgId' | 'action' | 'invocationType'>, actor: string, fields: StatusFields): Promise<{ applied: Applied | 'timeout'; run: RunRow }> {
     const previous = this.locks.get(run.id) ?? Promise.resolve();
     const mine = previous.then(async () => {
       const update = buildUpdate({ runId: run.id, orgId: run.orgId, action: run.action }, { source: 'BACKEND', invocationType: run.invocationType, actor, ...fields });
-      const mark = randomBytes(9).toString('base64url');
-      const position = await this.publisher.publishAt(update, { [WATCH_HEADER]: mark });
-      const result = await this.loop.awaitApplied(position, mark, APPLY_TIMEOUT_MS);
-      return { result, run: this.store.getRun(run.id)!, position };
+      const mark = randomBytes(12).toString('base64url');
+      // Waiting starts before the write: the store may apply it before the ack arrives.
+      const applied = this.loop.awaitApplied(mark, APPLY_TIMEOUT_MS);
+      await this.publisher.publish(update, { [WATCH_HEADER]: mark });
+      return { applied: await applied, run: this.store.getRun(run.id)! };
     });
     const settled = mine.catch(() => undefined);
     this.locks.set(run.id, settled);

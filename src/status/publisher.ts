@@ -2,11 +2,6 @@ import type { StatusCodec } from '../codec/status-codec';
 import type { BatchProducer } from '../kafka/batch-producer';
 import type { RunStatusUpdate } from '../model/status';
 
-/** Where an update landed on the status topic. */
-export interface UpdatePosition {
-  partition: number;
-  offset: bigint;
-}
 
 export type StatusFields = Partial<Omit<RunStatusUpdate, 'runId' | 'orgId' | 'action' | 'at'>> & Pick<RunStatusUpdate, 'status'>;
 
@@ -56,24 +51,9 @@ export class StatusPublisher {
     private readonly codec: StatusCodec,
   ) {}
 
-  async publish(update: RunStatusUpdate): Promise<void> {
+  /** `headers` are added to `x-run-id` (the run store's watch mark, for one). */
+  async publish(update: RunStatusUpdate, headers: Record<string, string> = {}): Promise<void> {
     const value = await this.codec.encode(update);
-    await this.producer.send(this.topic, { key: update.runId, value, headers: { 'x-run-id': update.runId } });
-  }
-
-  /**
-   * Publishes one update on its own and says where it landed, so that the
-   * caller can wait for the run store to apply it (read-your-writes).
-   * `headers` mark it for the store (see RunStore.awaitApplied).
-   */
-  async publishAt(update: RunStatusUpdate, headers: Record<string, string> = {}): Promise<UpdatePosition> {
-    const value = await this.codec.encode(update);
-    const [meta] = await this.producer.producer.send({
-      topic: this.topic,
-      acks: -1,
-      messages: [{ key: update.runId, value, headers: { 'x-run-id': update.runId, ...headers } }],
-    });
-    if (!meta || meta.baseOffset === undefined) throw new Error(`the broker acknowledged the update of ${update.runId} without an offset`);
-    return { partition: meta.partition, offset: BigInt(meta.baseOffset) };
+    await this.producer.send(this.topic, { key: update.runId, value, headers: { 'x-run-id': update.runId, ...headers } });
   }
 }

@@ -6,14 +6,10 @@ import type { StatusCodec } from '../codec/status-codec';
 import { describeError } from '../errors';
 import type { Logger } from '../log';
 import type { RunStatusUpdate } from '../model/status';
-import type { UpdatePosition } from '../status/publisher';
 import { ApplyResult, RunStore, StoreEntry } from './run-store';
 
 /** The header an API write carries so that the loop remembers what applying it did. */
 export const WATCH_HEADER = 'x-store-watch';
-
-/** How many watched results are remembered for writers that ask late. */
-const MAX_WATCHED = 10_000;
 
 export class StoreMetrics {
   readonly applied: Counter<'result'>;
@@ -43,10 +39,11 @@ export interface ApplyLoopDeps {
   metrics: StoreMetrics;
 }
 
-interface Waiter {
+/** What applying a watched update did, and where it was on the topic. */
+export interface Applied {
+  result: ApplyResult;
   partition: number;
   offset: bigint;
-  resolve: () => void;
 }
 
 /**
@@ -59,8 +56,7 @@ interface Waiter {
 export class ApplyLoop extends EventEmitter {
   private consumer: Consumer | null = null;
   private readonly next = new Map<number, bigint>();
-  private readonly watched = new Map<string, ApplyResult>();
-  private waiters: Waiter[] = [];
+  private readonly markWaiters = new Map<string, (applied: Applied) => void>();
   private readonly runWaiters = new Map<string, (() => void)[]>();
   private caughtUp!: Promise<void>;
   private readonly highAtStart = new Map<number, bigint>();
@@ -140,7 +136,7 @@ export class ApplyLoop extends EventEmitter {
     for (const [offset, result] of results) {
       metrics.applied.inc({ result });
       const mark = watch.get(offset);
-      if (mark) this.remember(mark, result);
+      if (mark) this.remember(mark, { result, partition: batch.partition, offset });
     }
     const last = batch.messages[batch.messages.length - 1];
     if (last) {
@@ -150,18 +146,15 @@ export class ApplyLoop extends EventEmitter {
     this.wake(entries);
   }
 
-  private remember(mark: string, result: ApplyResult): void {
-    this.watched.set(mark, result);
-    if (this.watched.size > MAX_WATCHED) this.watched.delete(this.watched.keys().next().value!);
+  /** Marks of other instances' writes have no waiter here. */
+  private remember(mark: string, applied: Applied): void {
+    const waiter = this.markWaiters.get(mark);
+    if (!waiter) return;
+    this.markWaiters.delete(mark);
+    waiter(applied);
   }
 
   private wake(entries: readonly StoreEntry[]): void {
-    const pending = this.waiters;
-    this.waiters = [];
-    for (const w of pending) {
-      if ((this.next.get(w.partition) ?? 0n) > w.offset) w.resolve();
-      else this.waiters.push(w);
-    }
     const runIds = new Set<string>();
     for (const e of entries) if (e.update) runIds.add(e.update.runId);
     for (const id of runIds) {
@@ -183,24 +176,21 @@ export class ApplyLoop extends EventEmitter {
   }
 
   /**
-   * Waits until the store applied the update at `position` (marked `mark`
-   * with WATCH_HEADER) and says what applying it did.
+   * Waits until the store applied the update marked `mark` (WATCH_HEADER)
+   * and says what applying it did and where it was. Call it before the
+   * write: the store may apply it before the broker's ack arrives.
    */
-  async awaitApplied(position: UpdatePosition, mark: string, timeoutMs: number): Promise<ApplyResult | 'timeout'> {
-    if ((this.next.get(position.partition) ?? 0n) <= position.offset) {
-      const reached = await new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => {
-          this.waiters = this.waiters.filter((w) => w !== waiter);
-          resolve(false);
-        }, timeoutMs);
-        const waiter: Waiter = { ...position, resolve: () => (clearTimeout(timer), resolve(true)) };
-        this.waiters.push(waiter);
+  awaitApplied(mark: string, timeoutMs: number): Promise<Applied | 'timeout'> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.markWaiters.delete(mark);
+        resolve('timeout');
+      }, timeoutMs);
+      this.markWaiters.set(mark, (applied) => {
+        clearTimeout(timer);
+        resolve(applied);
       });
-      if (!reached) return 'timeout';
-    }
-    const result = this.watched.get(mark);
-    this.watched.delete(mark);
-    return result ?? 'applied';
+    });
   }
 
   /** Waits until an update of `runId` is applied, or `timeoutMs` passes. */
@@ -230,7 +220,5 @@ export class ApplyLoop extends EventEmitter {
   async stop(): Promise<void> {
     await this.consumer?.disconnect().catch(() => undefined);
     this.consumer = null;
-    for (const w of this.waiters) w.resolve();
-    this.waiters = [];
   }
 }

@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Json, JsonObject } from '../model/json';
 import type { FrozenRun, InvocationMethod } from '../model/run';
-import { RunStatusUpdate, isTerminal } from '../model/status';
+import { RunInfo, RunStatusUpdate, isTerminal } from '../model/status';
 import { migrate, wipe } from './schema';
 
 /** One run as the store keeps it (column names in camelCase). */
@@ -95,6 +95,21 @@ const COLUMNS = `id, org_id AS orgId, action, status, status_label AS statusLabe
   agent_payload AS agentPayload, claim_by AS claimBy, claim_until AS claimUntil, claim_acked AS claimAcked,
   created_by AS createdBy, updated_by AS updatedBy, created_at AS createdAt, updated_at AS updatedAt, ended_at AS endedAt`;
 
+const NO_INFO: RunInfo = {
+  blueprint: null,
+  entityIdentifier: null,
+  entity: null,
+  properties: null,
+  userId: null,
+  userEmail: null,
+  origin: null,
+  actionTrigger: null,
+  invocation: null,
+  createdAt: null,
+  triggerPartition: null,
+  agentPayload: null,
+};
+
 /** The id of the log an update at this position wrote: stable across rebuilds. */
 export function logIdAt(partition: number, offset: bigint): string {
   return `log_${partition.toString(36)}${offset.toString(36).padStart(8, '0')}`;
@@ -129,9 +144,11 @@ export class RunStore {
     this.stmts = {
       get: db.prepare<[string], RunRow>(`SELECT ${COLUMNS} FROM runs WHERE id = ?`),
       insert: db.prepare(`INSERT INTO runs (id, org_id, action, status, status_label, summary, links, external_run_id,
-        invocation_type, response, created_by, updated_by, created_at, updated_at, ended_at)
+        invocation_type, response, created_by, updated_by, created_at, updated_at, ended_at, blueprint, entity_identifier,
+        entity, properties, user_id, user_email, origin, action_trigger, invocation, trigger_partition, agent_payload)
         VALUES (@id, @orgId, @action, @status, @statusLabel, @summary, @links, @externalRunId, @invocationType,
-        @response, @actor, @actor, @createdAt, @at, @endedAt)`),
+        @response, COALESCE(@userEmail, @userId, @actor), @actor, @createdAt, @at, @endedAt, @blueprint, @entityIdentifier,
+        @entity, @properties, @userId, @userEmail, @origin, @actionTrigger, @invocation, @triggerPartition, @agentPayload)`),
       update: db.prepare(`UPDATE runs SET status = @status,
         org_id = COALESCE(org_id, @orgId), action = COALESCE(action, @action),
         status_label = COALESCE(@statusLabel, status_label), summary = COALESCE(@summary, summary),
@@ -212,9 +229,10 @@ export class RunStore {
         invocationType: u.invocationType,
         response: u.response ?? null,
         actor,
-        createdAt: u.run?.createdAt ?? u.at,
         at: u.at,
         endedAt: ended,
+        ...(u.run ?? NO_INFO),
+        createdAt: u.run?.createdAt ?? u.at,
       });
       applied = true;
     } else {
@@ -239,7 +257,7 @@ export class RunStore {
     }
     // What the run is fills in even after it ended: a backend can report
     // the end before the router's first update is on the topic.
-    if (u.run) this.stmts.info.run({ id: u.runId, orgId: u.orgId, action: u.action, ...u.run });
+    if (u.run && row) this.stmts.info.run({ id: u.runId, orgId: u.orgId, action: u.action, ...u.run });
     if (u.claim) applied = applied && this.applyClaim(row, u);
     if (applied && u.log) this.stmts.log.run(logIdAt(partition, offset), u.runId, u.log, actor, u.at);
     this.stmts.timeline.run(u.runId, partition, String(offset), applied ? 1 : 0, u.status, u.source, actor, u.statusLabel, u.summary, u.log, u.at);
