@@ -1,7 +1,7 @@
 import { Partitioners } from 'kafkajs';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import { loadCatalog, ActionCatalog } from './catalog/catalog';
-import { Config, secretForOrg } from './config/config';
+import { Config, registryOptions, secretForOrg } from './config/config';
 import { RegistryCodec, createRegistryCodec } from './codec/registry';
 import { createStatusCodec } from './codec/status-codec';
 import { InvokerRegistry, RoutingMode } from './invokers/index';
@@ -20,6 +20,8 @@ import { pollingPayload } from './agent/polling-payload';
 const FOLLOWED_KINDS = ['GITHUB', 'GITLAB'];
 import { StatusPublisher } from './status/publisher';
 import { InvocationType } from './model/run';
+import { statusUpdateSchema } from './codec/avro';
+import { ConfigError, RouterError, describeError } from './errors';
 import { RunsService } from './api/service';
 
 export interface AppOptions {
@@ -49,6 +51,8 @@ export class App {
   private readonly admin: Admin;
   private readonly batch: BatchProducer;
   private started = false;
+  private readonly registry?: RegistryCodec;
+  private readonly status: StatusPublisher;
   private readonly routing: boolean;
 
   constructor(
@@ -63,7 +67,9 @@ export class App {
     this.producer = this.kafka.producer({ allowAutoTopicCreation: true, maxInFlightRequests: 5, createPartitioner: Partitioners.DefaultPartitioner });
     this.admin = this.kafka.admin();
     this.batch = new BatchProducer(this.producer);
-    const registry = config.schemaRegistryUrl ? createRegistryCodec(config.schemaRegistryUrl) : undefined;
+    const registryConfig = registryOptions(config);
+    const registry = registryConfig ? createRegistryCodec(registryConfig) : undefined;
+    this.registry = registry;
     const catalog = config.actionsPath ? loadCatalog(config.actionsPath) : undefined;
     if (catalog) logger.info({ actions: catalog.size, path: config.actionsPath }, 'action catalog loaded');
     const intake = options.intake ? options.intake({ registry, catalog, config }) : new TriggerIntake(registry, catalog);
@@ -97,7 +103,7 @@ export class App {
       metrics: this.metrics,
       intake,
       invokers: this.invokers,
-      status: new StatusPublisher(this.batch, config.topics.status, statusCodec),
+      status: (this.status = new StatusPublisher(this.batch, config.topics.status, statusCodec)),
       deadLetters: new DeadLetterWriter(this.batch, config.topics.dlq),
       mode,
       topic,
@@ -112,7 +118,8 @@ export class App {
   }
 
   get ready(): boolean {
-    return this.started && (!this.routing || this.router.ready);
+    // Not ready while status updates cannot be written: runs would pile up unreported.
+    return this.started && (!this.routing || this.router.ready) && this.status.healthy;
   }
 
   /** Runs left unfinished while followed, from the store once it caught up. */
@@ -132,12 +139,33 @@ export class App {
   }
 
   async start(): Promise<void> {
+    await this.prepareRegistry();
     await this.admin.connect();
     await this.producer.connect();
     await this.ensureTopics(this.router.topic);
     await this.runs?.start();
     if (this.routing) await this.router.start();
     this.started = true;
+  }
+
+  /**
+   * Registers the status subject (or checks the pre-registered one) before
+   * anything is consumed: a registry that refuses it is a configuration
+   * error, reported once, here. An unreachable one is waited for by the
+   * writes themselves (readiness turns false meanwhile).
+   */
+  private async prepareRegistry(): Promise<void> {
+    if (!this.registry) return;
+    const subject = `${this.config.topics.status}-value`;
+    try {
+      await this.registry.prepare(subject, statusUpdateSchema);
+    } catch (err) {
+      if (err instanceof RouterError && err.retriable) {
+        this.logger.warn({ subject, err: describeError(err) }, 'schema registry unreachable at start; status writes wait for it');
+        return;
+      }
+      throw new ConfigError('SCHEMA_REGISTRY_URL', describeError(err));
+    }
   }
 
   private async ensureTopics(source: string): Promise<void> {

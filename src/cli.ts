@@ -1,7 +1,7 @@
 import { Partitioners } from 'kafkajs';
 import type { Server } from 'node:http';
 import { App } from './app';
-import { Config, loadConfig } from './config/config';
+import { Config, loadConfig, registryOptions } from './config/config';
 import { ConfigError, describeError } from './errors';
 import { startHttpServer } from './http/server';
 import { createKafka } from './kafka/client';
@@ -177,7 +177,8 @@ async function tail(args: Args): Promise<void> {
   const stopBroker = await withBrokers(config, logger);
   const kafka = createKafka(config.kafka, logger, '-tail');
   const consumer = kafka.consumer({ groupId: `action-router-tail-${newRunId()}` });
-  const registry = config.schemaRegistryUrl ? createRegistryCodec(config.schemaRegistryUrl) : undefined;
+  const options = registryOptions(config);
+  const registry = options ? createRegistryCodec(options) : undefined;
   const only = str(args, 'run-id');
   await consumer.connect();
   await consumer.subscribe({ topic: config.topics.status, fromBeginning: !args['from-now'] });

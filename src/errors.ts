@@ -10,6 +10,8 @@ export const ErrorCodes = {
   REGISTRY_NOT_CONFIGURED: 'REGISTRY_NOT_CONFIGURED',
   /** The registry could not be reached or does not know the schema id. */
   REGISTRY_UNAVAILABLE: 'REGISTRY_UNAVAILABLE',
+  /** The registry refused the router's own schema or the record written with it (a configuration problem). */
+  REGISTRY_REJECTED: 'REGISTRY_REJECTED',
   /** The event does not match the ActionRun Avro schema. */
   SCHEMA_INVALID: 'SCHEMA_INVALID',
   MISSING_RUN_ID: 'MISSING_RUN_ID',

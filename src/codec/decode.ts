@@ -20,6 +20,16 @@ export type DecodeResult =
 
 export interface DecodeOptions {
   registry?: RegistryCodec;
+  /** The Kafka key: by convention the run id, named when the value cannot be read. */
+  key?: Buffer | null;
+}
+
+/** What a key must look like to be taken for a run id. */
+const RUN_ID_KEY = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
+
+function keyIdentity(key: Buffer | null | undefined): EventIdentity {
+  const text = key?.toString('utf8');
+  return { runId: text && RUN_ID_KEY.test(text) ? text : null, orgId: null, action: null };
 }
 
 /**
@@ -40,18 +50,20 @@ export async function decodeTrigger(value: Buffer | null, options: DecodeOptions
   const originals: Originals = {};
   if (isConfluentFramed(value)) {
     encoding = 'avro';
+    // Unreadable framed Avro: the key names the run, so it can end FAILURE.
+    const byKey = keyIdentity(options.key);
     if (!options.registry) {
-      return reject(ErrorCodes.REGISTRY_NOT_CONFIGURED, 'Confluent-framed Avro received but SCHEMA_REGISTRY_URL is not set', noIdentity, encoding);
+      return reject(ErrorCodes.REGISTRY_NOT_CONFIGURED, 'Confluent-framed Avro received but SCHEMA_REGISTRY_URL is not set', byKey, encoding);
     }
     let decoded: unknown;
     try {
       decoded = await options.registry.decode(value);
     } catch (err) {
       if (err instanceof RouterError && err.retriable) throw err;
-      return reject(ErrorCodes.DECODE_FAILED, (err as Error).message, noIdentity, encoding);
+      return reject(ErrorCodes.DECODE_FAILED, (err as Error).message, byKey, encoding);
     }
     if (!isJsonObject(decoded) && (typeof decoded !== 'object' || decoded === null)) {
-      return reject(ErrorCodes.DECODE_FAILED, 'Avro payload is not a record', noIdentity, encoding);
+      return reject(ErrorCodes.DECODE_FAILED, 'Avro payload is not a record', byKey, encoding);
     }
     record = { ...(decoded as Record<string, unknown>) };
   } else {

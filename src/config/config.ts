@@ -7,6 +7,7 @@ import { webhookConfigSchema, webhookEnv } from '../invokers/webhook/config';
 import { githubConfigSchema, githubEnv } from '../invokers/github/config';
 import { gitlabConfigSchema, gitlabEnv } from '../invokers/gitlab/config';
 import { ApiClients } from '../api/clients';
+import type { RegistryOptions } from '../codec/registry';
 import { csv, envBoolean, httpUrl, nonNegativeInt, positiveInt } from './fragments';
 
 /** Defaults of the router itself; each invoker exports its own. */
@@ -27,6 +28,7 @@ export const DEFAULTS = {
   sessionTimeoutMs: 30_000,
   agentSignatureToleranceSeconds: 24 * 60 * 60,
   runsDbDir: '.data',
+  registryTimeoutMs: 10_000,
   apiTokenTtlSeconds: 3600,
   agentClaimSeconds: 60,
 } as const;
@@ -56,6 +58,13 @@ export const configSchema = z.strictObject({
     partitions: positiveInt.default(DEFAULTS.topicPartitions),
   }),
   schemaRegistryUrl: httpUrl.optional(),
+  schemaRegistry: z.strictObject({
+    username: z.string().min(1).optional(),
+    password: z.string().optional(),
+    timeoutMs: positiveInt.default(DEFAULTS.registryTimeoutMs),
+    /** false: the router never registers; it uses each subject's latest schema (Confluent's auto.register.schemas=false). */
+    autoRegister: envBoolean.default(true),
+  }),
   actionsPath: z.string().min(1).optional(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(DEFAULTS.logLevel),
   httpPort: z.coerce.number().int().min(0).max(65535).default(DEFAULTS.httpPort),
@@ -121,6 +130,12 @@ export const ENV_MAP: EnvMap = {
     partitions: 'TOPICS_PARTITIONS',
   },
   schemaRegistryUrl: 'SCHEMA_REGISTRY_URL',
+  schemaRegistry: {
+    username: 'SCHEMA_REGISTRY_USERNAME',
+    password: 'SCHEMA_REGISTRY_PASSWORD',
+    timeoutMs: 'SCHEMA_REGISTRY_TIMEOUT_MS',
+    autoRegister: 'SCHEMA_REGISTRY_AUTO_REGISTER',
+  },
   actionsPath: 'ACTIONS_PATH',
   logLevel: 'LOG_LEVEL',
   httpPort: 'HTTP_PORT',
@@ -218,6 +233,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError('ROUTER_MAX_IN_FLIGHT_PER_PARTITION', 'must not exceed ROUTER_MAX_IN_FLIGHT');
   }
   return config;
+}
+
+/** The registry client's options, or undefined without SCHEMA_REGISTRY_URL. */
+export function registryOptions(config: Config): RegistryOptions | undefined {
+  if (!config.schemaRegistryUrl) return undefined;
+  return { url: config.schemaRegistryUrl, ...config.schemaRegistry };
 }
 
 /** The signing secret for an org: ORG_SECRETS_FILE first, then SIGNING_SECRET. */

@@ -19,6 +19,12 @@ export class RouterMetrics {
     labelNames: ['invocation', 'reason'],
     registers: [this.registry],
   });
+  readonly statusDropped = new Counter({
+    name: 'action_router_status_updates_dropped_total',
+    help: 'Status updates that could never be written (the schema registry refused them), by reason',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
   readonly skipped = new Counter({
     name: 'action_router_runs_skipped_total',
     help: 'Messages deliberately not handled (agent mode: runs not flagged agent)',

@@ -26,7 +26,7 @@ export class TriggerIntake implements Intake {
   ) {}
 
   async accept(message: KafkaMessage): Promise<IntakeResult> {
-    const decoded = await decodeTrigger(message.value, { registry: this.registry });
+    const decoded = await decodeTrigger(message.value, { registry: this.registry, key: message.key });
     if (!decoded.ok) return { kind: 'reject', error: decoded.error, identity: decoded.identity };
     if (!this.catalog) return { kind: 'run', run: decoded.run };
     const applied = this.catalog.apply(decoded.run);

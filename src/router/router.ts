@@ -8,6 +8,7 @@ import { AbortedError, untilDone } from '../invokers/retry';
 import type { Logger } from '../log';
 import type { RouterMetrics } from '../metrics/metrics';
 import { FrozenRun, isInvocationType } from '../model/run';
+import type { RunStatusUpdate } from '../model/status';
 import { StatusFields, StatusPublisher, buildUpdate } from '../status/publisher';
 import { runInfo } from '../status/run-info';
 import type { DeadLetterWriter } from './dead-letter';
@@ -281,7 +282,31 @@ export class Router {
       invocationType,
       run: run ? runInfo(run, source.partition) : null,
     });
-    await untilDone(signal, () => this.deps.status.publish(update));
+    await this.publishStatus(update, signal, log);
+  }
+
+  /**
+   * Publishes one status update, waiting out what may pass (the broker or
+   * the registry unreachable), logging the first failure and every tenth
+   * after it. An update the registry refuses can never be written: it is
+   * given up, loudly, rather than holding the partition forever.
+   */
+  private publishStatus(update: RunStatusUpdate, signal: AbortSignal, log: Logger): Promise<void> {
+    return untilDone(
+      signal,
+      async () => {
+        try {
+          await this.deps.status.publish(update);
+        } catch (err) {
+          if (!isRouterError(err) || err.retriable) throw err;
+          this.deps.metrics.statusDropped.inc({ reason: err.code });
+          log.error({ runId: update.runId, status: update.status, reason: err.code, err: describeError(err) }, 'status update refused; it cannot be written and is dropped');
+        }
+      },
+      (err, n) => {
+        if (n === 1 || n % 10 === 0) log.warn({ runId: update.runId, attempt: n, err: describeError(err) }, 'status update failed; retrying');
+      },
+    );
   }
 
   private async invoke(run: FrozenRun, invoker: Invoker, signal: AbortSignal, parent: Logger, partition: number): Promise<void> {
@@ -297,7 +322,7 @@ export class Router {
       const update = buildUpdate(run, { invocationType: type, ...fields, run: described ? null : runInfo(run, partition, this.deps.agentPayload?.(run) ?? null) });
       described = true;
       // Chained: one run's updates reach the topic in the order reported.
-      reports = reports.then(() => untilDone(s, () => this.deps.status.publish(update)));
+      reports = reports.then(() => this.publishStatus(update, s, logger));
       return reports;
     };
     // Follow-ups start only once the outcome is reported, so their updates
@@ -379,7 +404,7 @@ export class Router {
 
   /** Follows again the unfinished runs of partitions this router now owns. */
   private async resumeFollows(partitions: number[]): Promise<void> {
-    const { followable, invokers, logger, status } = this.deps;
+    const { followable, invokers, logger } = this.deps;
     if (!followable || this.deps.mode !== 'router' || partitions.length === 0) return;
     let runs: ResumableRun[];
     try {
@@ -403,7 +428,7 @@ export class Router {
             logger: log,
             report: (fields) => {
               const update = buildUpdate(run, { invocationType: run.invocationMethod.type, ...fields });
-              reports = reports.then(() => untilDone(signal, () => status.publish(update)));
+              reports = reports.then(() => this.publishStatus(update, signal, log));
               return reports;
             },
             follow: () => undefined,

@@ -45,6 +45,9 @@ export function buildUpdate(
  * in one partition, in order. Resolves once the broker acknowledged.
  */
 export class StatusPublisher {
+  /** When the writes started failing (null while they succeed): readiness reads it. */
+  private failingSince: number | null = null;
+
   constructor(
     private readonly producer: BatchProducer,
     private readonly topic: string,
@@ -53,7 +56,18 @@ export class StatusPublisher {
 
   /** `headers` are added to `x-run-id` (the run store's watch mark, for one). */
   async publish(update: RunStatusUpdate, headers: Record<string, string> = {}): Promise<void> {
-    const value = await this.codec.encode(update);
-    await this.producer.send(this.topic, { key: update.runId, value, headers: { 'x-run-id': update.runId, ...headers } });
+    try {
+      const value = await this.codec.encode(update);
+      await this.producer.send(this.topic, { key: update.runId, value, headers: { 'x-run-id': update.runId, ...headers } });
+      this.failingSince = null;
+    } catch (err) {
+      this.failingSince ??= Date.now();
+      throw err;
+    }
+  }
+
+  /** False while status writes fail (the registry or the broker cannot take them). */
+  get healthy(): boolean {
+    return this.failingSince === null;
   }
 }

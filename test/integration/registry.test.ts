@@ -1,58 +1,203 @@
+import { execFileSync } from 'node:child_process';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import type { App } from '../../src/app';
-import { actionRunSchema } from '../../src/codec/avro';
+import { actionRunSchema, statusUpdateSchema } from '../../src/codec/avro';
 import { runToRecord } from '../../src/codec/port-message';
 import { decodeTrigger } from '../../src/codec/decode';
-import { FakeSchemaRegistry } from '../../src/dev/fake-registry';
 import type { RunStatusUpdate } from '../../src/model/status';
 import { samplePortMessage } from '../../src/sample';
-import { TestKafka, json, startApp, testConfig, testTopics } from '../helpers/kafka';
+import { TestKafka, TestTopics, eventually, json, startApp, testConfig, testTopics } from '../helpers/kafka';
+import { RegistryProxy, TestRegistry, startRegistry } from '../helpers/registry';
 
+/**
+ * Registry mode against a real Confluent-compatible registry (Apicurio
+ * 3.0.9 from ../shared/tools/apicurio; the local fake where that is missing).
+ */
 describe('schema-registry mode', () => {
   const k = new TestKafka();
-  const registry = new FakeSchemaRegistry();
-  let app: App;
-  const topics = testTopics();
+  let registry: TestRegistry;
+  let client: SchemaRegistry;
+  const apps: App[] = [];
   beforeAll(async () => {
-    await registry.start();
-    app = await startApp(testConfig(topics, { SCHEMA_REGISTRY_URL: registry.url }));
-  });
+    registry = await startRegistry();
+    client = new SchemaRegistry({ host: registry.url });
+  }, 600_000);
   afterAll(async () => {
-    await app.stop();
-    await registry.close();
+    await registry.stop();
     await k.close();
   });
+  afterEach(async () => {
+    while (apps.length) await apps.pop()!.stop();
+  });
 
-  it('decodes Confluent-framed Avro triggers and writes framed Avro status updates', async () => {
-    const client = new SchemaRegistry({ host: registry.url });
-    const { id } = await client.register({ type: SchemaType.AVRO, schema: JSON.stringify(actionRunSchema) }, { subject: `${topics.trigger}-value` });
-    const decoded = await decodeTrigger(Buffer.from(JSON.stringify(samplePortMessage({ runId: 'r_avro', orgId: 'org_avro' }))));
+  async function start(topics: TestTopics, env: Record<string, string> = {}): Promise<App> {
+    const app = await startApp(testConfig(topics, { SCHEMA_REGISTRY_URL: registry.url, SCHEMA_REGISTRY_TIMEOUT_MS: '1000', ...env }));
+    apps.push(app);
+    return app;
+  }
+
+  /** A framed Avro trigger of `runId` under the trigger subject's schema `id`. */
+  async function framed(id: number, runId: string, orgId = 'org_avro'): Promise<Buffer> {
+    const decoded = await decodeTrigger(Buffer.from(JSON.stringify(samplePortMessage({ runId, orgId }))));
     if (!decoded.ok) throw new Error(decoded.error.message);
-    const framed = await client.encode(id, runToRecord(decoded.run));
-    expect(framed[0]).toBe(0);
-    await k.produce(topics.trigger, [
-      { key: 'r_avro', value: framed },
-      // JSON is still accepted in registry mode.
-      { key: 'r_json', value: JSON.stringify(samplePortMessage({ runId: 'r_json', orgId: 'org_avro' })) },
-      // A framed message whose schema id the registry does not know.
-      { key: 'r_unknown_id', value: Buffer.from([0, 0, 0, 3, 231, 1, 2, 3]) },
-    ]);
+    return client.encode(id, runToRecord(decoded.run));
+  }
 
+  async function registerTrigger(topics: TestTopics, schema: object = actionRunSchema as object): Promise<number> {
+    return (await client.register({ type: SchemaType.AVRO, schema: JSON.stringify(schema) }, { subject: `${topics.trigger}-value` })).id;
+  }
+
+  const statuses = async (topics: TestTopics, n: number): Promise<RunStatusUpdate[]> => {
+    const messages = await k.collect(topics.status, (ms) => ms.length >= n);
+    return Promise.all(messages.map(async (m) => (m.value![0] === 0 ? ((await client.decode(m.value!)) as RunStatusUpdate) : json<RunStatusUpdate>(m))));
+  };
+
+  it('routes framed Avro triggers, writes framed Avro status updates; the trigger schema registers', async () => {
+    const topics = testTopics();
+    const app = await start(topics);
+    // Producers register the trigger schema first (it has no "{}" defaults any more).
+    const id = await registerTrigger(topics);
+    await k.produce(topics.trigger, [
+      { key: 'r_avro', value: await framed(id, 'r_avro') },
+      { key: 'r_json', value: JSON.stringify(samplePortMessage({ runId: 'r_json', orgId: 'org_avro' })) },
+    ]);
     const routed = await k.collect(topics.orgTemplate.replace('{orgId}', 'org_avro'), (ms) => ms.length >= 2);
     expect(routed.map((m) => m.key!.toString()).sort()).toEqual(['r_avro', 'r_json']);
-    expect(json(routed.find((m) => m.key!.toString() === 'r_avro')!)).toMatchObject({ context: { runId: 'r_avro' }, resourceType: 'run' });
-
-    const statuses = await k.collect(topics.status, (ms) => ms.length >= 2);
-    for (const m of statuses) {
-      expect(m.value![0]).toBe(0);
-      const update = (await client.decode(m.value!)) as RunStatusUpdate;
-      expect(update).toMatchObject({ status: 'IN_PROGRESS', invocationType: 'KAFKA', orgId: 'org_avro' });
-    }
-    // TopicNameStrategy subject, registered with an explicit compatibility level.
-    expect(registry.stored.map((s) => s.subject)).toContain(`${topics.status}-value`);
-    expect(registry.compatibility.get(`${topics.status}-value`)).toBe('BACKWARD');
-
-    const [dead] = await k.collect(topics.dlq, (ms) => ms.length >= 1);
-    expect(dead!.headers!['x-dlq-reason']!.toString()).toBe('DECODE_FAILED');
+    const updates = await statuses(topics, 2);
+    expect(updates.map((u) => [u.runId, u.status])).toEqual(expect.arrayContaining([['r_avro', 'IN_PROGRESS'], ['r_json', 'IN_PROGRESS']]));
+    const raw = await k.collect(topics.status, (ms) => ms.length >= 1);
+    expect(raw[0]!.value![0]).toBe(0);
+    // The router's store reads the Avro status topic too.
+    await eventually(() => app.runs!.store.getRun('r_avro')?.blueprint === 'service', 'the store applied the Avro update');
   });
+
+  it('an existing status subject keeps its level; the router registers its version there', async () => {
+    const topics = testTopics();
+    const subject = `${topics.status}-value`;
+    // The first RunStatusUpdate version, registered by someone else.
+    const first = JSON.parse(execFileSync('git', ['show', '217b753:schemas/run-status-update.avsc'], { encoding: 'utf8' })) as object;
+    await client.register({ type: SchemaType.AVRO, schema: JSON.stringify(first) }, { subject, compatibility: 'NONE' as never }).catch(async () =>
+      client.register({ type: SchemaType.AVRO, schema: JSON.stringify(first) }, { subject }),
+    );
+    await start(topics);
+    await k.produce(topics.trigger, [{ key: 'r_pre', value: JSON.stringify(samplePortMessage({ runId: 'r_pre' })) }]);
+    const [u] = await statuses(topics, 1);
+    expect(u).toMatchObject({ runId: 'r_pre', status: 'IN_PROGRESS' });
+  });
+
+  it('a registry that refuses connections is waited for: 0 lost, 0 dead-lettered', async () => {
+    const topics = testTopics();
+    const proxy = new RegistryProxy(registry.url);
+    await proxy.up();
+    const app = await start(topics, { SCHEMA_REGISTRY_URL: proxy.url });
+    const id = await registerTrigger(topics);
+    await proxy.down();
+    const N = 20;
+    await k.produce(topics.trigger, await Promise.all(Array.from({ length: N }, async (_, i) => ({ key: `r_down_${i}`, value: await framed(id, `r_down_${i}`) }))));
+    // The router cannot decode while the registry is unreachable: nothing is routed, nothing dead-lettered.
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect((await app.metrics.deadLettered.get()).values.reduce((n, v) => n + v.value, 0)).toBe(0);
+    expect(app.runs!.store.getRun('r_down_0')).toBeUndefined();
+    await proxy.up();
+    const routed = await k.collect(topics.orgTemplate.replace('{orgId}', 'org_avro'), (ms) => ms.length >= N, 60_000);
+    expect(new Set(routed.map((m) => m.key!.toString())).size).toBe(N);
+    const dead = await k.collect(topics.dlq, () => false, 1_000).catch(() => []);
+    expect(dead).toHaveLength(0);
+    await proxy.down();
+  }, 120_000);
+
+  it('a frozen registry (SIGSTOP) times out and is waited for; SIGCONT and every run is routed', async () => {
+    if (!registry.real) return void process.stdout.write('[registry] no real registry process to freeze here\n');
+    const topics = testTopics();
+    await start(topics);
+    const id = await registerTrigger(topics);
+    process.kill(registry.pid!, 'SIGSTOP');
+    try {
+      await k.produce(topics.trigger, [{ key: 'r_frozen', value: await framed(id, 'r_frozen') }]);
+      await new Promise((r) => setTimeout(r, 3_000));
+    } finally {
+      process.kill(registry.pid!, 'SIGCONT');
+    }
+    const routed = await k.collect(topics.orgTemplate.replace('{orgId}', 'org_avro'), (ms) => ms.length >= 1, 60_000);
+    expect(routed.map((m) => m.key!.toString())).toEqual(['r_frozen']);
+    expect(await k.collect(topics.dlq, () => false, 1_000)).toHaveLength(0);
+  }, 120_000);
+
+  it('undecodable framed Avro (unknown id, trailing bytes) is dead-lettered at once, with FAILURE for the key', async () => {
+    const topics = testTopics();
+    await start(topics);
+    const id = await registerTrigger(topics);
+    const good = await framed(id, 'r_trailing');
+    await k.produce(topics.trigger, [
+      { key: 'r_unknown_id', value: Buffer.from([0, 0, 0x0f, 0x42, 0x3f, 1, 2, 3]) },
+      { key: 'r_trailing', value: Buffer.concat([good, Buffer.from([7, 7, 7])]) },
+      { key: 'r_after', value: JSON.stringify(samplePortMessage({ runId: 'r_after', orgId: 'org_avro' })) },
+    ]);
+    const dead = await k.collect(topics.dlq, (ms) => ms.length >= 2, 30_000);
+    expect(dead.map((m) => [m.key!.toString(), m.headers!['x-dlq-reason']!.toString()]).sort()).toEqual([
+      ['r_trailing', 'DECODE_FAILED'],
+      ['r_unknown_id', 'DECODE_FAILED'],
+    ]);
+    const updates = await statuses(topics, 3);
+    const failures = updates.filter((u) => u.status === 'FAILURE').map((u) => u.runId).sort();
+    expect(failures).toEqual(['r_trailing', 'r_unknown_id']);
+    // Nothing blocks the partition: the run after them is routed.
+    expect(updates.some((u) => u.runId === 'r_after')).toBe(true);
+  });
+
+  it('schema evolution: a newer compatible writer schema is decoded', async () => {
+    const topics = testTopics();
+    await start(topics);
+    await registerTrigger(topics);
+    const evolved = { ...(actionRunSchema as object), fields: [...(actionRunSchema as { fields: object[] }).fields, { name: 'priority', type: ['null', 'string'], default: null }] };
+    const id2 = await registerTrigger(topics, evolved);
+    const decoded = await decodeTrigger(Buffer.from(JSON.stringify(samplePortMessage({ runId: 'r_v2', orgId: 'org_avro' }))));
+    if (!decoded.ok) throw new Error(decoded.error.message);
+    const value = await client.encode(id2, { ...runToRecord(decoded.run), priority: 'high' });
+    await k.produce(topics.trigger, [{ key: 'r_v2', value }]);
+    const routed = await k.collect(topics.orgTemplate.replace('{orgId}', 'org_avro'), (ms) => ms.length >= 1);
+    expect(json(routed[0]!)).toMatchObject({ context: { runId: 'r_v2' } });
+  });
+
+  it('SCHEMA_REGISTRY_AUTO_REGISTER=false: uses the pre-registered subject, refuses to start without one', async () => {
+    const missing = testTopics();
+    await expect(start(missing, { SCHEMA_REGISTRY_AUTO_REGISTER: 'false' })).rejects.toThrow(/SCHEMA_REGISTRY_URL: .*subject .*-value/);
+    const topics = testTopics();
+    const subject = `${topics.status}-value`;
+    await client.register({ type: SchemaType.AVRO, schema: JSON.stringify(statusUpdateSchema) }, { subject });
+    const before = await (await fetch(`${registry.url}/subjects/${subject}/versions`)).json();
+    await start(topics, { SCHEMA_REGISTRY_AUTO_REGISTER: 'false' });
+    await k.produce(topics.trigger, [{ key: 'r_noreg', value: JSON.stringify(samplePortMessage({ runId: 'r_noreg' })) }]);
+    const [u] = await statuses(topics, 1);
+    expect(u).toMatchObject({ runId: 'r_noreg', status: 'IN_PROGRESS' });
+    expect(await (await fetch(`${registry.url}/subjects/${subject}/versions`)).json()).toEqual(before);
+  });
+
+  it('a status schema the registry refuses is a configuration error at start', async () => {
+    const topics = testTopics();
+    const subject = `${topics.status}-value`;
+    // A subject whose owners set FULL and registered an unrelated record.
+    await client.register(
+      { type: SchemaType.AVRO, schema: JSON.stringify({ type: 'record', name: 'Other', fields: [{ name: 'x', type: 'int' }] }) },
+      { subject, compatibility: 'FULL' as never },
+    ).catch(() => undefined);
+    await fetch(`${registry.url}/config/${subject}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ compatibility: 'FULL' }) });
+    await expect(start(topics)).rejects.toThrow(/SCHEMA_REGISTRY_URL: schema registry: subject/);
+  });
+
+  it('status writes that wait for the registry turn readiness false, then true', async () => {
+    const topics = testTopics();
+    const proxy = new RegistryProxy(registry.url);
+    await proxy.up();
+    await proxy.down();
+    // Started with the registry unreachable: the status subject is not registered yet.
+    const app = await start(topics, { SCHEMA_REGISTRY_URL: proxy.url });
+    await k.produce(topics.trigger, [{ key: 'r_ready', value: JSON.stringify(samplePortMessage({ runId: 'r_ready' })) }]);
+    await eventually(() => !app.ready, 'readiness false while status writes fail', 20_000);
+    await proxy.up();
+    await eventually(() => app.ready, 'readiness back', 30_000);
+    const [u] = await statuses(topics, 1);
+    expect(u).toMatchObject({ runId: 'r_ready' });
+    await proxy.down();
+  }, 90_000);
 });
