@@ -113,7 +113,7 @@ export class App {
       window: config.window,
       onFatal: options.onFatal,
       followable: this.runs ? (partitions) => this.followable(partitions) : undefined,
-      agentPayload: (run) => (polledByAgent(run, config.agent.delivery) ? JSON.stringify(pollingPayload(run)) : null),
+      agentPayload: (run) => (polledByAgent(run, config.agent.delivery) ? pollingPayload(run) : null),
     });
   }
 

@@ -12,6 +12,8 @@ export const ErrorCodes = {
   REGISTRY_UNAVAILABLE: 'REGISTRY_UNAVAILABLE',
   /** The registry refused the router's own schema or the record written with it (a configuration problem). */
   REGISTRY_REJECTED: 'REGISTRY_REJECTED',
+  /** A string holds a lone UTF-16 surrogate: no UTF-8 encoder (Port's agent included) can write it. */
+  INVALID_UNICODE: 'INVALID_UNICODE',
   /** The event does not match the ActionRun Avro schema. */
   SCHEMA_INVALID: 'SCHEMA_INVALID',
   MISSING_RUN_ID: 'MISSING_RUN_ID',

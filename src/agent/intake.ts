@@ -43,10 +43,11 @@ export class AgentIntake implements Intake {
   private verify(message: KafkaMessage): string | null {
     const secret = this.secret!;
     const options = { toleranceSeconds: this.tolerance };
-    const parsed: unknown = JSON.parse(message.value!.toString('utf8'));
+    const text = message.value!.toString('utf8');
+    const parsed: unknown = JSON.parse(text);
     if (isJsonObject(parsed) && isJsonObject(parsed.headers)) {
       // Port's way: the signature travels inside the message.
-      const result = verifyOrgMessageBody(parsed, secret, options);
+      const result = verifyOrgMessageBody(text, secret, options);
       return result.ok ? null : `in-body signature ${result.reason}`;
     }
     const header = (name: string) => message.headers?.[name]?.toString();

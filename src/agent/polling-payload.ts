@@ -1,5 +1,5 @@
 import { toPortMessage } from '../codec/port-message';
-import type { JsonObject } from '../model/json';
+import { pythonJson } from '../codec/lossless-json';
 import type { FrozenRun } from '../model/run';
 
 /**
@@ -9,15 +9,15 @@ import type { FrozenRun } from '../model/run';
  * Over HTTP the agent checks no signature: the claim is authenticated by
  * the agent's own token instead.
  */
-export function pollingPayload(run: FrozenRun): JsonObject {
+export function pollingPayload(run: FrozenRun): string {
   const m = run.invocationMethod;
-  return {
+  return pythonJson({
     type: m.type,
     agent: true,
     url: typeof m.url === 'string' ? m.url : '',
     method: typeof m.method === 'string' ? m.method : 'POST',
     synchronized: m.synchronized === true,
     headers: m.headers && typeof m.headers === 'object' && !Array.isArray(m.headers) ? m.headers : {},
-    body: toPortMessage(run) as unknown as JsonObject,
-  };
+    body: toPortMessage(run),
+  });
 }

@@ -2,6 +2,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCodes, RejectedEventError } from '../errors';
 import { Json, JsonObject, deepFreeze } from '../model/json';
+import { JsonMap } from '../codec/lossless-json';
 import { ActionRun, FrozenRun, InvocationMethod } from '../model/run';
 import { ActionDefinition, UserInput, actionDefinitionSchema, operationOf, userInputsOf } from './definition';
 
@@ -35,12 +36,23 @@ export class ActionCatalog {
     if (checked instanceof RejectedEventError) return checked;
     const { type, agent, ...settings } = def.invocationMethod;
     const invocationMethod: InvocationMethod = { ...(settings as JsonObject), type: type.toUpperCase(), agent: agent ?? false };
+    // The producer's values stay as written; defaults join them. The
+    // catalog's invocation method replaces the event's. Present, `lossless`
+    // also makes messages Python's form (a default may be any number).
+    const given = run.lossless?.properties;
+    let properties = given;
+    if (given instanceof JsonMap) {
+      properties = new JsonMap();
+      for (const [k, v] of given.entries) properties.entries.set(k, v);
+      for (const [k, v] of Object.entries(checked)) if (!given.entries.has(k)) properties.entries.set(k, v);
+    }
     const next: ActionRun = {
       ...run,
       actionTrigger: run.actionTrigger ?? operationOf(def),
       invocationMethod,
       properties: checked,
       censoredProperties: [...run.censoredProperties],
+      lossless: { entity: run.lossless?.entity, user: run.lossless?.user, ...(properties ? { properties } : {}) },
     };
     return deepFreeze(next);
   }

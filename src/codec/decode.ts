@@ -1,9 +1,10 @@
 import { ErrorCode, ErrorCodes, RejectedEventError, RouterError } from '../errors';
-import { ActionRun, FrozenRun, InvocationMethod } from '../model/run';
+import { ActionRun, FrozenRun, InvocationMethod, LosslessParts } from '../model/run';
 import { JsonObject, deepFreeze, isJsonObject } from '../model/json';
 import { actionRunType, avroProblems } from './avro';
 import { Originals, PORT_PATHS, actionRunJsonToRecord, looksLikePortMessage, portMessageToRecord } from './port-message';
 import { RegistryCodec, isConfluentFramed } from './registry';
+import { JsonMap, Lossless, LoneSurrogateError, member, needsLossless, parseLossless, toPlain } from './lossless-json';
 
 export type Encoding = 'avro' | 'port-json' | 'action-run-json';
 
@@ -27,6 +28,21 @@ export interface DecodeOptions {
 /** What a key must look like to be taken for a run id. */
 const RUN_ID_KEY = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
 
+/** The identity of an event refused for its text alone: JSON.parse still reads it. */
+function readableIdentity(text: string, key: Buffer | null | undefined): EventIdentity {
+  try {
+    const v: unknown = JSON.parse(text);
+    if (isJsonObject(v)) {
+      const record = looksLikePortMessage(v) ? portMessageToRecord(v) : actionRunJsonToRecord(v);
+      const id = { runId: nonEmptyString(record.runId), orgId: nonEmptyString(record.orgId), action: nonEmptyString(record.action) };
+      if (id.runId) return id;
+    }
+  } catch {
+    // only the key is left
+  }
+  return keyIdentity(key);
+}
+
 function keyIdentity(key: Buffer | null | undefined): EventIdentity {
   const text = key?.toString('utf8');
   return { runId: text && RUN_ID_KEY.test(text) ? text : null, orgId: null, action: null };
@@ -48,6 +64,7 @@ export async function decodeTrigger(value: Buffer | null, options: DecodeOptions
   let encoding: Encoding;
   let pathNames: Record<string, string> = {};
   const originals: Originals = {};
+  let tree: Lossless | undefined;
   if (isConfluentFramed(value)) {
     encoding = 'avro';
     // Unreadable framed Avro: the key names the run, so it can end FAILURE.
@@ -68,9 +85,16 @@ export async function decodeTrigger(value: Buffer | null, options: DecodeOptions
     record = { ...(decoded as Record<string, unknown>) };
   } else {
     let parsed: unknown;
+    const text = value.toString('utf8');
     try {
-      parsed = JSON.parse(value.toString('utf8'));
+      // JSON.parse unless it would change a value (big integers, float
+      // forms, integer-like keys) or the text holds a lone surrogate.
+      if (needsLossless(text)) {
+        tree = parseLossless(text);
+        parsed = toPlain(tree);
+      } else parsed = JSON.parse(text);
     } catch (err) {
+      if (err instanceof LoneSurrogateError) return reject(ErrorCodes.INVALID_UNICODE, err.message, readableIdentity(text, options.key), null);
       return reject(ErrorCodes.DECODE_FAILED, `not JSON or Confluent-framed Avro: ${(err as Error).message}`, noIdentity, null);
     }
     if (!isJsonObject(parsed)) {
@@ -104,8 +128,23 @@ export async function decodeTrigger(value: Buffer | null, options: DecodeOptions
     return reject(ErrorCodes.SCHEMA_INVALID, `schema validation failed: ${named.join('; ')}`, identity, encoding);
   }
 
-  const parsed = parseFreeForm(record, name, originals);
-  if (typeof parsed === 'string') return reject(ErrorCodes.SCHEMA_INVALID, parsed, identity, encoding);
+  const lossless: LosslessParts = {};
+  if (tree !== undefined && encoding === 'port-json') {
+    const payload = member(tree, 'payload');
+    lossless.properties = member(payload, 'properties') as Lossless;
+    lossless.entity = member(payload, 'entity') as Lossless;
+    lossless.user = member(member(member(tree, 'trigger'), 'by'), 'user') as Lossless;
+    lossless.invocationMethod = member(member(payload, 'action'), 'invocationMethod') as Lossless;
+  } else if (tree !== undefined) {
+    lossless.properties = member(tree, 'properties') as Lossless;
+    lossless.entity = member(tree, 'entity') as Lossless;
+    lossless.user = member(member(tree, 'triggeredBy'), 'user') as Lossless;
+  }
+  const parsed = parseFreeForm(record, name, originals, lossless);
+  if (typeof parsed === 'string') {
+    const code = parsed.startsWith(INVALID_UNICODE_PREFIX) ? ErrorCodes.INVALID_UNICODE : ErrorCodes.SCHEMA_INVALID;
+    return reject(code, parsed.replace(INVALID_UNICODE_PREFIX, ''), identity, encoding);
+  }
   return { ok: true, run: deepFreeze(parsed), encoding };
 }
 
@@ -117,8 +156,19 @@ function nonEmptyString(value: unknown): string | null {
   return typeof value === 'string' && value.trim() !== '' ? value : null;
 }
 
-/** Parses the JSON-text fields of a valid record; a string return is the error. */
-function parseFreeForm(record: Record<string, unknown>, name: (f: string) => string, originals: Originals): ActionRun | string {
+const INVALID_UNICODE_PREFIX = '\u0000unicode:';
+
+/** Keeps only objects (a JSON text field's or the tree's); anything else was judged by the schema already. */
+function objectPart(value: Lossless | undefined): Lossless | undefined {
+  return value instanceof JsonMap ? value : undefined;
+}
+
+/**
+ * Parses the JSON-text fields of a valid record; a string return is the
+ * error. Lossless parts found on the way are kept in `lossless`; the run
+ * carries them when any was needed.
+ */
+function parseFreeForm(record: Record<string, unknown>, name: (f: string) => string, originals: Originals, lossless: LosslessParts): ActionRun | string {
   const r = record as {
     runId: string; orgId: string; action: string; actionTrigger: string | null; origin: string | null;
     triggeredAt: string; triggeredBy: { userId: string | null; user: string | null };
@@ -126,25 +176,36 @@ function parseFreeForm(record: Record<string, unknown>, name: (f: string) => str
     invocationMethod: { type: string; agent: boolean; settings: string };
     properties: string; censoredProperties: string[];
   };
-  const objectField = (field: string, text: string | null): JsonObject | null | string => {
+  const objectField = (field: string, text: string | null, part: 'properties' | 'entity' | 'user' | 'invocationMethod'): JsonObject | null | string => {
     if (text === null) return null;
     try {
-      const v: unknown = JSON.parse(text);
+      let v: unknown;
+      if (needsLossless(text)) {
+        const t = parseLossless(text);
+        lossless[part] = t;
+        v = toPlain(t);
+      } else v = JSON.parse(text);
       if (v === null) return null;
       if (isJsonObject(v)) return v;
-    } catch {
+    } catch (err) {
+      if (err instanceof LoneSurrogateError) return `${INVALID_UNICODE_PREFIX}${name(field)}: ${err.message}`;
       // fall through to the error below
     }
     return `${name(field)}: expected a JSON object`;
   };
-  const properties = originals.properties ?? objectField('properties', r.properties);
+  const properties = originals.properties ?? objectField('properties', r.properties, 'properties');
   if (typeof properties === 'string') return properties;
-  const settings = originals.settings ?? objectField('invocationMethod.settings', r.invocationMethod.settings);
+  const settings = originals.settings ?? objectField('invocationMethod.settings', r.invocationMethod.settings, 'invocationMethod');
   if (typeof settings === 'string') return settings;
-  const entity = originals.entity ?? objectField('entity', r.entity);
+  const entity = originals.entity ?? objectField('entity', r.entity, 'entity');
   if (typeof entity === 'string') return entity;
-  const user = originals.user ?? objectField('triggeredBy.user', r.triggeredBy.user);
+  const user = originals.user ?? objectField('triggeredBy.user', r.triggeredBy.user, 'user');
   if (typeof user === 'string') return user;
+  const kept: LosslessParts = {};
+  for (const key of ['properties', 'entity', 'user', 'invocationMethod'] as const) {
+    const part = objectPart(lossless[key]);
+    if (part) kept[key] = part;
+  }
   if (r.invocationMethod.type.trim() === '') return `${name('invocationMethod.type')}: must not be empty`;
 
   const invocationMethod: InvocationMethod = {
@@ -167,5 +228,6 @@ function parseFreeForm(record: Record<string, unknown>, name: (f: string) => str
     invocationMethod,
     properties: properties ?? {},
     censoredProperties: [...r.censoredProperties],
+    ...(Object.keys(kept).length > 0 ? { lossless: kept } : {}),
   };
 }

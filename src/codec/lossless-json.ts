@@ -20,7 +20,7 @@ export class JsonNumber {
 
 /** A JSON object in its key order (a duplicate key keeps its first place and its last value, as in Python). */
 export class JsonMap {
-  readonly entries = new Map<string, Lossless>();
+  readonly entries = new Map<string, JsonLike>();
 }
 
 export type Lossless = null | boolean | string | JsonNumber | JsonMap | Lossless[];
@@ -92,7 +92,6 @@ export function needsLossless(text: string): boolean {
           if (text.charCodeAt(i + 1) === 117 /* u */ && /^[dD][89a-fA-F]/.test(text.slice(i + 2, i + 4))) return true;
           i++;
         } else if (d < 48 || d > 57) plainDigits = false;
-        else if (d >= 0xd800 && d <= 0xdfff) return true;
       }
       // An integer-like object key: JavaScript would reorder it.
       if (plainDigits && i > start && ARRAY_INDEX.test(text.slice(start, i))) {
@@ -110,7 +109,7 @@ export function needsLossless(text: string): boolean {
       }
       if (digits >= 16) return true;
       i--;
-    } else if (c >= 0xd800 && c <= 0xdfff) return true;
+    }
   }
   return false;
 }
@@ -222,7 +221,7 @@ function checkSurrogates(s: string, at: number): void {
 }
 
 /** What JSON.parse would have given (numbers as doubles, keys in JavaScript's order). */
-export function toPlain(value: Lossless): unknown {
+export function toPlain(value: JsonLike): unknown {
   if (value instanceof JsonNumber) return Number(value.text);
   if (value instanceof JsonMap) {
     const out: Record<string, unknown> = {};
@@ -230,6 +229,9 @@ export function toPlain(value: Lossless): unknown {
     return out;
   }
   if (Array.isArray(value)) return value.map(toPlain);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, toPlain(v)]));
+  }
   return value;
 }
 

@@ -1,17 +1,42 @@
 import { ActionRun } from '../model/run';
 import { JsonObject, isJsonObject } from '../model/json';
+import { JsonLike, JsonMap, pythonJson } from './lossless-json';
 
 /**
  * Port's run message as Port publishes it to Kafka and as a backend receives
  * it (PORT-REFERENCE.md, "The run message").
  */
-export interface PortRunMessage extends JsonObject {
+export interface PortRunMessage {
+  [key: string]: JsonLike;
   action: string;
   resourceType: 'run';
   status: 'TRIGGERED';
-  trigger: JsonObject;
+  trigger: { [key: string]: JsonLike };
   context: JsonObject;
-  payload: JsonObject;
+  payload: { [key: string]: JsonLike };
+}
+
+/**
+ * The JSON text of a run message: JSON.stringify where it is exact, else
+ * (lossless parts, catalog defaults) Python's form, so that the text is one
+ * Port's agent re-serialises unchanged.
+ */
+export function portMessageJson(message: PortRunMessage, run: Readonly<ActionRun>): string {
+  return run.lossless ? pythonJson(message) : JSON.stringify(message);
+}
+
+/** The invocation method as Port writes it: type (and agent) first, then the rest in the producer's order. */
+function invocationMethodOf(run: Readonly<ActionRun>): JsonLike {
+  const { type, agent, ...settings } = run.invocationMethod;
+  const given = run.lossless?.invocationMethod;
+  if (given instanceof JsonMap) {
+    const out = new JsonMap();
+    out.entries.set('type', type);
+    if (agent) out.entries.set('agent', agent);
+    for (const [k, v] of given.entries) if (k !== 'type' && k !== 'agent') out.entries.set(k, v);
+    return out;
+  }
+  return agent ? { type, agent, ...settings } : { type, ...settings };
 }
 
 /** True when a parsed JSON object has the shape of Port's run message. */
@@ -138,10 +163,9 @@ export function actionRunJsonToRecord(value: JsonObject, originals: Originals = 
  * bodies. Keys follow Port's order, which matters for signatures.
  */
 export function toPortMessage(run: Readonly<ActionRun>): PortRunMessage {
-  const { type, agent, ...settings } = run.invocationMethod;
-  const invocationMethod: JsonObject = agent ? { type, agent, ...settings } : { type, ...settings };
-  const by: JsonObject = { orgId: run.orgId, userId: run.userId };
-  if (run.user) by.user = run.user;
+  const lossless = run.lossless;
+  const by: { [key: string]: JsonLike } = { orgId: run.orgId, userId: run.userId };
+  if (run.user) by.user = lossless?.user ?? run.user;
   return {
     action: run.action,
     resourceType: 'run',
@@ -149,9 +173,9 @@ export function toPortMessage(run: Readonly<ActionRun>): PortRunMessage {
     trigger: { by, origin: run.origin, at: run.triggeredAt },
     context: { entity: run.entityIdentifier, blueprint: run.blueprint, runId: run.runId },
     payload: {
-      entity: run.entity,
-      action: { invocationMethod, trigger: run.actionTrigger },
-      properties: run.properties,
+      entity: run.entity === null ? null : (lossless?.entity ?? run.entity),
+      action: { invocationMethod: invocationMethodOf(run), trigger: run.actionTrigger },
+      properties: lossless?.properties ?? run.properties,
       censoredProperties: run.censoredProperties,
     },
   };

@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { parseLossless, pythonJson } from '../codec/lossless-json';
 
 /**
  * Port's signature scheme (PORT-REFERENCE.md, WEBHOOK and "Signatures on
@@ -26,6 +27,13 @@ export interface VerifyOptions {
   /** Largest accepted distance between the timestamp and now. Default 300 s. */
   toleranceSeconds?: number;
   now?: number;
+  /**
+   * Also accept a signature over the compact re-serialisation of the body
+   * (Python's `json.dumps(separators=(",", ":"), ensure_ascii=False)`):
+   * Port's agent signs that but sends the body with spaces. One receiver
+   * can then serve both the router and Port's agent.
+   */
+  compactBody?: boolean;
 }
 
 export type VerifyResult = { ok: true } | { ok: false; reason: 'missing' | 'malformed' | 'expired' | 'mismatch' };
@@ -48,10 +56,20 @@ export function verifyPortSignature(
   const tolerance = options.toleranceSeconds ?? 300;
   const now = Math.floor((options.now ?? Date.now()) / 1000);
   if (Math.abs(now - Number(timestamp)) > tolerance) return { ok: false, reason: 'expired' };
-  const expected = Buffer.from(portSignature(secret, timestamp, body));
-  for (const candidate of signature.split(' ')) {
-    const given = Buffer.from(candidate.trim());
-    if (given.length === expected.length && timingSafeEqual(given, expected)) return { ok: true };
+  const bodies = [body];
+  if (options.compactBody) {
+    try {
+      bodies.push(pythonJson(parseLossless(Buffer.isBuffer(body) ? body.toString('utf8') : body)));
+    } catch {
+      // not JSON: only the exact bytes can match
+    }
+  }
+  for (const b of bodies) {
+    const expected = Buffer.from(portSignature(secret, timestamp, b));
+    for (const candidate of signature.split(' ')) {
+      const given = Buffer.from(candidate.trim());
+      if (given.length === expected.length && timingSafeEqual(given, expected)) return { ok: true };
+    }
   }
   return { ok: false, reason: 'mismatch' };
 }

@@ -1,3 +1,4 @@
+import type { Lossless } from '../codec/lossless-json';
 import { JsonObject } from './json';
 
 /** Invocation types the router knows; an invoker registry maps each to a backend. */
@@ -36,6 +37,15 @@ export interface ActionRun {
   invocationMethod: InvocationMethod;
   properties: JsonObject;
   censoredProperties: string[];
+  lossless?: LosslessParts;
 }
+
+/**
+ * Free-form values exactly as the producer wrote them (numbers as Python
+ * writes them, keys in order), where JSON.parse would have changed them.
+ * Present (even empty) when the run's messages must be written with
+ * `pythonJson` rather than JSON.stringify.
+ */
+export type LosslessParts = Partial<Record<'properties' | 'entity' | 'user' | 'invocationMethod', Lossless>>;
 
 export type FrozenRun = Readonly<ActionRun>;

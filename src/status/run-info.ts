@@ -1,4 +1,5 @@
-import type { Json, JsonObject } from '../model/json';
+import { JsonLike, JsonMap, pythonJson } from '../codec/lossless-json';
+import type { JsonObject } from '../model/json';
 import type { FrozenRun } from '../model/run';
 import type { RunInfo } from '../model/status';
 
@@ -12,16 +13,21 @@ export const CENSORED = '********';
  */
 export const MAX_INFO_JSON = 128 * 1024;
 
-function capJson(value: Json | null, what: string): string | null {
+function capJson(value: JsonLike | null, what: string): string | null {
   if (value === null) return null;
-  const text = JSON.stringify(value);
+  const text = pythonJson(value);
   if (text.length <= MAX_INFO_JSON) return text;
   return JSON.stringify({ _omitted: `${what} were ${text.length} characters, over the ${MAX_INFO_JSON} kept in the run store` });
 }
 
 /** User inputs with the censored ones masked: secrets never reach the status topic. */
-export function censor(properties: JsonObject, censored: readonly string[]): JsonObject {
+export function censor(properties: JsonObject | JsonMap, censored: readonly string[]): JsonObject | JsonMap {
   if (censored.length === 0) return properties;
+  if (properties instanceof JsonMap) {
+    const out = new JsonMap();
+    for (const [k, v] of properties.entries) out.entries.set(k, censored.includes(k) ? CENSORED : v);
+    return out;
+  }
   const out: JsonObject = { ...properties };
   for (const key of censored) if (key in out) out[key] = CENSORED;
   return out;
@@ -45,12 +51,13 @@ export function redactInvocation(method: JsonObject): JsonObject {
 /** The RunInfo a run's first update carries. */
 export function runInfo(run: FrozenRun, triggerPartition: number | null, agentPayload: string | null = null): RunInfo {
   const email = run.user && typeof run.user.email === 'string' ? run.user.email : null;
+  const lossless = run.lossless?.properties;
   const created = Date.parse(run.triggeredAt);
   return {
     blueprint: run.blueprint,
     entityIdentifier: run.entityIdentifier,
-    entity: capJson(run.entity, 'entity properties'),
-    properties: capJson(censor(run.properties, run.censoredProperties), 'user inputs'),
+    entity: capJson(run.entity === null ? null : (run.lossless?.entity ?? run.entity), 'entity properties'),
+    properties: capJson(censor(lossless instanceof JsonMap ? lossless : run.properties, run.censoredProperties), 'user inputs'),
     userId: run.userId,
     userEmail: email,
     origin: run.origin,

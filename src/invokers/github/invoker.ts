@@ -1,4 +1,4 @@
-import { toPortMessage } from '../../codec/port-message';
+import { portMessageJson, toPortMessage } from '../../codec/port-message';
 import { BackendError, ErrorCodes, RouterError, describeError } from '../../errors';
 import type { Json, JsonObject } from '../../model/json';
 import type { FrozenRun } from '../../model/run';
@@ -48,7 +48,7 @@ export function githubTarget(run: FrozenRun): GithubTarget | RouterError {
   };
   for (const [k, v] of Object.entries(fixed)) put(k, v);
   if (m.omitUserInputs !== true) for (const [k, v] of Object.entries(run.properties)) if (v !== null) put(k, v);
-  if (m.omitPayload !== true) inputs.port_payload = JSON.stringify(toPortMessage(run));
+  if (m.omitPayload !== true) inputs.port_payload = portMessageJson(toPortMessage(run), run);
   inputs.port_context = JSON.stringify({ runId: run.runId, orgId: run.orgId, action: run.action, blueprint: run.blueprint, entity: run.entityIdentifier });
   const count = Object.keys(inputs).length;
   if (count > MAX_DISPATCH_INPUTS) {

@@ -1,4 +1,5 @@
-import { toPortMessage } from '../../codec/port-message';
+import { JsonLike, JsonMap, JsonNumber, pythonJson } from '../../codec/lossless-json';
+import { portMessageJson, toPortMessage } from '../../codec/port-message';
 import { BackendError, ErrorCodes, RouterError } from '../../errors';
 import type { FrozenRun } from '../../model/run';
 import { httpRequest, statusError } from '../http/client';
@@ -12,6 +13,8 @@ export interface GitlabTarget {
   path: string;
   ref: string;
   variables: Record<string, string>;
+  /** The run message (JSON text), also sent as a top-level `port_payload` object as Port's agent does; null with omitPayload. */
+  payload: string | null;
   token: string | undefined;
   tokenNames: string[];
 }
@@ -24,8 +27,21 @@ interface Pipeline {
 
 const FAILED = new Set(['failed', 'canceled', 'skipped']);
 
-function asString(v: unknown): string {
-  return typeof v === 'string' ? v : JSON.stringify(v);
+/** A variable's text: strings as they are, numbers as written, the rest as JSON. */
+function asString(v: JsonLike): string {
+  if (typeof v === 'string') return v;
+  if (v instanceof JsonNumber) return v.text;
+  return pythonJson(v);
+}
+
+/**
+ * The trigger request: token, ref, variables and, like Port's agent, the run
+ * message as a top-level `port_payload` object (GitLab hands the request
+ * body to the pipeline in the $TRIGGER_PAYLOAD file).
+ */
+export function triggerBody(target: GitlabTarget): string {
+  const base = JSON.stringify({ token: target.token, ref: target.ref, variables: target.variables });
+  return target.payload === null ? base : `${base.slice(0, -1)},"port_payload":${target.payload}}`;
 }
 
 /** Port's agent's name for a project's token: `<group>_<project>`, `/` in the group as `_`. */
@@ -47,8 +63,10 @@ export function gitlabTarget(run: FrozenRun, config: GitlabConfig): GitlabTarget
   const refInput = run.properties.ref;
   const ref = typeof refInput === 'string' && refInput ? refInput : typeof m.defaultRef === 'string' && m.defaultRef ? m.defaultRef : 'main';
   const variables: Record<string, string> = {};
-  if (m.omitUserInputs !== true) for (const [k, v] of Object.entries(run.properties)) if (v !== null) variables[k] = asString(v);
-  if (m.omitPayload !== true) variables.port_payload = JSON.stringify(toPortMessage(run));
+  const inputs = run.lossless?.properties instanceof JsonMap ? run.lossless.properties.entries : Object.entries(run.properties);
+  if (m.omitUserInputs !== true) for (const [k, v] of inputs) if (v !== null) variables[k] = asString(v);
+  const payload = m.omitPayload === true ? null : portMessageJson(toPortMessage(run), run);
+  if (payload !== null) variables.port_payload = payload;
   if (m.pipelineVariables && typeof m.pipelineVariables === 'object' && !Array.isArray(m.pipelineVariables)) {
     for (const [k, v] of Object.entries(m.pipelineVariables)) variables[k] = asString(v);
   }
@@ -57,6 +75,7 @@ export function gitlabTarget(run: FrozenRun, config: GitlabConfig): GitlabTarget
     path,
     ref,
     variables,
+    payload,
     token: config.triggerTokens[path] ?? config.envTokens[envName],
     tokenNames: [`"${path}" in GITLAB_TRIGGER_TOKENS_FILE`, `env ${envName}`],
   };
@@ -94,7 +113,7 @@ export class GitlabInvoker implements Invoker {
           method: 'POST',
           url,
           headers: { 'content-type': 'application/json', 'user-agent': 'action-router' },
-          body: JSON.stringify({ token: target.token, ref: target.ref, variables: target.variables }),
+          body: triggerBody(target),
           timeoutMs: this.config.timeoutMs,
           maxResponseBytes: 256 * 1024,
           signal: ctx.signal,

@@ -1,5 +1,5 @@
-import { toPortMessage } from '../../codec/port-message';
-import type { JsonObject } from '../../model/json';
+import { JsonLike, JsonMap, member, parseLossless, pythonJson } from '../../codec/lossless-json';
+import { PortRunMessage, portMessageJson, toPortMessage } from '../../codec/port-message';
 import type { FrozenRun } from '../../model/run';
 import { VerifyOptions, VerifyResult, portSignature, portTimestamp, verifyPortSignature } from '../sign';
 
@@ -18,18 +18,18 @@ export interface OrgMessage {
  * headers over the exact body bytes.
  */
 export function buildOrgMessage(run: FrozenRun, secret: string | undefined, now = Date.now()): OrgMessage {
-  const message: JsonObject = toPortMessage(run);
+  const message: PortRunMessage = toPortMessage(run);
   const headers: Record<string, string> = { 'x-run-id': run.runId };
-  if (!secret) return { body: JSON.stringify(message), headers };
+  if (!secret) return { body: portMessageJson(message, run), headers };
 
   const timestamp = portTimestamp(now);
   const isGitlab = run.invocationMethod.type === 'GITLAB';
-  // JSON.stringify is already compact and keeps non-ASCII characters as is,
-  // like Python's json.dumps(separators=(",", ":"), ensure_ascii=False).
+  // Compact, non-ASCII kept, numbers and key order as Python writes them:
+  // what Port's agent recomputes from the message before it checks.
   if (!isGitlab) message.headers = {};
-  const inner = portSignature(secret, timestamp, JSON.stringify(message));
+  const inner = portSignature(secret, timestamp, portMessageJson(message, run));
   message.headers = { 'X-Port-Signature': inner, 'X-Port-Timestamp': timestamp };
-  const body = JSON.stringify(message);
+  const body = portMessageJson(message, run);
   headers['x-port-timestamp'] = timestamp;
   headers['x-port-signature'] = portSignature(secret, timestamp, body);
   return { body, headers };
@@ -37,24 +37,29 @@ export function buildOrgMessage(run: FrozenRun, secret: string | undefined, now 
 
 /**
  * The agent's side: checks the in-body signature of a message read from the
- * org topic. Mirrors Port's agent: remove the two keys (or, for GITLAB, the
- * whole `headers` object), serialise compactly in received key order, compare.
+ * org topic. Mirrors Port's agent: parse (as Python does: numbers and key
+ * order kept), remove the two keys (or, for GITLAB, the whole `headers`
+ * object), serialise compactly, compare.
  */
-export function verifyOrgMessageBody(parsed: JsonObject, secret: string, options: VerifyOptions = {}): VerifyResult {
-  const headers = parsed.headers;
-  if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) return { ok: false, reason: 'missing' };
-  const signature = headers['X-Port-Signature'];
-  const timestamp = headers['X-Port-Timestamp'];
-  if (typeof signature !== 'string' || typeof timestamp !== 'string') return { ok: false, reason: 'missing' };
-  const copy: JsonObject = { ...parsed };
-  const action = (copy.payload as JsonObject | undefined)?.action as JsonObject | undefined;
-  const type = (action?.invocationMethod as JsonObject | undefined)?.type;
-  if (type === 'GITLAB') delete copy.headers;
-  else {
-    const rest: JsonObject = { ...headers };
-    delete rest['X-Port-Signature'];
-    delete rest['X-Port-Timestamp'];
-    copy.headers = rest;
+export function verifyOrgMessageBody(body: string, secret: string, options: VerifyOptions = {}): VerifyResult {
+  let parsed: JsonLike;
+  try {
+    parsed = parseLossless(body);
+  } catch {
+    return { ok: false, reason: 'malformed' };
   }
-  return verifyPortSignature(secret, JSON.stringify(copy), timestamp, signature, options);
+  if (!(parsed instanceof JsonMap)) return { ok: false, reason: 'missing' };
+  const headers = parsed.entries.get('headers');
+  if (!(headers instanceof JsonMap)) return { ok: false, reason: 'missing' };
+  const signature = headers.entries.get('X-Port-Signature');
+  const timestamp = headers.entries.get('X-Port-Timestamp');
+  if (typeof signature !== 'string' || typeof timestamp !== 'string') return { ok: false, reason: 'missing' };
+  const type = member(member(member(parsed.entries.get('payload'), 'action'), 'invocationMethod'), 'type');
+  if (type === 'GITLAB') parsed.entries.delete('headers');
+  else {
+    const rest = new JsonMap();
+    for (const [k, v] of headers.entries) if (k !== 'X-Port-Signature' && k !== 'X-Port-Timestamp') rest.entries.set(k, v);
+    parsed.entries.set('headers', rest);
+  }
+  return verifyPortSignature(secret, pythonJson(parsed), timestamp, signature, options);
 }

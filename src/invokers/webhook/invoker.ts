@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { toPortMessage } from '../../codec/port-message';
+import { portMessageJson, toPortMessage } from '../../codec/port-message';
 import { BackendError, ErrorCodes, RouterError } from '../../errors';
 import type { JsonObject } from '../../model/json';
 import type { FrozenRun } from '../../model/run';
@@ -96,8 +96,8 @@ export class WebhookInvoker implements Invoker {
     if (m.headers && typeof m.headers === 'object' && !Array.isArray(m.headers)) {
       for (const [k, v] of Object.entries(m.headers as JsonObject)) custom[k] = typeof v === 'string' ? v : JSON.stringify(v);
     }
-    const payload = m.body !== undefined && m.body !== null ? m.body : toPortMessage(run);
-    const body = method === 'GET' ? undefined : JSON.stringify(payload);
+    const customBody = m.body !== undefined && m.body !== null;
+    const body = method === 'GET' ? undefined : customBody ? JSON.stringify(m.body) : portMessageJson(toPortMessage(run), run);
     const headers: Record<string, string> = {
       'content-type': 'application/json',
       'user-agent': 'action-router',

@@ -55,7 +55,7 @@ describe('org-topic messages', () => {
     expect(headers['x-run-id']).toBe('r_sig');
     expect(headers['x-port-timestamp']).toBe('1700000000');
     expect(headers['x-port-signature']).toBe(portSignature('s3cret', '1700000000', body));
-    expect(verifyOrgMessageBody(JSON.parse(body), 's3cret', { now: 1_700_000_000_000 })).toEqual({ ok: true });
+    expect(verifyOrgMessageBody(body, 's3cret', { now: 1_700_000_000_000 })).toEqual({ ok: true });
   });
 
   it('leaves messages unsigned without a secret, with only x-run-id', async () => {
@@ -70,7 +70,7 @@ describe('org-topic messages', () => {
     const { body } = buildOrgMessage(run, 's3cret', 1_700_000_000_000);
     const parsed = JSON.parse(body) as JsonObject;
     (parsed.payload as JsonObject).properties = { version: '6.6.6' };
-    expect(verifyOrgMessageBody(parsed, 's3cret', { now: 1_700_000_000_000 })).toEqual({ ok: false, reason: 'mismatch' });
+    expect(verifyOrgMessageBody(JSON.stringify(parsed), 's3cret', { now: 1_700_000_000_000 })).toEqual({ ok: false, reason: 'mismatch' });
     expect(pythonAgentAccepts(JSON.stringify(parsed), 's3cret')).toBe('mismatch');
   });
 });
