@@ -104,7 +104,10 @@ export class App {
       intake,
       invokers: this.invokers,
       status: (this.status = new StatusPublisher(this.batch, config.topics.status, statusCodec)),
-      deadLetters: new DeadLetterWriter(this.batch, config.topics.dlq),
+      deadLetters: new DeadLetterWriter(this.batch, config.topics.dlq, (err) => {
+        this.metrics.deadLettersDropped.inc({ reason: err.code });
+        logger.error({ err: describeError(err) }, 'a dead letter cannot be written even trimmed; it is given up');
+      }),
       mode,
       topic,
       // An agent is its own consumer group: sharing the router's would mix

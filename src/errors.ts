@@ -43,6 +43,14 @@ export const ErrorCodes = {
   /** Credentials for a backend are missing or refused. */
   AUTH_FAILED: 'AUTH_FAILED',
   CONFIG_INVALID: 'CONFIG_INVALID',
+  /** The run's output (org-topic message) is larger than the broker accepts. */
+  OUTPUT_TOO_LARGE: 'OUTPUT_TOO_LARGE',
+  /** The broker refused the run's output for good (invalid record, topic authorization). */
+  OUTPUT_REJECTED: 'OUTPUT_REJECTED',
+  /** The run's status update can never be written (refused by the registry or the broker). */
+  STATUS_REJECTED: 'STATUS_REJECTED',
+  /** Handling the message failed unexpectedly (a bug): it is dead-lettered rather than blocking its partition. */
+  INTERNAL_ERROR: 'INTERNAL_ERROR',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -79,13 +79,20 @@ export async function withRetry<T>(
  * backoff between tries. For writes that must not be dropped (dead letters,
  * status updates, org topics) while the broker is away.
  */
-export async function untilDone<T>(signal: AbortSignal, work: () => Promise<T>, onError?: (err: unknown, n: number) => void): Promise<T> {
+export async function untilDone<T>(
+  signal: AbortSignal,
+  work: () => Promise<T>,
+  onError?: (err: unknown, n: number) => void,
+  /** Errors that end the retrying: thrown to the caller at once. */
+  isFinal?: (err: unknown) => boolean,
+): Promise<T> {
   for (let n = 1; ; n++) {
     throwIfAborted(signal);
     try {
       return await work();
     } catch (err) {
       if (signal.aborted) throw new AbortedError();
+      if (isFinal?.(err)) throw err;
       onError?.(err, n);
       await sleep(backoffDelay(n, { initialDelayMs: 200, maxDelayMs: 5_000 }) + 50, signal);
     }

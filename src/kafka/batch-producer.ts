@@ -1,4 +1,5 @@
 import { CompressionTypes, IHeaders, Producer } from 'kafkajs';
+import { isRecordLevel } from './write-error';
 
 export interface OutboundMessage {
   key: string | Buffer | null;
@@ -11,6 +12,15 @@ export interface BatchProducerOptions {
   lingerMs?: number;
   /** A batch is sent at once when it holds this many messages. */
   maxBatchMessages?: number;
+}
+
+/** Records larger than this are sent in a request of their own. */
+export const ALONE_BYTES = 128 * 1024;
+
+function sizeOf(m: OutboundMessage): number {
+  let n = (m.key?.length ?? 0) + (m.value?.length ?? 0);
+  for (const [k, v] of Object.entries(m.headers ?? {})) n += k.length + (typeof v === 'string' || Buffer.isBuffer(v) ? v.length : 0);
+  return n;
 }
 
 interface Pending {
@@ -43,6 +53,9 @@ export class BatchProducer {
 
   send(topic: string, message: OutboundMessage): Promise<void> {
     return new Promise((resolve, reject) => {
+      // A large record travels alone: if the broker refuses it, no other
+      // run's record shared its request (a split would write those twice).
+      if (sizeOf(message) > ALONE_BYTES) return this.sendAll([{ topic, message, resolve, reject }]);
       this.queue.push({ topic, message, resolve, reject });
       if (this.queue.length >= this.maxBatch) this.flush();
       else this.timer ??= setTimeout(() => this.flush(), this.lingerMs);
@@ -58,6 +71,17 @@ export class BatchProducer {
     const batch = this.queue;
     if (batch.length === 0) return;
     this.queue = [];
+    this.sendAll(batch);
+  }
+
+  /**
+   * One produce request for `batch`. When the broker refuses it for what a
+   * record is (invalid, a topic denied), the request is split and each
+   * message sent on its own: one run's bad record never fails another run's
+   * write. (The partitions the broker did accept are then written twice:
+   * at-least-once, and rare, since large records never share a request.)
+   */
+  private sendAll(batch: Pending[]): void {
     const byTopic = new Map<string, OutboundMessage[]>();
     for (const p of batch) {
       let list = byTopic.get(p.topic);
@@ -72,7 +96,10 @@ export class BatchProducer {
       })
       .then(
         () => batch.forEach((p) => p.resolve()),
-        (err: unknown) => batch.forEach((p) => p.reject(err)),
+        (err: unknown) => {
+          if (batch.length > 1 && isRecordLevel(err)) batch.forEach((p) => this.sendAll([p]));
+          else batch.forEach((p) => p.reject(err));
+        },
       );
   }
 }

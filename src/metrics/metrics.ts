@@ -25,6 +25,12 @@ export class RouterMetrics {
     labelNames: ['reason'],
     registers: [this.registry],
   });
+  readonly deadLettersDropped = new Counter({
+    name: 'action_router_dead_letters_dropped_total',
+    help: 'Dead letters the broker refused even trimmed (the message is logged and committed), by reason',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
   readonly skipped = new Counter({
     name: 'action_router_runs_skipped_total',
     help: 'Messages deliberately not handled (agent mode: runs not flagged agent)',

@@ -1,6 +1,7 @@
 import type { KafkaMessage } from 'kafkajs';
 import type { BatchProducer } from '../kafka/batch-producer';
-import type { RouterError } from '../errors';
+import { ErrorCodes, RouterError } from '../errors';
+import { classifyWriteError } from '../kafka/write-error';
 
 export interface SourcePosition {
   topic: string;
@@ -19,21 +20,47 @@ export function deadLetterHeaders(error: RouterError, source: SourcePosition, of
   };
 }
 
+/** What of a value is kept when the whole one is too large for the dead-letter topic. */
+export const TRIMMED_VALUE_BYTES = 64 * 1024;
+
 /**
  * Writes a message that cannot be routed to the dead-letter topic with its
  * original key, value and headers unchanged, plus the reason headers.
+ * Throws only what may pass (the broker away): a dead letter too large for
+ * the topic is written trimmed (`x-dlq-trimmed`, `x-dlq-original-size`), and
+ * one the broker refuses for good is given up and reported, never retried
+ * forever.
  */
 export class DeadLetterWriter {
   constructor(
     private readonly producer: BatchProducer,
     private readonly topic: string,
+    private readonly onGiveUp: (err: RouterError) => void = () => undefined,
   ) {}
 
   async write(message: KafkaMessage, source: SourcePosition, error: RouterError): Promise<void> {
-    await this.producer.send(this.topic, {
-      key: message.key,
-      value: message.value,
-      headers: { ...(message.headers ?? {}), ...deadLetterHeaders(error, source, message.offset) },
-    });
+    const headers = { ...(message.headers ?? {}), ...deadLetterHeaders(error, source, message.offset) };
+    try {
+      await this.producer.send(this.topic, { key: message.key, value: message.value, headers });
+      return;
+    } catch (err) {
+      const classified = classifyWriteError(err, `dead letter of offset ${message.offset}`);
+      if (classified.retriable) throw classified;
+      if (classified.code !== ErrorCodes.OUTPUT_TOO_LARGE) return this.onGiveUp(classified);
+    }
+    const size = message.value?.length ?? 0;
+    const trimmed = {
+      key: message.key && message.key.length > 1024 ? message.key.subarray(0, 1024) : message.key,
+      value: message.value ? message.value.subarray(0, TRIMMED_VALUE_BYTES) : null,
+      // Only the reason headers: the original ones may be what is too large.
+      headers: { ...deadLetterHeaders(error, source, message.offset), 'x-dlq-trimmed': 'true', 'x-dlq-original-size': String(size) },
+    };
+    try {
+      await this.producer.send(this.topic, trimmed);
+    } catch (err) {
+      const classified = classifyWriteError(err, `trimmed dead letter of offset ${message.offset}`);
+      if (classified.retriable) throw classified;
+      this.onGiveUp(classified);
+    }
   }
 }

@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Config } from '../config/config';
-import { ErrorCodes, RouterError, describeError, isRouterError } from '../errors';
+import { ErrorCodes, RejectedEventError, RouterError, describeError, isRouterError } from '../errors';
 import { InvocationContext, InvocationOutcome, Invoker, SLOW_CALL_MS } from '../invokers/invoker';
 import type { InvokerRegistry, RoutingMode } from '../invokers/index';
 import { AbortedError, untilDone } from '../invokers/retry';
@@ -192,17 +192,28 @@ export class Router {
   }
 
   private track(state: PartitionState, message: KafkaMessage, offset: bigint): void {
-    this.handle(state, message).then(
-      () => {
-        state.window.complete(offset);
+    const done = () => {
+      state.window.complete(offset);
+      this.settle(state);
+    };
+    this.handle(state, message).then(done, (err: unknown) => {
+      if (err instanceof AbortedError || state.abort.signal.aborted) {
+        // Stopped: the run stays uncommitted and is redelivered.
         this.settle(state);
-      },
-      (err: unknown) => {
-        // Only an abort gets here: the run stays uncommitted and is redelivered.
-        if (!(err instanceof AbortedError)) this.deps.logger.error({ err, offset: String(offset) }, 'unexpected error handling a message');
-        this.settle(state);
-      },
-    );
+        return;
+      }
+      // A bug must not hold the partition's offset for good: the message is
+      // dead-lettered (and its run, if the key names one, ends FAILURE).
+      const log = this.deps.logger.child({ partition: state.partition, offset: message.offset });
+      log.error({ err }, 'unexpected error handling a message; dead-lettering it');
+      const error = new RejectedEventError(ErrorCodes.INTERNAL_ERROR, `unexpected error: ${describeError(err)}`);
+      const key = message.key?.toString('utf8') ?? null;
+      const runId = key && /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/.test(key) ? key : null;
+      this.deadLetter(message, { topic: state.topic, partition: state.partition }, error, { runId, orgId: null, action: null }, null, state.abort.signal, log).then(
+        done,
+        () => this.settle(state),
+      );
+    });
   }
 
   private settle(state: PartitionState): void {
@@ -235,8 +246,13 @@ export class Router {
     const source = { topic: state.topic, partition: state.partition };
     metrics.received.inc();
     const log = lazyChild(this.deps.logger, { partition: state.partition, offset: message.offset });
-    const result = await untilDone(signal, () => intake.accept(message), (err, n) =>
-      log.warn({ err: describeError(err), attempt: n }, 'cannot decode yet; retrying'),
+    // Only what may pass (the registry away) is retried; anything else the
+    // intake throws is a bug, dead-lettered by track() as INTERNAL_ERROR.
+    const result = await untilDone(
+      signal,
+      () => intake.accept(message),
+      (err, n) => log.warn({ err: describeError(err), attempt: n }, 'cannot decode yet; retrying'),
+      (err) => !(isRouterError(err) && err.retriable),
     );
     if (result.kind === 'skip') {
       metrics.skipped.inc();
@@ -255,7 +271,13 @@ export class Router {
     if ('reject' in resolution) {
       return this.deadLetter(message, source, resolution.reject, run, run.invocationMethod.type, signal, log, run);
     }
-    await this.invoke(run, resolution.invoker, signal, log, state.partition);
+    try {
+      await this.invoke(run, resolution.invoker, signal, log, state.partition);
+    } catch (err) {
+      // The run's output or its status can never be written: dead-letter it.
+      if (!(err instanceof RejectedEventError)) throw err;
+      await this.deadLetter(message, source, err, run, run.invocationMethod.type, signal, log, run);
+    }
   }
 
   private async deadLetter(
@@ -289,18 +311,21 @@ export class Router {
    * Publishes one status update, waiting out what may pass (the broker or
    * the registry unreachable), logging the first failure and every tenth
    * after it. An update the registry refuses can never be written: it is
-   * given up, loudly, rather than holding the partition forever.
+   * given up, loudly, rather than holding the partition forever, and the
+   * refusal returned (the caller dead-letters the run).
    */
-  private publishStatus(update: RunStatusUpdate, signal: AbortSignal, log: Logger): Promise<void> {
+  private publishStatus(update: RunStatusUpdate, signal: AbortSignal, log: Logger): Promise<RouterError | null> {
     return untilDone(
       signal,
       async () => {
         try {
           await this.deps.status.publish(update);
+          return null;
         } catch (err) {
           if (!isRouterError(err) || err.retriable) throw err;
           this.deps.metrics.statusDropped.inc({ reason: err.code });
           log.error({ runId: update.runId, status: update.status, reason: err.code, err: describeError(err) }, 'status update refused; it cannot be written and is dropped');
+          return err;
         }
       },
       (err, n) => {
@@ -318,11 +343,14 @@ export class Router {
     let reportSignal = signal;
     // The run's first update says what the run is (the run store keeps it).
     let described = false;
+    let refused: RouterError | null = null;
     const report = (fields: StatusFields, s: AbortSignal = signal): Promise<void> => {
       const update = buildUpdate(run, { invocationType: type, ...fields, run: described ? null : runInfo(run, partition, this.deps.agentPayload?.(run) ?? null) });
       described = true;
       // Chained: one run's updates reach the topic in the order reported.
-      reports = reports.then(() => this.publishStatus(update, s, logger));
+      reports = reports.then(async () => {
+        refused ??= await this.publishStatus(update, s, logger);
+      });
       return reports;
     };
     // Follow-ups start only once the outcome is reported, so their updates
@@ -358,6 +386,10 @@ export class Router {
         clearTimeout(slowTimer);
         throw new AbortedError();
       }
+      if (err instanceof RejectedEventError) {
+        clearTimeout(slowTimer);
+        throw err;
+      }
       logger.error({ err }, 'invoker threw');
       outcome = {
         status: 'failed',
@@ -376,6 +408,9 @@ export class Router {
     if (outcome.status === 'failed') logger.info({ outcome: outcome.status, code: outcome.code }, outcome.summary);
     else if (logger.isLevelEnabled('debug')) logger.debug({ outcome: outcome.status }, outcome.log ?? outcome.summary ?? outcome.status);
     if (!outcome.silent) await report(outcomeFields(outcome));
+    // Set by the report chain (TypeScript cannot see the closure assign it).
+    const statusRefused = refused as RouterError | null;
+    if (statusRefused) throw new RejectedEventError(ErrorCodes.STATUS_REJECTED, `a status update of the run cannot be written: ${statusRefused.message}`);
     reportSignal = this.followAbort.signal;
     for (const task of followUps) this.follow(task, logger, run.runId, partition);
   }
@@ -428,7 +463,7 @@ export class Router {
             logger: log,
             report: (fields) => {
               const update = buildUpdate(run, { invocationType: run.invocationMethod.type, ...fields });
-              reports = reports.then(() => this.publishStatus(update, signal, log));
+              reports = reports.then(async () => void (await this.publishStatus(update, signal, log)));
               return reports;
             },
             follow: () => undefined,

@@ -1,4 +1,5 @@
 import type { StatusCodec } from '../codec/status-codec';
+import { classifyWriteError } from '../kafka/write-error';
 import type { BatchProducer } from '../kafka/batch-producer';
 import type { RunStatusUpdate } from '../model/status';
 
@@ -61,8 +62,10 @@ export class StatusPublisher {
       await this.producer.send(this.topic, { key: update.runId, value, headers: { 'x-run-id': update.runId, ...headers } });
       this.failingSince = null;
     } catch (err) {
-      this.failingSince ??= Date.now();
-      throw err;
+      const classified = classifyWriteError(err, `status update of ${update.runId}`);
+      // A refused update is that update's problem, not the writer's health.
+      if (classified.retriable) this.failingSince ??= Date.now();
+      throw classified;
     }
   }
 

@@ -200,4 +200,38 @@ describe('schema-registry mode', () => {
     expect(u).toMatchObject({ runId: 'r_ready' });
     await proxy.down();
   }, 90_000);
+
+  it('status updates the registry refuses: each run is dead-lettered STATUS_REJECTED, the partition moves on', async () => {
+    const topics = testTopics();
+    const proxy = new RegistryProxy(registry.url);
+    await proxy.up();
+    await proxy.down();
+    // Started while the registry is away: the status subject is registered lazily...
+    const app = await start(topics, { SCHEMA_REGISTRY_URL: proxy.url, TOPICS_PARTITIONS: '1' });
+    // ...and meanwhile its owners made it refuse what the router writes.
+    const subject = `${topics.status}-value`;
+    await client.register({ type: SchemaType.AVRO, schema: JSON.stringify({ type: 'record', name: 'Other', fields: [{ name: 'x', type: 'int' }] }) }, { subject });
+    await fetch(`${registry.url}/config/${subject}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ compatibility: 'FULL' }) });
+    await k.produce(topics.trigger, ['r_ref_1', 'r_ref_2', 'r_ref_3'].map((runId) => ({ key: runId, value: JSON.stringify(samplePortMessage({ runId })) })));
+    await proxy.up();
+    const dead = await k.collect(topics.dlq, (ms) => ms.length >= 3, 60_000);
+    expect(dead.map((m) => [m.key!.toString(), m.headers!['x-dlq-reason']!.toString()]).sort()).toEqual([
+      ['r_ref_1', 'STATUS_REJECTED'],
+      ['r_ref_2', 'STATUS_REJECTED'],
+      ['r_ref_3', 'STATUS_REJECTED'],
+    ]);
+    expect((await app.metrics.statusDropped.get()).values.reduce((n, v) => n + v.value, 0)).toBeGreaterThanOrEqual(3);
+    const admin = k.kafka.admin();
+    await admin.connect();
+    try {
+      await eventually(async () => {
+        const [end] = await admin.fetchTopicOffsets(topics.trigger);
+        const [committed] = await admin.fetchOffsets({ groupId: topics.group, topics: [topics.trigger] });
+        return committed!.partitions[0]!.offset === end!.high;
+      }, 'the committed offset reaches the end', 30_000);
+    } finally {
+      await admin.disconnect();
+      await proxy.down();
+    }
+  }, 120_000);
 });

@@ -1,5 +1,6 @@
 import type { Admin } from 'kafkajs';
-import { BackendError, ErrorCodes, describeError } from '../../errors';
+import { BackendError, ErrorCodes, RejectedEventError, describeError } from '../../errors';
+import { classifyWriteError } from '../../kafka/write-error';
 import type { BatchProducer } from '../../kafka/batch-producer';
 import type { FrozenRun } from '../../model/run';
 import type { InvocationContext, InvocationOutcome, Invoker } from '../invoker';
@@ -61,13 +62,22 @@ export class KafkaInvoker implements Invoker {
     }
     const { body, headers } = buildOrgMessage(run, this.deps.secretFor(run.orgId));
     // The write must happen: retry through broker outages until shutdown.
+    // A write the broker refuses for good (too large, not allowed) is the
+    // run's problem: it is dead-lettered instead of retried forever.
     await untilDone(
       ctx.signal,
       async () => {
         await this.ensureTopic(topic);
-        await this.deps.producer.send(topic, { key: run.runId, value: body, headers });
+        try {
+          await this.deps.producer.send(topic, { key: run.runId, value: body, headers });
+        } catch (err) {
+          const classified = classifyWriteError(err, `writing run ${run.runId} (${body.length} bytes) to ${topic}`);
+          if (!classified.retriable) throw new RejectedEventError(classified.code, classified.message, { cause: err });
+          throw classified;
+        }
       },
       (err, n) => ctx.logger.warn({ err: describeError(err), attempt: n, topic }, 'org topic write failed; retrying'),
+      (err) => err instanceof RejectedEventError,
     );
     // An agent run now belongs to the agent, which reports on it itself.
     return { status: 'delivered', log: `Routed to ${this.describe(run)}`, silent: run.invocationMethod.agent };
