@@ -61,6 +61,7 @@ export class ApplyLoop extends EventEmitter {
   private caughtUp!: Promise<void>;
   private readonly highAtStart = new Map<number, bigint>();
   private markCaughtUp: () => void = () => undefined;
+  private stopped = false;
 
   constructor(private readonly deps: ApplyLoopDeps) {
     super();
@@ -98,8 +99,13 @@ export class ApplyLoop extends EventEmitter {
       maxWaitTimeInMs: 100,
       maxBytesPerPartition: 1024 * 1024,
       allowAutoTopicCreation: false,
+      // Restart after a crash (a broker outage), unless stopping.
+      retry: { restartOnFailure: async () => !this.stopped },
     });
     this.consumer = consumer;
+    consumer.on(consumer.events.CRASH, (e) => {
+      if (!this.stopped) logger.warn({ err: describeError(e.payload.error), restart: e.payload.restart }, 'run store consumer crashed');
+    });
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });
     await consumer.run({
@@ -218,6 +224,8 @@ export class ApplyLoop extends EventEmitter {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    await this.consumer?.stop().catch(() => undefined);
     await this.consumer?.disconnect().catch(() => undefined);
     this.consumer = null;
   }

@@ -215,45 +215,28 @@ export class RunStore {
     const row = this.stmts.get.get(u.runId);
     const actor = u.actor ?? (u.source === 'ROUTER' ? 'action-router' : null);
     const ended = isTerminal(u.status) ? u.at : null;
+    const fields = {
+      id: u.runId,
+      orgId: u.orgId,
+      action: u.action,
+      status: u.status,
+      statusLabel: u.statusLabel,
+      summary: u.summary,
+      links: JSON.stringify(u.links ?? []),
+      externalRunId: u.externalRunId,
+      invocationType: u.invocationType,
+      response: u.response ?? null,
+      actor,
+      at: u.at,
+      endedAt: ended,
+    };
     let applied: boolean;
     if (!row) {
-      this.stmts.insert.run({
-        id: u.runId,
-        orgId: u.orgId,
-        action: u.action,
-        status: u.status,
-        statusLabel: u.statusLabel,
-        summary: u.summary,
-        links: JSON.stringify(u.links ?? []),
-        externalRunId: u.externalRunId,
-        invocationType: u.invocationType,
-        response: u.response ?? null,
-        actor,
-        at: u.at,
-        endedAt: ended,
-        ...(u.run ?? NO_INFO),
-        createdAt: u.run?.createdAt ?? u.at,
-      });
+      this.stmts.insert.run({ ...fields, ...(u.run ?? NO_INFO), createdAt: u.run?.createdAt ?? u.at });
       applied = true;
     } else {
       applied = row.endedAt === null;
-      if (applied) {
-        this.stmts.update.run({
-          id: u.runId,
-          orgId: u.orgId,
-          action: u.action,
-          status: u.status,
-          statusLabel: u.statusLabel,
-          summary: u.summary,
-          links: JSON.stringify(u.links ?? []),
-          externalRunId: u.externalRunId,
-          invocationType: u.invocationType,
-          response: u.response ?? null,
-          actor,
-          at: u.at,
-          endedAt: ended,
-        });
-      }
+      if (applied) this.stmts.update.run(fields);
     }
     // What the run is fills in even after it ended: a backend can report
     // the end before the router's first update is on the topic.

@@ -41,6 +41,17 @@ export function testTopics(): TestTopics {
   };
 }
 
+/** The environment naming one test's topics and group, for routers spawned as processes. */
+export function topicEnv(topics: TestTopics): Record<string, string> {
+  return {
+    TRIGGER_TOPIC: topics.trigger,
+    STATUS_TOPIC: topics.status,
+    DLQ_TOPIC: topics.dlq,
+    ORG_TOPIC_TEMPLATE: topics.orgTemplate,
+    ROUTER_GROUP_ID: topics.group,
+  };
+}
+
 /** A Config as the environment would give it, for one test's topics. */
 export function testConfig(topics: TestTopics, env: Record<string, string> = {}): Config {
   return loadConfig({

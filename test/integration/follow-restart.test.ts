@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { FakeGithub } from '../../src/dev/fake-github';
 import type { RunStatusUpdate } from '../../src/model/status';
 import { samplePortMessage } from '../../src/sample';
-import { TestKafka, eventually, json, testTopics } from '../helpers/kafka';
+import { TestKafka, eventually, json, testTopics, topicEnv } from '../helpers/kafka';
 import { spawnRouter, stopped } from '../helpers/processes';
 
 /**
@@ -25,11 +25,7 @@ describe('followed runs survive a restart', () => {
     const topics = testTopics();
     const dir = mkdtempSync(join(tmpdir(), 'follow-restart-'));
     const env = {
-      TRIGGER_TOPIC: topics.trigger,
-      STATUS_TOPIC: topics.status,
-      DLQ_TOPIC: topics.dlq,
-      ORG_TOPIC_TEMPLATE: topics.orgTemplate,
-      ROUTER_GROUP_ID: topics.group,
+      ...topicEnv(topics),
       TOPICS_PARTITIONS: '2',
       GITHUB_API_URL: github.url,
       GITHUB_TOKEN: 'gh',

@@ -1,6 +1,6 @@
 import type { App } from '../../src/app';
 import { samplePortMessage } from '../../src/sample';
-import { TestKafka, eventually, startApp, testConfig, testTopics } from '../helpers/kafka';
+import { TestKafka, eventually, startApp, testConfig, testTopics, topicEnv } from '../helpers/kafka';
 import { DedicatedBroker, spawnRouter, startDedicatedBroker, stopDedicatedBroker, stopped } from '../helpers/processes';
 import { Kafka, logLevel } from 'kafkajs';
 import { WebhookReceiver } from '../../src/dev/webhook-receiver';
@@ -73,11 +73,7 @@ describe('failures of the infrastructure', () => {
       const seen = new Map<string, number>();
       await k.follow(orgTopic, (m) => seen.set(m.key!.toString(), (seen.get(m.key!.toString()) ?? 0) + 1));
       const env = {
-        TRIGGER_TOPIC: topics.trigger,
-        STATUS_TOPIC: topics.status,
-        DLQ_TOPIC: topics.dlq,
-        ORG_TOPIC_TEMPLATE: topics.orgTemplate,
-        ROUTER_GROUP_ID: topics.group,
+        ...topicEnv(topics),
         ROUTER_SESSION_TIMEOUT_MS: '6000',
         ROUTER_COMMIT_INTERVAL_MS: '50',
         ROUTER_MAX_IN_FLIGHT: '32',

@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { TestKafka, eventually, testTopics } from '../helpers/kafka';
+import { TestKafka, eventually, testTopics, topicEnv } from '../helpers/kafka';
 import { spawnRouter, stopped } from '../helpers/processes';
 
 /** kill -9 of the process applying the status topic loses and duplicates nothing. */
@@ -15,11 +15,7 @@ describe('run store under kill -9', () => {
     const dir = mkdtempSync(join(tmpdir(), 'store-crash-'));
     const dbPath = join(dir, 'runs.db');
     const env = {
-      TRIGGER_TOPIC: topics.trigger,
-      STATUS_TOPIC: topics.status,
-      DLQ_TOPIC: topics.dlq,
-      ORG_TOPIC_TEMPLATE: topics.orgTemplate,
-      ROUTER_GROUP_ID: topics.group,
+      ...topicEnv(topics),
       TOPICS_PARTITIONS: '3',
       RUNS_DB_PATH: dbPath,
     };
