@@ -30,6 +30,23 @@ export class StoreMetrics {
   }
 }
 
+/**
+ * The status topic's offsets. Right after another instance created the
+ * topic its partitions may have no leader yet ("not the leader"): wait for
+ * them rather than fail the start.
+ */
+async function topicOffsets(admin: Admin, topic: string): ReturnType<Admin['fetchTopicOffsets']> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      return await admin.fetchTopicOffsets(topic);
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
 export interface ApplyLoopDeps {
   kafka: Kafka;
   admin: Admin;
@@ -71,7 +88,7 @@ export class ApplyLoop extends EventEmitter {
   async start(): Promise<void> {
     const { kafka, admin, store, logger } = this.deps;
     const topic = store.topic;
-    const marks = await admin.fetchTopicOffsets(topic);
+    const marks = await topicOffsets(admin, topic);
     let stored = store.offsets();
     // A stored position past the topic's end: the topic was deleted and
     // recreated. The store describes runs that are gone; start over.
