@@ -165,7 +165,8 @@ async function trigger(args: Args): Promise<void> {
     });
     messages.push({ key: runId, value: JSON.stringify(msg) });
   }
-  await producer.send({ topic: config.topics.trigger, messages });
+  // In slices: one request for thousands of runs would pass the broker's size limit.
+  for (let i = 0; i < messages.length; i += 200) await producer.send({ topic: config.topics.trigger, messages: messages.slice(i, i + 200) });
   await producer.disconnect();
   for (const m of messages) process.stdout.write(`${m.key ?? '(from file)'} -> ${config.topics.trigger}\n`);
   await stopBroker();

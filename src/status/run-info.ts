@@ -15,7 +15,8 @@ export const MAX_INFO_JSON = 128 * 1024;
 
 function capJson(value: JsonLike | null, what: string): string | null {
   if (value === null) return null;
-  const text = pythonJson(value);
+  // Lossless parts need Python's writer; plain values JSON.stringify writes faster.
+  const text = value instanceof JsonMap ? pythonJson(value) : JSON.stringify(value);
   if (text.length <= MAX_INFO_JSON) return text;
   return JSON.stringify({ _omitted: `${what} were ${text.length} characters, over the ${MAX_INFO_JSON} kept in the run store` });
 }
