@@ -1,8 +1,6 @@
 import type { Json } from '../model/json';
 import type { LogRow, RunRow } from '../store/run-store';
 
-/** Run ids the API accepts in a path: Port's `r_…` and the router's own forms. */
-export const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
 
 function json(text: string | null): Json {
   if (text === null) return null;

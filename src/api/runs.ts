@@ -7,7 +7,8 @@ import { logIdAt } from '../store/run-store';
 import { principalOf } from './auth';
 import { ALL_ORGS, Principal, canSee } from './clients';
 import { ApiError, invalid, notFound, parse } from './errors';
-import { RUN_ID, logView, runView } from './run-view';
+import { logView, runView } from './run-view';
+import { RUN_ID_PATTERN } from '../model/run';
 import type { RunsService } from './service';
 
 /** How long a write for a run the store does not know yet waits for it to appear. */
@@ -68,7 +69,7 @@ const logsQuery = z.looseObject({ limit: int(1, 50).default(50), offset: int(0, 
 
 /** The run `id` as `principal` may see it, or 404 (unknown, another org's, or a malformed id). */
 export async function visibleRun(runs: RunsService, principal: Principal, id: string, waitIfUnknown = false): Promise<RunRow> {
-  if (!RUN_ID.test(id)) throw notFound();
+  if (!RUN_ID_PATTERN.test(id)) throw notFound();
   let run = runs.store.getRun(id);
   // A backend may report before the router's first update of the run is
   // applied (a webhook receiver that calls back at once): wait briefly.

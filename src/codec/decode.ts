@@ -1,5 +1,5 @@
 import { ErrorCode, ErrorCodes, RejectedEventError, RouterError } from '../errors';
-import { ActionRun, FrozenRun, InvocationMethod, LosslessParts } from '../model/run';
+import { ActionRun, FrozenRun, InvocationMethod, LosslessParts, RUN_ID_PATTERN } from '../model/run';
 import { JsonObject, deepFreeze, isJsonObject } from '../model/json';
 import { actionRunType, avroProblems } from './avro';
 import { Originals, PORT_PATHS, actionRunJsonToRecord, looksLikePortMessage, portMessageToRecord } from './port-message';
@@ -25,8 +25,6 @@ export interface DecodeOptions {
   key?: Buffer | null;
 }
 
-/** What a key must look like to be taken for a run id. */
-const RUN_ID_KEY = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
 
 /** The identity of an event refused for its text alone: JSON.parse still reads it. */
 function readableIdentity(text: string, key: Buffer | null | undefined): EventIdentity {
@@ -43,9 +41,10 @@ function readableIdentity(text: string, key: Buffer | null | undefined): EventId
   return keyIdentity(key);
 }
 
-function keyIdentity(key: Buffer | null | undefined): EventIdentity {
+/** The Kafka key as the run's identity, when it looks like a run id. */
+export function keyIdentity(key: Buffer | null | undefined): EventIdentity {
   const text = key?.toString('utf8');
-  return { runId: text && RUN_ID_KEY.test(text) ? text : null, orgId: null, action: null };
+  return { runId: text && RUN_ID_PATTERN.test(text) ? text : null, orgId: null, action: null };
 }
 
 /**

@@ -1,6 +1,13 @@
 import type { Lossless } from '../codec/lossless-json';
 import { JsonObject } from './json';
 
+/**
+ * What a run id must look like wherever one is taken from outside a
+ * validated event (an API path, a Kafka key): Port's `r_…` and the like,
+ * with nothing that could play tricks in a path or a log.
+ */
+export const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
+
 /** Invocation types the router knows; an invoker registry maps each to a backend. */
 export const INVOCATION_TYPES = ['KAFKA', 'WEBHOOK', 'GITHUB', 'GITLAB'] as const;
 export type InvocationType = (typeof INVOCATION_TYPES)[number];

@@ -8,6 +8,7 @@ import { AbortedError, untilDone } from '../invokers/retry';
 import type { Logger } from '../log';
 import type { RouterMetrics } from '../metrics/metrics';
 import { FrozenRun, isInvocationType } from '../model/run';
+import { keyIdentity } from '../codec/decode';
 import type { RunStatusUpdate } from '../model/status';
 import { StatusFields, StatusPublisher, buildUpdate } from '../status/publisher';
 import { runInfo } from '../status/run-info';
@@ -207,9 +208,7 @@ export class Router {
       const log = this.deps.logger.child({ partition: state.partition, offset: message.offset });
       log.error({ err }, 'unexpected error handling a message; dead-lettering it');
       const error = new RejectedEventError(ErrorCodes.INTERNAL_ERROR, `unexpected error: ${describeError(err)}`);
-      const key = message.key?.toString('utf8') ?? null;
-      const runId = key && /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/.test(key) ? key : null;
-      this.deadLetter(message, { topic: state.topic, partition: state.partition }, error, { runId, orgId: null, action: null }, null, state.abort.signal, log).then(
+      this.deadLetter(message, { topic: state.topic, partition: state.partition }, error, keyIdentity(message.key), null, state.abort.signal, log).then(
         done,
         () => this.settle(state),
       );
