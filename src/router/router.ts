@@ -14,6 +14,7 @@ import { StatusFields, StatusPublisher, buildUpdate } from '../status/publisher'
 import { runInfo } from '../status/run-info';
 import type { DeadLetterWriter } from './dead-letter';
 import type { Intake } from './intake';
+import { Followers } from './followers';
 import { OffsetWindow } from './offset-window';
 
 export interface RouterDeps {
@@ -81,16 +82,13 @@ export class Router {
   private running = false;
   private commitTimer: NodeJS.Timeout | null = null;
   private committing: Promise<void> | null = null;
-  private readonly followAbort = new AbortController();
-  private readonly followers = new Set<Promise<void>>();
-  /** Runs followed by this process, with the trigger partition that makes it their owner. */
+  /** Runs followed by this process, each owned by its trigger partition. */
+  private readonly followers = new Followers();
   /** `topic:partition` of the partitions assigned to this router now. */
   private assigned = new Set<string>();
-  private readonly following = new Map<string, { partition: number; abort: AbortController }>();
   private idleWaiters: (() => void)[] = [];
 
   constructor(private readonly deps: RouterDeps) {
-    setMaxListeners(0, this.followAbort.signal);
   }
 
   /** True while the consumer is in the group and fetching. */
@@ -410,30 +408,8 @@ export class Router {
     // Set by the report chain (TypeScript cannot see the closure assign it).
     const statusRefused = refused as RouterError | null;
     if (statusRefused) throw new RejectedEventError(ErrorCodes.STATUS_REJECTED, `a status update of the run cannot be written: ${statusRefused.message}`);
-    reportSignal = this.followAbort.signal;
-    for (const task of followUps) this.follow(task, logger, run.runId, partition);
-  }
-
-  /**
-   * Runs `task` in the background until it ends, the router stops, or the
-   * run's trigger partition moves to another router (which follows it again).
-   */
-  private follow(task: (signal: AbortSignal) => Promise<void>, logger: Logger, runId: string, partition: number): void {
-    const abort = new AbortController();
-    const stop = () => abort.abort();
-    this.followAbort.signal.addEventListener('abort', stop, { once: true });
-    const entry = { partition, abort };
-    this.following.set(runId, entry);
-    const p = task(abort.signal)
-      .catch((err: unknown) => {
-        if (!(err instanceof AbortedError)) logger.error({ err }, 'follow-up task failed');
-      })
-      .finally(() => {
-        this.followers.delete(p);
-        this.followAbort.signal.removeEventListener('abort', stop);
-        if (this.following.get(runId) === entry) this.following.delete(runId);
-      });
-    this.followers.add(p);
+    reportSignal = this.followers.signal;
+    for (const task of followUps) this.followers.start(task, logger, run.runId, partition);
   }
 
   /** Follows again the unfinished runs of partitions this router now owns. */
@@ -449,13 +425,13 @@ export class Router {
     }
     for (const r of runs) {
       const { run } = r;
-      if (this.stopping || this.following.has(run.runId) || !this.assigned.has(`${this.deps.topic}:${r.partition}`)) continue;
+      if (this.stopping || this.followers.has(run.runId) || !this.assigned.has(`${this.deps.topic}:${r.partition}`)) continue;
       const invoker = isInvocationType(run.invocationMethod.type) ? invokers.get(run.invocationMethod.type) : undefined;
       if (!invoker?.resume) continue;
       const log = lazyChild(logger, { runId: run.runId, orgId: run.orgId, invoker: invoker.type });
       log.info({ externalRunId: r.externalRunId }, 'following again a run left unfinished');
       let reports = Promise.resolve();
-      this.follow(
+      this.followers.start(
         (signal) => {
           const ctx: InvocationContext = {
             signal,
@@ -538,12 +514,7 @@ export class Router {
       if (state.window.inFlight === 0) void this.commit();
       else setTimeout(() => state.abort.abort(), this.deps.window.shutdownGraceMs).unref();
     }
-    for (const [runId, f] of this.following) {
-      if (!owned.has(`${this.deps.topic}:${f.partition}`)) {
-        f.abort.abort();
-        this.following.delete(runId);
-      }
-    }
+    this.followers.keepOnly((partition) => owned.has(`${this.deps.topic}:${partition}`));
     this.deps.logger.info({ assignment }, 'partitions assigned');
     void this.resumeFollows(assignment[this.deps.topic] ?? []);
   }
@@ -579,8 +550,7 @@ export class Router {
       for (const s of [...this.partitions.values(), ...this.revoked.values()]) s.abort.abort();
       await this.waitIdle(2_000);
     }
-    this.followAbort.abort();
-    await Promise.allSettled([...this.followers]);
+    await this.followers.stop();
     if (this.committing) await this.committing;
     await this.commit();
     if (consumer) await consumer.disconnect().catch((err: unknown) => logger.warn({ err: describeError(err) }, 'consumer disconnect failed'));
