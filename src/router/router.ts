@@ -88,8 +88,7 @@ export class Router {
   private assigned = new Set<string>();
   private idleWaiters: (() => void)[] = [];
 
-  constructor(private readonly deps: RouterDeps) {
-  }
+  constructor(private readonly deps: RouterDeps) {}
 
   /** True while the consumer is in the group and fetching. */
   get ready(): boolean {
