@@ -9,6 +9,7 @@ import { BatchProducer } from './kafka/batch-producer';
 import { createKafka } from './kafka/client';
 import type { Logger } from './log';
 import { RouterMetrics } from './metrics/metrics';
+import type { SessionOptions } from './console/session';
 import { DeadLetterWriter } from './router/dead-letter';
 import { Intake, TriggerIntake } from './router/intake';
 import { ResumableRun, Router } from './router/router';
@@ -135,6 +136,13 @@ export class App {
       startedAt: row.createdAt,
       partition: row.triggerPartition!,
     }));
+  }
+
+  /** The console's settings when it is served (with the run store, unless CONSOLE=false). */
+  get console(): SessionOptions | undefined {
+    const { console: c, api } = this.config;
+    if (!this.runs || !c.enabled) return undefined;
+    return { seconds: c.sessionSeconds, secureCookie: c.secureCookie, tokenSecret: api.tokenSecret };
   }
 
   get claimSeconds(): number {

@@ -8,6 +8,7 @@ import type { Logger } from '../log';
 import { BatchProducer } from '../kafka/batch-producer';
 import { StatusFields, StatusPublisher, buildUpdate } from '../status/publisher';
 import { Applied, ApplyLoop, StoreMetrics, WATCH_HEADER } from '../store/apply-loop';
+import { DeadLetterLoop, DeadLetterStore } from '../store/dead-letters';
 import { RunRow, RunStore } from '../store/run-store';
 import { ApiClients } from './clients';
 import { FailureLimiter, TokenIssuer } from './tokens';
@@ -35,6 +36,11 @@ const APPLY_TIMEOUT_MS = 10_000;
 export class RunsService {
   readonly store: RunStore;
   readonly loop: ApplyLoop;
+  /** The dead-letter topic, kept for the console. */
+  readonly deadLetters: DeadLetterStore;
+  readonly deadLetterLoop: DeadLetterLoop;
+  /** The router's own metrics (the console's overview reads them). */
+  readonly registry: Registry;
   readonly clients: ApiClients;
   readonly tokens: TokenIssuer;
   readonly limiter = new FailureLimiter();
@@ -56,6 +62,9 @@ export class RunsService {
       logger: this.logger,
       metrics: new StoreMetrics(deps.registry),
     });
+    this.registry = deps.registry;
+    this.deadLetters = new DeadLetterStore(this.store.db, config.topics.dlq);
+    this.deadLetterLoop = new DeadLetterLoop({ kafka: deps.kafka, admin: deps.admin, store: this.deadLetters, logger: this.logger });
     this.publisher = new StatusPublisher(new BatchProducer(deps.producer), config.topics.status, deps.codec);
     this.clients = config.api.clientsFile ? ApiClients.load(config.api.clientsFile) : ApiClients.empty();
     this.tokens = new TokenIssuer(this.clients, config.api.tokenTtlSeconds, config.api.tokenSecret);
@@ -63,10 +72,13 @@ export class RunsService {
 
   async start(): Promise<void> {
     if (this.clients.size === 0) this.logger.warn('API_CLIENTS_FILE is unset or empty: the runs API answers 401 to everything');
+    // The apply loop first: it empties the file when the status topic was recreated.
     await this.loop.start();
+    await this.deadLetterLoop.start();
   }
 
   async stop(): Promise<void> {
+    await this.deadLetterLoop.stop();
     await this.loop.stop();
     this.store.close();
   }

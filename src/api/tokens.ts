@@ -2,7 +2,10 @@ import { SignJWT, jwtVerify } from 'jose';
 import type { ApiClients, Principal } from './clients';
 
 const ISSUER = 'action-router';
-const AUDIENCE = 'action-router-api';
+/** Bearer tokens of the runs API. */
+export const API_AUDIENCE = 'action-router-api';
+/** The console's session cookies: not accepted as Bearer tokens, nor these as sessions. */
+export const CONSOLE_AUDIENCE = 'action-router-console';
 
 /**
  * Bearer tokens: HS256 JWTs (jose) bound to a client, its org and roles,
@@ -16,6 +19,7 @@ export class TokenIssuer {
     private readonly clients: ApiClients,
     readonly ttlSeconds: number,
     secret?: string,
+    private readonly audience = API_AUDIENCE,
   ) {
     this.key = secret ? new TextEncoder().encode(secret) : new Uint8Array(clients.fingerprint);
   }
@@ -25,7 +29,7 @@ export class TokenIssuer {
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
       .setSubject(principal.clientId)
       .setIssuer(ISSUER)
-      .setAudience(AUDIENCE)
+      .setAudience(this.audience)
       .setIssuedAt()
       .setExpirationTime(`${this.ttlSeconds}s`)
       .sign(this.key);
@@ -37,7 +41,7 @@ export class TokenIssuer {
    */
   async verify(token: string): Promise<Principal | null> {
     try {
-      const { payload } = await jwtVerify(token, this.key, { issuer: ISSUER, audience: AUDIENCE, algorithms: ['HS256'] });
+      const { payload } = await jwtVerify(token, this.key, { issuer: ISSUER, audience: this.audience, algorithms: ['HS256'] });
       const current = typeof payload.sub === 'string' ? this.clients.principal(payload.sub) : null;
       if (!current || current.orgId !== payload.org) return null;
       return current;

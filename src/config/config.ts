@@ -30,6 +30,7 @@ export const DEFAULTS = {
   runsDbDir: '.data',
   registryTimeoutMs: 10_000,
   apiTokenTtlSeconds: 3600,
+  consoleSessionSeconds: 8 * 3600,
   agentClaimSeconds: 60,
 } as const;
 
@@ -96,6 +97,14 @@ export const configSchema = z.strictObject({
     tokenSecret: z.string().min(32, 'must be at least 32 characters').optional(),
     tokenTtlSeconds: positiveInt.default(DEFAULTS.apiTokenTtlSeconds),
   }),
+  console: z.strictObject({
+    /** Serve the runs console at `/` (with the run store). */
+    enabled: envBoolean.default(true),
+    /** How long a console sign-in lasts. */
+    sessionSeconds: positiveInt.default(DEFAULTS.consoleSessionSeconds),
+    /** Mark the session cookie Secure (behind a TLS-terminating proxy). */
+    secureCookie: envBoolean.default(false),
+  }),
   signing: z.strictObject({
     defaultSecret: z.string().min(1).optional(),
     orgSecrets: z.record(z.string(), z.string().min(1)).default({}),
@@ -149,6 +158,7 @@ export const ENV_MAP: EnvMap = {
   agent: { signatureToleranceSeconds: 'AGENT_SIGNATURE_TOLERANCE_SECONDS', delivery: 'AGENT_DELIVERY', claimSeconds: 'AGENT_CLAIM_SECONDS' },
   store: { enabled: 'RUNS_STORE', path: 'RUNS_DB_PATH' },
   api: { clientsFile: 'API_CLIENTS_FILE', tokenSecret: 'API_TOKEN_SECRET', tokenTtlSeconds: 'API_TOKEN_TTL_SECONDS' },
+  console: { enabled: 'CONSOLE', sessionSeconds: 'CONSOLE_SESSION_SECONDS', secureCookie: 'CONSOLE_SECURE_COOKIE' },
   signing: { defaultSecret: 'SIGNING_SECRET', orgSecrets: 'ORG_SECRETS_FILE' },
   invokers: { kafka: kafkaInvokerEnv, webhook: webhookEnv, github: githubEnv, gitlab: gitlabEnv },
 };

@@ -6,6 +6,9 @@ import { authRoutes } from '../api/auth';
 import { errorHandler, notFound } from '../api/errors';
 import { runRoutes } from '../api/runs';
 import type { RunsService } from '../api/service';
+import { consoleRoutes } from '../console/routes';
+import type { SessionOptions } from '../console/session';
+import type { Registry } from 'prom-client';
 import type { Logger } from '../log';
 import type { RouterMetrics } from '../metrics/metrics';
 
@@ -16,6 +19,16 @@ export interface HealthSource {
   readonly runs?: RunsService;
   /** Polling agents' claim duration (AGENT_CLAIM_SECONDS). */
   readonly claimSeconds?: number;
+  /** The runs console's settings; unset: no console. */
+  readonly console?: SessionOptions;
+}
+
+/** A gauge's value summed over its labels, or null when it has none yet. */
+async function gaugeSum(registry: Registry, name: string): Promise<number | null> {
+  const metric = registry.getSingleMetric(name);
+  if (!metric) return null;
+  const { values } = await metric.get();
+  return values.length ? values.reduce((sum, v) => sum + v.value, 0) : null;
 }
 
 /** Port's limit on a request body. */
@@ -49,7 +62,7 @@ export function buildHttpApp(source: HealthSource, logger: Logger): FastifyInsta
   });
   app.addHook('onSend', async (_request, reply) => {
     void reply.header('x-content-type-options', 'nosniff');
-    void reply.header('cache-control', 'no-store');
+    if (!reply.hasHeader('cache-control')) void reply.header('cache-control', 'no-store');
   });
   app.get('/healthz', async (_request, reply) => reply.type('text/plain').send('ok\n'));
   app.get('/readyz', async (_request, reply) =>
@@ -63,6 +76,16 @@ export function buildHttpApp(source: HealthSource, logger: Logger): FastifyInsta
     authRoutes(app, source.runs);
     runRoutes(app, source.runs);
     agentRoutes(app, source.runs, source.claimSeconds ?? 60);
+    if (source.console) {
+      const registry = source.metrics.registry;
+      consoleRoutes(app, source.runs, {
+        ...source.console,
+        lag: async () => ({
+          router: await gaugeSum(registry, 'action_router_consumer_lag'),
+          store: await gaugeSum(registry, 'action_router_store_lag'),
+        }),
+      });
+    }
   }
   return app;
 }
@@ -72,6 +95,7 @@ export async function startHttpServer(port: number, source: HealthSource, logger
   const app = buildHttpApp(source, logger);
   await app.listen({ port, host: '::' }).catch(() => app.listen({ port, host: '0.0.0.0' }));
   const address = app.server.address() as AddressInfo;
-  logger.info({ port: address.port, api: Boolean(source.runs) }, `http server listening (/healthz /readyz /metrics${source.runs ? ' /v1' : ''})`);
+  const paths = `/healthz /readyz /metrics${source.runs ? ' /v1' : ''}${source.runs && source.console ? ' and the console at /' : ''}`;
+  logger.info({ port: address.port, api: Boolean(source.runs), console: Boolean(source.runs && source.console) }, `http server listening (${paths})`);
   return app.server;
 }

@@ -3,14 +3,31 @@ import type { BatchProducer } from '../kafka/batch-producer';
 import { ErrorCodes, RouterError } from '../errors';
 import { classifyWriteError } from '../kafka/write-error';
 
+/** The run and org of a rejected event, when they could be read. */
+export interface DeadLetterIdentity {
+  runId?: string | null;
+  orgId?: string | null;
+}
+
 export interface SourcePosition {
   topic: string;
   partition: number;
 }
 
 /** The contract's dead-letter headers for one rejected message. */
-export function deadLetterHeaders(error: RouterError, source: SourcePosition, offset: string, now = Date.now()): Record<string, string> {
+export function deadLetterHeaders(
+  error: RouterError,
+  source: SourcePosition,
+  offset: string,
+  identity: DeadLetterIdentity = {},
+  now = Date.now(),
+): Record<string, string> {
+  const known: Record<string, string> = {};
+  // Ours, beside the contract's: whose run it was, when the event says (the console's org view).
+  if (identity.runId) known['x-dlq-run-id'] = identity.runId;
+  if (identity.orgId) known['x-dlq-org-id'] = identity.orgId;
   return {
+    ...known,
     'x-dlq-reason': error.code,
     'x-dlq-error': error.message.slice(0, 2_000),
     'x-dlq-source-topic': source.topic,
@@ -38,8 +55,9 @@ export class DeadLetterWriter {
     private readonly onGiveUp: (err: RouterError) => void = () => undefined,
   ) {}
 
-  async write(message: KafkaMessage, source: SourcePosition, error: RouterError): Promise<void> {
-    const headers = { ...(message.headers ?? {}), ...deadLetterHeaders(error, source, message.offset) };
+  async write(message: KafkaMessage, source: SourcePosition, error: RouterError, identity: DeadLetterIdentity = {}): Promise<void> {
+    const reasons = deadLetterHeaders(error, source, message.offset, identity);
+    const headers = { ...(message.headers ?? {}), ...reasons };
     try {
       await this.producer.send(this.topic, { key: message.key, value: message.value, headers });
       return;
@@ -53,7 +71,7 @@ export class DeadLetterWriter {
       key: message.key && message.key.length > 1024 ? message.key.subarray(0, 1024) : message.key,
       value: message.value ? message.value.subarray(0, TRIMMED_VALUE_BYTES) : null,
       // Only the reason headers: the original ones may be what is too large.
-      headers: { ...deadLetterHeaders(error, source, message.offset), 'x-dlq-trimmed': 'true', 'x-dlq-original-size': String(size) },
+      headers: { ...reasons, 'x-dlq-trimmed': 'true', 'x-dlq-original-size': String(size) },
     };
     try {
       await this.producer.send(this.topic, trimmed);

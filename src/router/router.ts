@@ -287,7 +287,7 @@ export class Router {
     run?: FrozenRun,
   ): Promise<void> {
     log.warn({ reason: error.code, error: error.message, runId: identity.runId, orgId: identity.orgId }, 'dead-lettering message');
-    await untilDone(signal, () => this.deps.deadLetters.write(message, source, error), (err, n) =>
+    await untilDone(signal, () => this.deps.deadLetters.write(message, source, error, identity), (err, n) =>
       log.warn({ err: describeError(err), attempt: n }, 'dead-letter write failed; retrying'),
     );
     this.deps.metrics.deadLettered.inc({ invocation: invocationType ?? 'unknown', reason: error.code });

@@ -31,11 +31,11 @@ export class StoreMetrics {
 }
 
 /**
- * The status topic's offsets. Right after another instance created the
+ * A topic's offsets. Right after another instance created the
  * topic its partitions may have no leader yet ("not the leader"): wait for
  * them rather than fail the start.
  */
-async function topicOffsets(admin: Admin, topic: string): ReturnType<Admin['fetchTopicOffsets']> {
+export async function topicOffsets(admin: Admin, topic: string): ReturnType<Admin['fetchTopicOffsets']> {
   const deadline = Date.now() + 30_000;
   for (;;) {
     try {

@@ -285,37 +285,66 @@ export class RunStore {
   }
 
   listRuns(f: RunFilter): RunRow[] {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    const eq = (column: string, value: string | undefined) => {
-      if (value === undefined) return;
-      where.push(`${column} = ?`);
-      params.push(value);
-    };
-    const oneOf = (column: string, values: string[] | undefined) => {
-      if (!values?.length) return;
-      where.push(`${column} IN (${values.map(() => '?').join(', ')})`);
-      params.push(...values);
-    };
-    eq('org_id', f.orgId);
-    eq('entity_identifier', f.entity);
-    eq('blueprint', f.blueprint);
-    eq('user_email', f.userEmail);
-    eq('user_id', f.userId);
-    eq('external_run_id', f.externalRunId);
-    eq('action', f.action);
-    oneOf('origin', f.sources);
-    oneOf('status', f.statuses);
-    oneOf('invocation_type', f.invocationTypes);
-    if (f.active) where.push('ended_at IS NULL');
-    if (f.text) {
-      where.push("(id LIKE ? ESCAPE '\\' OR entity_identifier LIKE ? ESCAPE '\\' OR external_run_id LIKE ? ESCAPE '\\')");
-      const like = `%${f.text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-      params.push(like, like, like);
+    const { sql, params } = whereOf(f);
+    return this.db
+      .prepare<unknown[], RunRow>(`SELECT ${COLUMNS} FROM runs ${sql} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?`)
+      .all(...params, f.limit, f.offset ?? 0);
+  }
+
+  /** How many runs match `f` (its limit and offset aside). */
+  countRuns(f: Omit<RunFilter, 'limit'>): number {
+    const { sql, params } = whereOf(f);
+    return (this.db.prepare<unknown[], { n: number }>(`SELECT COUNT(*) AS n FROM runs ${sql}`).get(...params) as { n: number }).n;
+  }
+
+  /** A run's timeline after `afterSeq`, oldest first. */
+  updatesAfter(runId: string, afterSeq: number, limit: number): (UpdateRow & { seq: number })[] {
+    return this.db
+      .prepare<[string, number, number], UpdateRow & { seq: number }>(
+        `SELECT seq, partition, offset, applied, status, source, actor, status_label AS statusLabel, summary, log, at
+         FROM run_updates WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
+      )
+      .all(runId, afterSeq, limit);
+  }
+
+  /** A run's logs after `afterSeq` (oldest first), or its last `limit` logs when `afterSeq` is null. */
+  logsAfter(runId: string, afterSeq: number | null, limit: number): (LogRow & { seq: number })[] {
+    const cols = 'seq, id, run_id AS runId, message, created_by AS createdBy, created_at AS createdAt';
+    if (afterSeq !== null) {
+      return this.db
+        .prepare<[string, number, number], LogRow & { seq: number }>(`SELECT ${cols} FROM run_logs WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?`)
+        .all(runId, afterSeq, limit);
     }
-    const sql = `SELECT ${COLUMNS} FROM runs ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-      ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?`;
-    return this.db.prepare<unknown[], RunRow>(sql).all(...params, f.limit, f.offset ?? 0);
+    return this.db
+      .prepare<[string, number], LogRow & { seq: number }>(`SELECT ${cols} FROM run_logs WHERE run_id = ? ORDER BY seq DESC LIMIT ?`)
+      .all(runId, limit)
+      .reverse();
+  }
+
+  /**
+   * The console's overview of one org (or all): runs started per minute over
+   * the last `minutes`, runs ended in that window by status, and runs not
+   * ended.
+   */
+  overview(orgId: string | undefined, now: number, minutes: number): { perMinute: number[]; ended: Record<string, number>; inFlight: number } {
+    const since = now - minutes * 60_000;
+    const org = orgId === undefined ? '' : ' AND org_id = @orgId';
+    const params = { since, orgId, now };
+    const perMinute = new Array<number>(minutes).fill(0);
+    const started = this.db
+      .prepare(`SELECT (@now - created_at) / 60000 AS ago, COUNT(*) AS n FROM runs WHERE created_at > @since${org} GROUP BY 1`)
+      .all(params) as { ago: number; n: number }[];
+    for (const { ago, n } of started) {
+      const i = minutes - 1 - Math.floor(ago);
+      if (i >= 0 && i < minutes) perMinute[i] = perMinute[i]! + n;
+    }
+    const ended: Record<string, number> = {};
+    const byStatus = this.db
+      .prepare(`SELECT status, COUNT(*) AS n FROM runs WHERE ended_at > @since${org} GROUP BY status`)
+      .all(params) as { status: string; n: number }[];
+    for (const { status, n } of byStatus) ended[status] = n;
+    const inFlight = (this.db.prepare(`SELECT COUNT(*) AS n FROM runs WHERE ended_at IS NULL${org}`).get(params) as { n: number }).n;
+    return { perMinute, ended, inFlight };
   }
 
   /** Unfinished agent runs of an org that no agent holds at `now`, oldest first. */
@@ -352,6 +381,38 @@ export class RunStore {
   close(): void {
     this.db.close();
   }
+}
+
+function whereOf(f: Omit<RunFilter, 'limit'>): { sql: string; params: unknown[] } {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  const eq = (column: string, value: string | undefined) => {
+    if (value === undefined) return;
+    where.push(`${column} = ?`);
+    params.push(value);
+  };
+  const oneOf = (column: string, values: string[] | undefined) => {
+    if (!values?.length) return;
+    where.push(`${column} IN (${values.map(() => '?').join(', ')})`);
+    params.push(...values);
+  };
+  eq('org_id', f.orgId);
+  eq('entity_identifier', f.entity);
+  eq('blueprint', f.blueprint);
+  eq('user_email', f.userEmail);
+  eq('user_id', f.userId);
+  eq('external_run_id', f.externalRunId);
+  eq('action', f.action);
+  oneOf('origin', f.sources);
+  oneOf('status', f.statuses);
+  oneOf('invocation_type', f.invocationTypes);
+  if (f.active) where.push('ended_at IS NULL');
+  if (f.text) {
+    where.push("(id LIKE ? ESCAPE '\\' OR entity_identifier LIKE ? ESCAPE '\\' OR external_run_id LIKE ? ESCAPE '\\')");
+    const like = `%${f.text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    params.push(like, like, like);
+  }
+  return { sql: where.length ? `WHERE ${where.join(' AND ')}` : '', params };
 }
 
 function parsed<T extends Json>(text: string | null, fallback: T): T {

@@ -7,7 +7,7 @@ import type Database from 'better-sqlite3';
  * Bump SCHEMA_VERSION with every change: a store of another version is
  * rebuilt from the topic (the topic is the log of record).
  */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 const DDL = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -51,6 +51,7 @@ CREATE INDEX IF NOT EXISTS runs_org_created ON runs (org_id, created_at DESC);
 CREATE INDEX IF NOT EXISTS runs_external ON runs (external_run_id) WHERE external_run_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS runs_entity ON runs (entity_identifier) WHERE entity_identifier IS NOT NULL;
 CREATE INDEX IF NOT EXISTS runs_active ON runs (invocation_type) WHERE ended_at IS NULL;
+CREATE INDEX IF NOT EXISTS runs_ended ON runs (ended_at) WHERE ended_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS runs_agent_pending ON runs (org_id) WHERE ended_at IS NULL AND agent_payload IS NOT NULL;
 CREATE TABLE IF NOT EXISTS run_logs (
   seq INTEGER PRIMARY KEY,
@@ -76,6 +77,30 @@ CREATE TABLE IF NOT EXISTS run_updates (
   at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS run_updates_run ON run_updates (run_id, seq);
+CREATE TABLE IF NOT EXISTS dead_letters (
+  seq INTEGER PRIMARY KEY,
+  partition INTEGER NOT NULL,
+  offset TEXT NOT NULL,
+  reason TEXT,
+  error TEXT,
+  source_topic TEXT,
+  source_partition INTEGER,
+  source_offset TEXT,
+  run_id TEXT,
+  org_id TEXT,
+  at INTEGER NOT NULL,
+  key BLOB,
+  value BLOB,
+  size INTEGER NOT NULL,
+  trimmed INTEGER NOT NULL,
+  headers TEXT NOT NULL,
+  UNIQUE (partition, offset)
+);
+CREATE INDEX IF NOT EXISTS dead_letters_org ON dead_letters (org_id, seq);
+CREATE TABLE IF NOT EXISTS dlq_offsets (
+  partition INTEGER PRIMARY KEY,
+  next_offset TEXT NOT NULL
+);
 `;
 
 /**
@@ -99,5 +124,5 @@ export function migrate(db: Database.Database, topic: string): boolean {
 
 /** Drops every table: the next migrate() starts an empty store. */
 export function wipe(db: Database.Database): void {
-  db.exec('DROP TABLE IF EXISTS runs; DROP TABLE IF EXISTS run_logs; DROP TABLE IF EXISTS run_updates; DROP TABLE IF EXISTS offsets; DELETE FROM meta;');
+  db.exec('DROP TABLE IF EXISTS runs; DROP TABLE IF EXISTS run_logs; DROP TABLE IF EXISTS run_updates; DROP TABLE IF EXISTS offsets; DROP TABLE IF EXISTS dead_letters; DROP TABLE IF EXISTS dlq_offsets; DELETE FROM meta;');
 }

@@ -1,0 +1,426 @@
+// action-router console: fills the server's page shells from /console/api
+// and keeps them live from /console/events. No framework, no build step;
+// every text goes through textContent (never innerHTML).
+'use strict';
+(() => {
+  const body = document.body;
+  const page = body.dataset.page;
+  if (!page) return;
+
+  // ---- small helpers ----------------------------------------------------
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k === 'class') node.className = v;
+      else if (k === 'text') node.textContent = v;
+      else if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
+      else node.setAttribute(k, v === true ? '' : String(v));
+    }
+    for (const c of children.flat(Infinity)) if (c !== null && c !== undefined && c !== false) node.append(c instanceof Node ? c : String(c));
+    return node;
+  }
+  /** Replaces a node's children, leaving out the empty ones. */
+  function fill(node, ...children) {
+    node.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
+    return node;
+  }
+  async function api(path) {
+    const res = await fetch(path, { credentials: 'same-origin', headers: { accept: 'application/json' } });
+    if (res.status === 401) {
+      location.href = `/login?next=${encodeURIComponent(location.pathname + location.search)}`;
+      throw new Error('signed out');
+    }
+    const json = await res.json();
+    if (!res.ok) throw Object.assign(new Error(json.message || res.statusText), { status: res.status });
+    return json;
+  }
+  const pad = (n) => String(n).padStart(2, '0');
+  function when(ms) {
+    if (ms === null || ms === undefined) return '';
+    const d = new Date(ms);
+    const today = new Date().toDateString() === d.toDateString();
+    const time = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+    return today ? time : `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${time}`;
+  }
+  function duration(from, to) {
+    if (!from) return '';
+    const s = Math.max(0, Math.round(((to || Date.now()) - from) / 1000));
+    if (s < 60) return `${s}s`;
+    if (s < 3600) return `${Math.floor(s / 60)}m ${pad(s % 60)}s`;
+    return `${Math.floor(s / 3600)}h ${pad(Math.floor((s % 3600) / 60))}m`;
+  }
+  const STATUS_TEXT = { IN_PROGRESS: 'in progress', SUCCESS: 'success', FAILURE: 'failure', WAITING_FOR_APPROVAL: 'waiting for approval', DECLINED: 'declined' };
+  const chip = (status) => el('span', { class: `chip s-${String(status).toLowerCase()}`, text: STATUS_TEXT[status] || status });
+  function safeUrl(url) {
+    try {
+      const u = new URL(url, location.href);
+      return u.protocol === 'https:' || u.protocol === 'http:' ? u.href : null;
+    } catch {
+      return null;
+    }
+  }
+  function linkList(links) {
+    return (links || []).map(String).map((l) => {
+      const href = safeUrl(l);
+      let label = l;
+      try {
+        label = new URL(l).hostname;
+      } catch { /* shown as given */ }
+      return href ? el('a', { href, rel: 'noopener noreferrer', target: '_blank', class: 'ext', text: label, title: l }) : el('span', { text: l });
+    });
+  }
+  const pretty = (v) => el('pre', { class: 'json', text: JSON.stringify(v, null, 2) });
+  const announce = (text) => {
+    const s = document.getElementById('live-status');
+    if (s) s.textContent = text;
+  };
+
+  // ---- live feed -----------------------------------------------------------
+  const handlers = {};
+  function connect() {
+    const source = new EventSource('/console/events');
+    for (const name of ['runs', 'reload', 'dead-letters']) {
+      source.addEventListener(name, (e) => handlers[name] && handlers[name](JSON.parse(e.data)));
+    }
+    source.addEventListener('hello', () => body.classList.add('live-on'));
+    source.onerror = () => {
+      body.classList.remove('live-on');
+      // A stream refused for good (signed out): check, and go to the sign-in page.
+      if (source.readyState === EventSource.CLOSED) api('/console/api/me').then(() => setTimeout(connect, 2000), () => undefined);
+    };
+  }
+
+  // ---- overview strip ------------------------------------------------------
+  let overviewAt = 0;
+  async function overview(force) {
+    const box = document.getElementById('overview');
+    if (!box || (!force && Date.now() - overviewAt < 3000)) return;
+    overviewAt = Date.now();
+    const o = await api('/console/api/overview');
+    const done = (o.ended.SUCCESS || 0) + (o.ended.FAILURE || 0);
+    const rate = done ? `${Math.round(((o.ended.SUCCESS || 0) / done) * 100)}%` : '–';
+    const max = Math.max(1, ...o.perMinute);
+    const bars = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
+    bars.setAttribute('viewBox', `0 0 ${o.perMinute.length * 6} 24`);
+    bars.setAttribute('class', 'spark');
+    bars.setAttribute('aria-hidden', 'true');
+    o.perMinute.forEach((n, i) => {
+      const r = document.createElementNS('http://www.w3.org/2000/svg', 'rect');
+      const h = n ? Math.max(1, (n / max) * 24) : 0;
+      r.setAttribute('x', String(i * 6));
+      r.setAttribute('y', String(24 - h));
+      r.setAttribute('width', '5');
+      r.setAttribute('height', String(h));
+      bars.append(r);
+    });
+    const stat = (label, value, extra) => el('div', { class: `stat ${extra || ''}` }, el('span', { class: 'v', text: value }), el('span', { class: 'l', text: label }));
+    const lag = o.lag.router === null && o.lag.store === null ? '–' : `${o.lag.router ?? '–'} / ${o.lag.store ?? '–'}`;
+    box.replaceChildren(
+      el('div', { class: 'stat spark-box' }, bars, el('span', { class: 'v', text: String(o.perMinute[o.perMinute.length - 1]) }), el('span', { class: 'l', text: `runs last minute (${o.minutes} min shown)` })),
+      stat(`success rate, ${o.minutes} min`, rate),
+      stat(`succeeded, ${o.minutes} min`, String(o.ended.SUCCESS || 0), 'ok'),
+      stat(`failed, ${o.minutes} min`, String(o.ended.FAILURE || 0), o.ended.FAILURE ? 'bad' : ''),
+      stat('in flight', String(o.inFlight)),
+      stat('lag: router / store', lag),
+    );
+  }
+
+  // ---- runs list -------------------------------------------------------------
+  function runsPage() {
+    const form = document.getElementById('filters');
+    const tbody = document.querySelector('#runs tbody');
+    const range = document.getElementById('range');
+    const prev = document.getElementById('prev');
+    const next = document.getElementById('next');
+    const params = new URLSearchParams(location.search);
+    const state = { offset: Number(params.get('offset')) || 0, limit: 50, total: 0, rows: [] };
+    for (const field of form.elements) {
+      if (!field.name || !params.has(field.name)) continue;
+      if (field.type === 'checkbox') field.checked = params.get(field.name) === 'true';
+      else field.value = params.get(field.name);
+    }
+    function filters() {
+      const f = {};
+      for (const field of form.elements) {
+        if (!field.name) continue;
+        const v = field.type === 'checkbox' ? (field.checked ? 'true' : '') : field.value.trim();
+        if (v) f[field.name] = v;
+      }
+      return f;
+    }
+    function matches(r, f) {
+      if (f.status && r.status !== f.status) return false;
+      if (f.action && r.action !== f.action) return false;
+      if (f.org && r.orgId !== f.org) return false;
+      if (f.type && r.invocationType !== f.type) return false;
+      if (f.active && r.endedAt) return false;
+      if (f.q) {
+        const q = f.q.toLowerCase();
+        if (![r.id, r.entity, r.externalRunId].some((v) => v && v.toLowerCase().includes(q))) return false;
+      }
+      return true;
+    }
+    function row(r) {
+      const label = r.statusLabel || r.summary || '';
+      return el(
+        'tr',
+        { 'data-id': r.id, 'data-status': r.status },
+        el('td', {}, chip(r.status)),
+        el('td', { class: 'c-action' }, el('a', { href: `/runs/${encodeURIComponent(r.id)}`, text: r.action || '(no action)' }), el('span', { class: 'id', text: r.id })),
+        el('td', { class: 'c-org', text: r.orgId || '' }),
+        el('td', { class: 'c-type', text: r.invocationType || '' }),
+        el('td', { class: 'c-entity', text: r.entityTitle || r.entity || '' }),
+        el('td', { class: 'c-time' }, el('time', { datetime: new Date(r.createdAt).toISOString(), text: when(r.createdAt) })),
+        el('td', { class: 'c-dur', 'data-start': r.createdAt, 'data-end': r.endedAt || '', text: duration(r.createdAt, r.endedAt) }),
+        el('td', { class: 'c-label', text: label, title: label }),
+        el('td', { class: 'c-links' }, linkList(r.links)),
+      );
+    }
+    let frame = 0;
+    function render() {
+      frame = 0;
+      tbody.replaceChildren(...(state.rows.length ? state.rows.map(row) : [el('tr', {}, el('td', { colspan: 9, class: 'empty', text: 'No runs match.' }))]));
+      const first = state.total ? state.offset + 1 : 0;
+      range.textContent = `${first}–${state.offset + state.rows.length} of ${state.total.toLocaleString()}`;
+      prev.disabled = state.offset === 0;
+      next.disabled = state.offset + state.rows.length >= state.total;
+    }
+    const later = () => (frame ||= requestAnimationFrame(render));
+    let seq = 0;
+    async function load() {
+      const mine = ++seq;
+      const f = filters();
+      const q = new URLSearchParams({ ...f, offset: String(state.offset), limit: String(state.limit) });
+      const page = new URLSearchParams({ ...f, ...(state.offset ? { offset: String(state.offset) } : {}) });
+      history.replaceState(null, '', page.toString() ? `/?${page}` : '/');
+      const res = await api(`/console/api/runs?${q}`);
+      if (mine !== seq) return;
+      state.rows = res.runs;
+      state.total = res.total;
+      render();
+      tbody.closest('table').setAttribute('aria-busy', 'false');
+    }
+    let typing = 0;
+    form.addEventListener('input', () => {
+      clearTimeout(typing);
+      typing = setTimeout(() => ((state.offset = 0), load()), 250);
+    });
+    form.addEventListener('submit', (e) => e.preventDefault());
+    prev.addEventListener('click', () => ((state.offset = Math.max(0, state.offset - state.limit)), load()));
+    next.addEventListener('click', () => ((state.offset += state.limit), load()));
+    handlers.runs = (runs) => {
+      const f = filters();
+      let added = 0;
+      for (const r of runs) {
+        const i = state.rows.findIndex((x) => x.id === r.id);
+        if (i >= 0) state.rows[i] = r;
+        else if (state.offset === 0 && matches(r, f)) {
+          state.rows.unshift(r);
+          state.total += 1;
+          added += 1;
+        }
+      }
+      if (added) announce(`${added} new run${added > 1 ? 's' : ''}`);
+      state.rows.sort((a, b) => b.createdAt - a.createdAt);
+      if (state.rows.length > state.limit) state.rows.length = state.limit;
+      later();
+      overview(false);
+    };
+    handlers.reload = () => load();
+    setInterval(() => {
+      for (const td of tbody.querySelectorAll('td.c-dur')) if (!td.dataset.end) td.textContent = duration(Number(td.dataset.start), null);
+    }, 1000);
+    setInterval(() => overview(true), 30_000);
+    load();
+    overview(true);
+  }
+
+  // ---- one run -----------------------------------------------------------------
+  function runPage() {
+    const id = body.dataset.runId;
+    const root = document.getElementById('run');
+    const state = { lastUpdate: 0, lastLog: 0 };
+    let timeline;
+    let logs;
+    let head;
+    function header(r) {
+      const meta = [
+        ['Action', r.action],
+        ['Org', r.orgId],
+        ['Invocation', r.invocationType],
+        ['Entity', r.entity ? `${r.entityTitle || r.entity}${r.blueprint ? ` (${r.blueprint})` : ''}` : null],
+        ['Started', when(r.createdAt)],
+        ['Ended', r.endedAt ? when(r.endedAt) : null],
+        ['Duration', duration(r.createdAt, r.endedAt)],
+        ['Triggered by', r.createdBy],
+        ['Trigger', r.actionTrigger],
+        ['External id', r.externalRunId],
+        ['Claimed by', r.claim ? `${r.claim.by}${r.claim.acked ? ' (acknowledged)' : ''}` : null],
+      ].filter(([, v]) => v);
+      return el(
+        'header',
+        { class: 'run-head' },
+        el('h1', {}, 'Run ', el('code', { text: r.id }), ' ', chip(r.status)),
+        r.statusLabel ? el('p', { class: 'label', text: r.statusLabel }) : null,
+        r.summary ? el('p', { class: 'summary', text: r.summary }) : null,
+        el('dl', { class: 'meta' }, meta.map(([k, v]) => [el('dt', { text: k }), el('dd', { text: v })])),
+        r.links.length ? el('p', { class: 'links' }, 'Links: ', linkList(r.links)) : null,
+      );
+    }
+    const updateRow = (u) =>
+      el(
+        'tr',
+        { class: u.applied ? '' : 'ignored' },
+        el('td', {}, el('time', { datetime: new Date(u.at).toISOString(), text: when(u.at) })),
+        el('td', {}, chip(u.status)),
+        el('td', { text: u.who }),
+        el('td', { text: [u.statusLabel, u.summary, u.log && `log: ${u.log.length > 200 ? `${u.log.slice(0, 200)}…` : u.log}`].filter(Boolean).join(' — ') + (u.applied ? '' : ' [not applied: the run had ended]') }),
+      );
+    const logLine = (l) => el('li', {}, el('time', { text: when(l.at) }), el('span', { class: 'by', text: l.createdBy || '' }), el('span', { class: 'msg', text: l.message }));
+    function invocationView(r) {
+      const i = r.invocation || {};
+      const target = i.url || (i.repo ? `${i.org || ''}/${i.repo} · ${i.workflow || ''}` : null) || (i.projectName ? `${i.groupName || ''}/${i.projectName}` : null);
+      return [target ? el('p', {}, el('strong', { text: `${r.invocationType} ` }), el('code', { text: target })) : null, pretty(i)];
+    }
+    function section(title, ...content) {
+      const hid = `h-${title.toLowerCase().replace(/\W+/g, '-')}`;
+      return el('section', { 'aria-labelledby': hid }, el('h2', { id: hid, text: title }), ...content);
+    }
+    function apply(res, first) {
+      const r = res.run;
+      const newHead = header(r);
+      if (head) head.replaceWith(newHead);
+      head = newHead;
+      if (first) {
+        timeline = el('tbody');
+        logs = el('ol', { class: 'logs', 'aria-live': 'polite' });
+        fill(
+          root,
+          head,
+          section('Timeline', el('table', { class: 'timeline' }, el('thead', {}, el('tr', {}, ['When', 'Status', 'Who', 'What'].map((h) => el('th', { scope: 'col', text: h })))), timeline)),
+          section('Logs', logs),
+          section('Invocation', ...invocationView(r)),
+          r.response !== null ? section('Response', pretty(r.response)) : null,
+          section('Properties', pretty(r.properties), el('p', { class: 'hint', text: 'Censored inputs are masked before they reach the store.' })),
+          r.entityJson ? section('Entity', pretty(r.entityJson)) : null,
+        );
+        root.setAttribute('aria-busy', 'false');
+      }
+      for (const u of res.updates) {
+        timeline.append(updateRow(u));
+        state.lastUpdate = Math.max(state.lastUpdate, u.seq);
+      }
+      for (const l of res.logs) {
+        logs.append(logLine(l));
+        state.lastLog = Math.max(state.lastLog, l.seq);
+      }
+      if (!logs.children.length) logs.replaceChildren(el('li', { class: 'empty', text: 'No logs yet.' }));
+      else logs.querySelector('li.empty')?.remove();
+      document.title = `Run ${r.id} (${STATUS_TEXT[r.status] || r.status}) · action-router`;
+    }
+    let busy = null;
+    async function refresh() {
+      if (busy) return (busy.again = true);
+      busy = { again: false };
+      try {
+        apply(await api(`/console/api/runs/${encodeURIComponent(id)}/changes?updates=${state.lastUpdate}&logs=${state.lastLog}`), false);
+      } finally {
+        const again = busy.again;
+        busy = null;
+        if (again) refresh();
+      }
+    }
+    handlers.runs = (runs) => runs.some((r) => r.id === id) && refresh();
+    handlers.reload = () => refresh();
+    api(`/console/api/runs/${encodeURIComponent(id)}`).then(
+      (res) => apply(res, true),
+      (err) => {
+        root.setAttribute('aria-busy', 'false');
+        root.append(el('p', { class: 'error', role: 'alert', text: err.status === 404 ? 'No such run (or not one of your org).' : err.message }));
+      },
+    );
+  }
+
+  // ---- dead letters ---------------------------------------------------------------
+  function deadLettersPage() {
+    const tbody = document.querySelector('#letters tbody');
+    const reasons = document.getElementById('reasons');
+    const more = document.getElementById('more');
+    const state = { reason: new URLSearchParams(location.search).get('reason') || '', letters: [] };
+    async function detail(letter, cell) {
+      const { letter: d } = await api(`/console/api/dead-letters/${letter.seq}`);
+      const view = el('pre', { class: 'payload', tabindex: '0' });
+      const show = (mode) => {
+        view.textContent = mode === 'text' ? d.text : d.hex;
+        asText.setAttribute('aria-pressed', String(mode === 'text'));
+        asHex.setAttribute('aria-pressed', String(mode === 'hex'));
+      };
+      const asText = el('button', { type: 'button', text: 'Text', disabled: d.text === null, onclick: () => show('text') });
+      const asHex = el('button', { type: 'button', text: 'Hex', onclick: () => show('hex') });
+      const headers = Object.entries(d.headers || {});
+      fill(
+        cell,
+        el('div', { class: 'toolbar', role: 'group', 'aria-label': 'Show the message as' }, asText, asHex, d.trimmed ? el('span', { class: 'hint', text: ` first ${d.keptBytes} of ${d.size} bytes` }) : null),
+        view,
+        el('dl', { class: 'headers' }, d.key !== null ? [el('dt', { text: 'key' }), el('dd', { text: d.key })] : null, headers.map(([k, v]) => [el('dt', { text: k }), el('dd', { text: v })])),
+      );
+      show(d.text !== null ? 'text' : 'hex');
+    }
+    function row(d) {
+      const tr = el(
+        'tr',
+        { 'data-seq': d.seq },
+        el('td', {}, el('time', { datetime: new Date(d.at).toISOString(), text: when(d.at) })),
+        el('td', {}, el('span', { class: 'reason', text: d.reason || 'UNKNOWN' })),
+        el('td', { class: 'c-error' }, el('button', { type: 'button', class: 'link', 'aria-expanded': 'false', text: d.error || '(no message)' })),
+        el('td', {}, d.runId ? (d.runKnown ? el('a', { href: `/runs/${encodeURIComponent(d.runId)}`, text: d.runId }) : el('span', { text: d.runId })) : '–'),
+        el('td', { class: 'c-org', text: d.orgId || '–' }),
+        el('td', { class: 'c-src', text: `${d.sourceTopic || '?'} [${d.sourcePartition ?? '?'}] @${d.sourceOffset ?? '?'}` }),
+        el('td', { text: `${d.size.toLocaleString()} B` }),
+      );
+      const button = tr.querySelector('button');
+      button.addEventListener('click', () => {
+        const open = tr.nextElementSibling && tr.nextElementSibling.classList.contains('detail');
+        if (open) {
+          tr.nextElementSibling.remove();
+          button.setAttribute('aria-expanded', 'false');
+          return;
+        }
+        const cell = el('td', { colspan: 7, text: 'Loading…' });
+        tr.after(el('tr', { class: 'detail' }, cell));
+        button.setAttribute('aria-expanded', 'true');
+        detail(d, cell).catch((err) => (cell.textContent = err.message));
+      });
+      return tr;
+    }
+    function renderReasons(list) {
+      const total = list.reduce((n, r) => n + r.count, 0);
+      const button = (reason, label, count) =>
+        el('button', { type: 'button', class: 'reason-chip', 'aria-pressed': String(state.reason === reason), onclick: () => ((state.reason = reason), load(false)) },
+          el('span', { text: label }), el('span', { class: 'count', text: count.toLocaleString() }));
+      reasons.replaceChildren(button('', 'all', total), ...list.map((r) => button(r.reason, r.reason, r.count)));
+    }
+    async function load(append) {
+      const before = append && state.letters.length ? state.letters[state.letters.length - 1].seq : undefined;
+      const q = new URLSearchParams({ ...(state.reason ? { reason: state.reason } : {}), ...(before ? { before: String(before) } : {}) });
+      history.replaceState(null, '', state.reason ? `/dead-letters?reason=${encodeURIComponent(state.reason)}` : '/dead-letters');
+      const res = await api(`/console/api/dead-letters?${q}`);
+      state.letters = append ? state.letters.concat(res.letters) : res.letters;
+      renderReasons(res.reasons);
+      tbody.replaceChildren(...(state.letters.length ? state.letters.map(row) : [el('tr', {}, el('td', { colspan: 7, class: 'empty', text: 'No dead letters.' }))]));
+      more.disabled = res.letters.length < 50;
+    }
+    more.addEventListener('click', () => load(true));
+    handlers['dead-letters'] = (e) => {
+      announce(`${e.added} new dead letter${e.added > 1 ? 's' : ''}`);
+      if (!tbody.querySelector('tr.detail')) load(false);
+    };
+    load(false);
+  }
+
+  if (page === 'runs') runsPage();
+  else if (page === 'run') runPage();
+  else if (page === 'dead-letters') deadLettersPage();
+  connect();
+})();

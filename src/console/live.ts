@@ -1,0 +1,160 @@
+import type { ServerResponse } from 'node:http';
+import { Principal, canSee } from '../api/clients';
+import type { RunsService } from '../api/service';
+import type { JsonObject } from '../model/json';
+import { runSummary } from './views';
+
+export interface LiveOptions {
+  /** At most this many open streams; more get 503. */
+  maxClients: number;
+  /** Changes are gathered this long, then sent as one event. */
+  flushMs: number;
+  /** A comment line this often keeps proxies from closing an idle stream, and re-checks the client. */
+  heartbeatMs: number;
+  /** More changed runs than this in one flush: clients are told to reload instead. */
+  maxRunsPerEvent: number;
+}
+
+const DEFAULTS: LiveOptions = { maxClients: 500, flushMs: 100, heartbeatMs: 15_000, maxRunsPerEvent: 500 };
+
+/** A stream whose reader is this far behind is closed (it reconnects and reloads). */
+const MAX_BUFFERED_BYTES = 1024 * 1024;
+
+interface Client {
+  principal: Principal;
+  res: ServerResponse;
+  /** When the session or token ends. */
+  until: number;
+}
+
+/**
+ * The console's live feed (Server-Sent Events). Fed by the apply loop's
+ * `applied` events: each flush reads the changed runs from the store once
+ * and sends every client the ones it may see. No client polls the database.
+ *
+ * Events: `runs` (run summaries), `reload` (too many changes at once),
+ * `dead-letters` (new letters; the page fetches them).
+ */
+export class LiveFeed {
+  private readonly clients = new Set<Client>();
+  private readonly changed = new Set<string>();
+  private readonly deadLetterOrgs = new Set<string | null>();
+  private timer: NodeJS.Timeout | null = null;
+  private readonly heartbeat: NodeJS.Timeout;
+  private readonly options: LiveOptions;
+  private readonly onApplied = (ids: string[]) => this.queue(ids);
+  private readonly onDeadLetters = (orgs: (string | null)[]) => {
+    orgs.forEach((o) => this.deadLetterOrgs.add(o));
+    this.schedule();
+  };
+
+  constructor(
+    private readonly runs: RunsService,
+    options: Partial<LiveOptions> = {},
+  ) {
+    this.options = { ...DEFAULTS, ...options };
+    runs.loop.on('applied', this.onApplied);
+    runs.deadLetterLoop.on('dead-letters', this.onDeadLetters);
+    this.heartbeat = setInterval(() => this.beat(), this.options.heartbeatMs).unref();
+  }
+
+  get size(): number {
+    return this.clients.size;
+  }
+
+  get full(): boolean {
+    return this.clients.size >= this.options.maxClients;
+  }
+
+  /** Takes over `res` as an event stream for `principal` (check `full` first). */
+  open(res: ServerResponse, principal: Principal, until: number): void {
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+      // Proxies (nginx) must pass events on at once.
+      'x-accel-buffering': 'no',
+      connection: 'keep-alive',
+    });
+    res.write(`retry: 2000\nevent: hello\ndata: ${JSON.stringify({ clientId: principal.clientId })}\n\n`);
+    const client: Client = { principal, res, until };
+    this.clients.add(client);
+    res.on('close', () => this.clients.delete(client));
+  }
+
+  private queue(ids: readonly string[]): void {
+    for (const id of ids) this.changed.add(id);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.timer || this.clients.size === 0) {
+      if (this.clients.size === 0) {
+        this.changed.clear();
+        this.deadLetterOrgs.clear();
+      }
+      return;
+    }
+    this.timer = setTimeout(() => this.flush(), this.options.flushMs);
+  }
+
+  private flush(): void {
+    this.timer = null;
+    const ids = [...this.changed];
+    const letterOrgs = [...this.deadLetterOrgs];
+    this.changed.clear();
+    this.deadLetterOrgs.clear();
+    if (ids.length > this.options.maxRunsPerEvent) {
+      for (const c of this.clients) this.send(c, 'reload', { runs: ids.length });
+    } else if (ids.length > 0) {
+      const summaries: JsonObject[] = [];
+      for (const id of ids) {
+        const row = this.runs.store.getRun(id);
+        if (row) summaries.push(runSummary(row));
+      }
+      for (const c of this.clients) {
+        const visible = summaries.filter((s) => canSee(c.principal, s.orgId as string | null));
+        if (visible.length > 0) this.send(c, 'runs', visible);
+      }
+    }
+    if (letterOrgs.length > 0) {
+      for (const c of this.clients) {
+        // Letters without an org are an operator's to see.
+        const added = letterOrgs.filter((o) => canSee(c.principal, o)).length;
+        if (added > 0) this.send(c, 'dead-letters', { added });
+      }
+    }
+  }
+
+  private send(c: Client, event: string, data: unknown): void {
+    if (c.res.writableLength > MAX_BUFFERED_BYTES) {
+      c.res.destroy();
+      this.clients.delete(c);
+      return;
+    }
+    c.res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  }
+
+  /** Keeps streams open, and ends those of expired sessions or clients removed from the file. */
+  private beat(): void {
+    const now = Date.now();
+    for (const c of this.clients) {
+      const current = this.runs.clients.principal(c.principal.clientId);
+      if (now >= c.until || !current || current.orgId !== c.principal.orgId) {
+        c.res.end();
+        this.clients.delete(c);
+        continue;
+      }
+      c.res.write(': keep-alive\n\n');
+    }
+  }
+
+  close(): void {
+    clearInterval(this.heartbeat);
+    if (this.timer) clearTimeout(this.timer);
+    this.runs.loop.off('applied', this.onApplied);
+    this.runs.deadLetterLoop.off('dead-letters', this.onDeadLetters);
+    for (const c of this.clients) c.res.end();
+    this.clients.clear();
+  }
+}

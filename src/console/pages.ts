@@ -1,0 +1,144 @@
+import type { Principal } from '../api/clients';
+import { ALL_ORGS } from '../api/clients';
+
+/** Text for HTML: every character that could open markup or an attribute is escaped. */
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/**
+ * The console's pages are shells: the server writes the frame (navigation,
+ * who is signed in, the page's containers) and /assets/console.js fills
+ * them from the console API and keeps them live. No inline script or
+ * style: the Content-Security-Policy forbids both.
+ */
+export const CONTENT_SECURITY_POLICY = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+].join('; ');
+
+export type PageName = 'runs' | 'run' | 'dead-letters';
+
+function frame(title: string, body: string, principal?: Principal, page?: PageName, data: Record<string, string> = {}): string {
+  const attrs = Object.entries(data)
+    .map(([k, v]) => ` data-${k}="${escapeHtml(v)}"`)
+    .join('');
+  const nav = principal
+    ? `<nav aria-label="Main"><a href="/"${page === 'runs' || page === 'run' ? ' aria-current="page"' : ''}>Runs</a>` +
+      `<a href="/dead-letters"${page === 'dead-letters' ? ' aria-current="page"' : ''}>Dead letters</a></nav>` +
+      `<div class="who"><span title="signed in as">${escapeHtml(principal.clientId)}</span>` +
+      `<span class="org">${principal.orgId === ALL_ORGS ? 'all orgs' : escapeHtml(principal.orgId)}</span>` +
+      `<form method="post" action="/logout"><button type="submit" class="link">Sign out</button></form></div>`
+    : '';
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(title)} · action-router</title>
+<link rel="stylesheet" href="/assets/console.css">
+<link rel="icon" href="data:,">
+<script src="/assets/console.js" defer></script>
+</head>
+<body${page ? ` data-page="${page}"` : ''}${attrs}${principal?.orgId === ALL_ORGS ? ' data-admin="true"' : ''}>
+<a class="skip" href="#main">Skip to content</a>
+<header class="top"><a class="brand" href="/">action-router</a>${nav}</header>
+<main id="main" tabindex="-1">
+${body}
+</main>
+</body>
+</html>
+`;
+}
+
+export function loginPage(error: string | null, next: string): string {
+  return frame(
+    'Sign in',
+    `<section class="login">
+<h1>Sign in</h1>
+<p>Use the client id and secret of an API client (API_CLIENTS_FILE).</p>
+${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ''}
+<form method="post" action="/login">
+<input type="hidden" name="next" value="${escapeHtml(next)}">
+<label for="clientId">Client id</label>
+<input id="clientId" name="clientId" autocomplete="username" required maxlength="256" autofocus>
+<label for="clientSecret">Client secret</label>
+<input id="clientSecret" name="clientSecret" type="password" autocomplete="current-password" required maxlength="4096">
+<button type="submit">Sign in</button>
+</form>
+</section>`,
+  );
+}
+
+const STATUSES = ['IN_PROGRESS', 'SUCCESS', 'FAILURE'];
+const TYPES = ['KAFKA', 'WEBHOOK', 'GITHUB', 'GITLAB'];
+
+function options(values: string[]): string {
+  return values.map((v) => `<option value="${v}">${v.replace('_', ' ').toLowerCase()}</option>`).join('');
+}
+
+export function runsPage(principal: Principal): string {
+  const org =
+    principal.orgId === ALL_ORGS ? `<div class="field"><label for="f-org">Org</label><input id="f-org" name="org" placeholder="any"></div>` : '';
+  return frame(
+    'Runs',
+    `<h1 class="visually-hidden">Runs</h1>
+<section id="overview" class="overview" aria-label="Overview" aria-live="off"></section>
+<form id="filters" class="filters" role="search" aria-label="Filter runs">
+<div class="field"><label for="f-status">Status</label><select id="f-status" name="status"><option value="">any</option>${options(STATUSES)}</select></div>
+<div class="field"><label for="f-action">Action</label><input id="f-action" name="action" placeholder="any"></div>
+${org}
+<div class="field"><label for="f-type">Invocation</label><select id="f-type" name="type"><option value="">any</option>${options(TYPES)}</select></div>
+<div class="field check"><input id="f-active" name="active" type="checkbox" value="true"><label for="f-active">Active only</label></div>
+<div class="field grow"><label for="f-q">Search</label><input id="f-q" name="q" type="search" placeholder="run id, entity, external id"></div>
+</form>
+<p id="live-status" class="live" role="status"></p>
+<div class="table-wrap">
+<table id="runs" class="runs">
+<caption class="visually-hidden">Runs, newest first</caption>
+<thead><tr><th scope="col">Status</th><th scope="col">Action</th><th scope="col" class="c-org">Org</th><th scope="col" class="c-type">Invocation</th>
+<th scope="col" class="c-entity">Entity</th><th scope="col">Started</th><th scope="col" class="c-dur">Duration</th><th scope="col" class="c-label">Last label</th><th scope="col" class="c-links">Links</th></tr></thead>
+<tbody></tbody>
+</table>
+</div>
+<nav class="pager" aria-label="Pages"><button type="button" id="prev">Newer</button><span id="range"></span><button type="button" id="next">Older</button></nav>`,
+    principal,
+    'runs',
+  );
+}
+
+export function runPage(principal: Principal, runId: string): string {
+  return frame(
+    `Run ${runId}`,
+    `<p class="back"><a href="/">← All runs</a></p>
+<article id="run" aria-busy="true"><h1>Run <code>${escapeHtml(runId)}</code></h1></article>`,
+    principal,
+    'run',
+    { 'run-id': runId },
+  );
+}
+
+export function deadLettersPage(principal: Principal): string {
+  return frame(
+    'Dead letters',
+    `<h1>Dead letters</h1>
+<section id="reasons" class="reasons" aria-label="Counts by reason"></section>
+<p id="live-status" class="live" role="status"></p>
+<div class="table-wrap">
+<table id="letters" class="letters">
+<caption class="visually-hidden">Dead letters, newest first</caption>
+<thead><tr><th scope="col">Time</th><th scope="col">Reason</th><th scope="col">Error</th><th scope="col">Run</th><th scope="col" class="c-org">Org</th><th scope="col" class="c-src">Source</th><th scope="col">Size</th></tr></thead>
+<tbody></tbody>
+</table>
+</div>
+<nav class="pager" aria-label="Pages"><button type="button" id="more">Older</button></nav>`,
+    principal,
+    'dead-letters',
+  );
+}

@@ -1,0 +1,247 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { ALL_ORGS, Principal, canSee } from '../api/clients';
+import { ApiError, notFound, parse, unauthorized } from '../api/errors';
+import type { RunsService } from '../api/service';
+import { RUN_ID_PATTERN } from '../model/run';
+import { LiveFeed } from './live';
+import { CONTENT_SECURITY_POLICY, deadLettersPage, loginPage, runPage, runsPage } from './pages';
+import { Sessions, SessionOptions, assertSameOrigin } from './session';
+import { consoleLogView, deadLetterDetail, deadLetterSummary, runDetail, runSummary, updateView } from './views';
+
+/** The browser code and styles, served by this server (no CDN). */
+const ASSETS_DIR = join(__dirname, '..', '..', 'console');
+const ASSETS: Record<string, string> = { 'console.js': 'text/javascript; charset=utf-8', 'console.css': 'text/css; charset=utf-8' };
+
+/** The run page shows this many of a run's last logs and updates; the rest stream in as they come. */
+const DETAIL_LOGS = 500;
+const DETAIL_UPDATES = 2_000;
+const OVERVIEW_MINUTES = 15;
+
+const loginBody = z.object({
+  clientId: z.string().min(1).max(256),
+  clientSecret: z.string().min(1).max(4096),
+  next: z.string().max(2048).optional(),
+});
+
+const listQuery = z.looseObject({
+  status: z.enum(['IN_PROGRESS', 'SUCCESS', 'FAILURE', '']).optional(),
+  action: z.string().max(256).optional(),
+  org: z.string().max(256).optional(),
+  type: z.string().max(32).optional(),
+  active: z.enum(['true', 'false', '']).optional(),
+  q: z.string().max(256).optional(),
+  offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+});
+const changesQuery = z.looseObject({
+  updates: z.coerce.number().int().min(0).default(0),
+  logs: z.coerce.number().int().min(0).default(0),
+});
+const lettersQuery = z.looseObject({
+  reason: z.string().max(64).optional(),
+  before: z.coerce.number().int().min(1).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+});
+
+/** A place to go back to after signing in: a path of this site, nothing else. */
+function safeNext(next: string | undefined): string {
+  return next && /^\/(?![/\\])[^\s\\]*$/.test(next) ? next : '/';
+}
+
+const blank = (v: string | undefined) => (v === undefined || v === '' ? undefined : v);
+
+export interface ConsoleOptions extends SessionOptions {
+  /** The overview's consumer lag: the router's and the store's, summed over partitions. */
+  lag?: () => Promise<{ router: number | null; store: number | null }>;
+}
+
+/**
+ * The runs console: pages at `/`, `/runs/:id` and `/dead-letters`, their
+ * JSON under `/console/api`, and the live feed at `/console/events`.
+ * Everything but the sign-in page needs a session (or, for the JSON and
+ * the feed, an API Bearer token: the CLI's `runs watch`).
+ */
+export function consoleRoutes(app: FastifyInstance, runs: RunsService, options: ConsoleOptions): LiveFeed {
+  const sessions = new Sessions(runs, options);
+  const live = new LiveFeed(runs);
+  const assets = new Map(Object.keys(ASSETS).map((name) => [name, readFileSync(join(ASSETS_DIR, name))]));
+  app.addHook('onClose', async () => live.close());
+
+  async function principalOf(request: FastifyRequest): Promise<Principal | null> {
+    const header = request.headers.authorization;
+    if (header) {
+      const match = /^Bearer\s+(\S+)$/i.exec(header);
+      return match ? runs.tokens.verify(match[1]!) : null;
+    }
+    return sessions.principal(request);
+  }
+  async function apiPrincipal(request: FastifyRequest): Promise<Principal> {
+    const principal = await principalOf(request);
+    if (!principal) throw unauthorized('sign in, or send a Bearer token');
+    return principal;
+  }
+  function html(reply: FastifyReply, body: string, status = 200): FastifyReply {
+    return reply
+      .code(status)
+      .type('text/html; charset=utf-8')
+      .header('content-security-policy', CONTENT_SECURITY_POLICY)
+      .header('x-frame-options', 'DENY')
+      .header('referrer-policy', 'same-origin')
+      .send(body);
+  }
+  /** A page: its principal, or a redirect to the sign-in page (null). */
+  async function pagePrincipal(request: FastifyRequest, reply: FastifyReply): Promise<Principal | null> {
+    const principal = await sessions.principal(request);
+    if (!principal) void reply.redirect(`/login?next=${encodeURIComponent(request.url)}`, 303);
+    return principal;
+  }
+
+  for (const [name, type] of Object.entries(ASSETS)) {
+    app.get(`/assets/${name}`, async (_request, reply) => reply.type(type).header('cache-control', 'no-cache').send(assets.get(name)));
+  }
+
+  app.register(async (forms) => {
+    // The sign-in form posts urlencoded; only here (the API keeps refusing it).
+    forms.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 16 * 1024 }, (_request, body, done) => {
+      done(null, Object.fromEntries(new URLSearchParams(body as string)));
+    });
+
+    forms.get<{ Querystring: { next?: string } }>('/login', async (request, reply) => html(reply, loginPage(null, safeNext(request.query.next))));
+
+    forms.post('/login', async (request, reply) => {
+      assertSameOrigin(request);
+      const ip = request.ip;
+      const blocked = runs.limiter.blockedFor(ip);
+      const body = loginBody.safeParse(request.body ?? {});
+      const next = safeNext(body.success ? body.data.next : undefined);
+      if (blocked > 0) {
+        void reply.header('retry-after', String(Math.ceil(blocked / 1000)));
+        return html(reply, loginPage('Too many failed sign-ins from this address; try again in a minute.', next), 429);
+      }
+      const principal = body.success ? runs.clients.authenticate(body.data.clientId, body.data.clientSecret) : null;
+      if (!principal) {
+        runs.limiter.fail(ip);
+        runs.logger.warn({ clientId: body.success ? body.data.clientId.slice(0, 64) : null, ip }, 'failed console sign-in');
+        await new Promise((r) => setTimeout(r, 200));
+        return html(reply, loginPage('Those credentials were not accepted.', next), 401);
+      }
+      await sessions.open(request, reply, principal);
+      runs.logger.info({ clientId: principal.clientId, ip }, 'console sign-in');
+      return reply.redirect(next, 303);
+    });
+
+    forms.post('/logout', async (request, reply) => {
+      assertSameOrigin(request);
+      sessions.close(request, reply);
+      return reply.redirect('/login', 303);
+    });
+  });
+
+  app.get('/', async (request, reply) => {
+    const principal = await pagePrincipal(request, reply);
+    return principal ? html(reply, runsPage(principal)) : reply;
+  });
+  app.get<{ Params: { id: string } }>('/runs/:id', async (request, reply) => {
+    const principal = await pagePrincipal(request, reply);
+    return principal ? html(reply, runPage(principal, request.params.id)) : reply;
+  });
+  app.get('/dead-letters', async (request, reply) => {
+    const principal = await pagePrincipal(request, reply);
+    return principal ? html(reply, deadLettersPage(principal)) : reply;
+  });
+
+  app.get('/console/api/me', async (request) => {
+    const p = await apiPrincipal(request);
+    return { ok: true, clientId: p.clientId, orgId: p.orgId, roles: p.roles, admin: p.orgId === ALL_ORGS };
+  });
+
+  app.get('/console/api/runs', async (request) => {
+    const principal = await apiPrincipal(request);
+    const q = parse(listQuery, request.query);
+    const filter = {
+      orgId: principal.orgId === ALL_ORGS ? blank(q.org) : principal.orgId,
+      statuses: q.status ? [q.status] : undefined,
+      action: blank(q.action),
+      invocationTypes: blank(q.type) ? [q.type!] : undefined,
+      active: q.active === 'true' || undefined,
+      text: blank(q.q),
+    };
+    const rows = runs.store.listRuns({ ...filter, limit: q.limit, offset: q.offset });
+    return { ok: true, runs: rows.map(runSummary), total: runs.store.countRuns(filter), offset: q.offset, limit: q.limit };
+  });
+
+  function visible(principal: Principal, id: string) {
+    const run = RUN_ID_PATTERN.test(id) ? runs.store.getRun(id) : undefined;
+    if (!run || !canSee(principal, run.orgId)) throw notFound();
+    return run;
+  }
+
+  app.get<{ Params: { id: string } }>('/console/api/runs/:id', async (request) => {
+    const principal = await apiPrincipal(request);
+    const run = visible(principal, request.params.id);
+    const updates = runs.store.updatesAfter(run.id, 0, DETAIL_UPDATES).map(updateView);
+    const logs = runs.store.logsAfter(run.id, null, DETAIL_LOGS).map(consoleLogView);
+    return { ok: true, run: runDetail(run), updates, logs };
+  });
+
+  /** What changed on a run since the page last looked (after a live event named it). */
+  app.get<{ Params: { id: string } }>('/console/api/runs/:id/changes', async (request) => {
+    const principal = await apiPrincipal(request);
+    const q = parse(changesQuery, request.query);
+    const run = visible(principal, request.params.id);
+    return {
+      ok: true,
+      run: runDetail(run),
+      updates: runs.store.updatesAfter(run.id, q.updates, DETAIL_UPDATES).map(updateView),
+      logs: runs.store.logsAfter(run.id, q.logs, DETAIL_LOGS).map(consoleLogView),
+    };
+  });
+
+  const letterOrg = (principal: Principal) => (principal.orgId === ALL_ORGS ? undefined : principal.orgId);
+  const runVisible = (principal: Principal, runId: string | null) => {
+    const run = runId ? runs.store.getRun(runId) : undefined;
+    return Boolean(run && canSee(principal, run.orgId));
+  };
+
+  app.get('/console/api/dead-letters', async (request) => {
+    const principal = await apiPrincipal(request);
+    const q = parse(lettersQuery, request.query);
+    const orgId = letterOrg(principal);
+    const letters = runs.deadLetters.list({ orgId, reason: blank(q.reason), before: q.before, limit: q.limit });
+    return {
+      ok: true,
+      letters: letters.map((d) => deadLetterSummary(d, runVisible(principal, d.runId))),
+      reasons: runs.deadLetters.countsByReason({ orgId }),
+    };
+  });
+
+  app.get<{ Params: { seq: string } }>('/console/api/dead-letters/:seq', async (request) => {
+    const principal = await apiPrincipal(request);
+    const seq = Number(request.params.seq);
+    const letter = Number.isSafeInteger(seq) && seq > 0 ? runs.deadLetters.get(seq) : undefined;
+    if (!letter || !canSee(principal, letter.orgId)) throw notFound('dead letter');
+    return { ok: true, letter: deadLetterDetail(letter, runVisible(principal, letter.runId)) };
+  });
+
+  app.get('/console/api/overview', async (request) => {
+    const principal = await apiPrincipal(request);
+    const now = Date.now();
+    const view = runs.store.overview(principal.orgId === ALL_ORGS ? undefined : principal.orgId, now, OVERVIEW_MINUTES);
+    const lag = (await options.lag?.()) ?? { router: null, store: null };
+    return { ok: true, at: now, minutes: OVERVIEW_MINUTES, ...view, lag };
+  });
+
+  app.get('/console/events', async (request, reply) => {
+    const principal = await apiPrincipal(request);
+    // A stream ends with the session: the feed closes it then (the page signs in again).
+    const until = Date.now() + options.seconds * 1000;
+    if (live.full) throw new ApiError(503, 'unavailable', 'too many live streams open; try again later');
+    reply.hijack();
+    live.open(reply.raw, principal, until);
+  });
+
+  return live;
+}

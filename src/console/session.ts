@@ -1,0 +1,85 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Principal } from '../api/clients';
+import { ApiError } from '../api/errors';
+import { CONSOLE_AUDIENCE, TokenIssuer } from '../api/tokens';
+import type { RunsService } from '../api/service';
+
+export const SESSION_COOKIE = 'ar_session';
+
+export interface SessionOptions {
+  /** How long a sign-in lasts. */
+  seconds: number;
+  /** Mark the cookie Secure even though this server speaks plain HTTP (a TLS proxy in front). */
+  secureCookie: boolean;
+  tokenSecret?: string;
+}
+
+function cookies(request: FastifyRequest): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const part of (request.headers.cookie ?? '').split(';')) {
+    const i = part.indexOf('=');
+    if (i > 0) out.set(part.slice(0, i).trim(), part.slice(i + 1).trim());
+  }
+  return out;
+}
+
+/**
+ * Console sign-ins: a JWT of the console's own audience (so it is no
+ * Bearer token, and an API token is no session) in an HttpOnly,
+ * SameSite=Strict cookie. Every request re-checks the client against the
+ * clients file, like API tokens.
+ */
+export class Sessions {
+  private readonly issuer: TokenIssuer;
+
+  constructor(
+    runs: RunsService,
+    private readonly options: SessionOptions,
+  ) {
+    this.issuer = new TokenIssuer(runs.clients, options.seconds, options.tokenSecret, CONSOLE_AUDIENCE);
+  }
+
+  async principal(request: FastifyRequest): Promise<Principal | null> {
+    const token = cookies(request).get(SESSION_COOKIE);
+    return token ? this.issuer.verify(token) : null;
+  }
+
+  async open(request: FastifyRequest, reply: FastifyReply, principal: Principal): Promise<void> {
+    const token = await this.issuer.issue(principal);
+    void reply.header('set-cookie', this.cookie(request, token, this.options.seconds));
+  }
+
+  close(request: FastifyRequest, reply: FastifyReply): void {
+    void reply.header('set-cookie', this.cookie(request, '', 0));
+  }
+
+  private cookie(request: FastifyRequest, value: string, maxAge: number): string {
+    const secure = this.options.secureCookie || request.protocol === 'https';
+    return `${SESSION_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAge}${secure ? '; Secure' : ''}`;
+  }
+}
+
+/**
+ * Refuses a state-changing request that another site caused: the browser
+ * says where it came from (Sec-Fetch-Site, Origin), and it must be here.
+ * Together with the SameSite=Strict cookie this keeps sign-in, sign-out and
+ * decisions from being forged (login CSRF included).
+ */
+export function assertSameOrigin(request: FastifyRequest): void {
+  const site = request.headers['sec-fetch-site'];
+  if (typeof site === 'string' && site !== 'same-origin' && site !== 'none') {
+    throw new ApiError(403, 'forbidden', 'cross-site request refused');
+  }
+  const origin = request.headers.origin;
+  if (typeof origin === 'string' && origin !== 'null') {
+    let host: string;
+    try {
+      host = new URL(origin).host;
+    } catch {
+      throw new ApiError(403, 'forbidden', 'cross-site request refused');
+    }
+    if (host !== request.headers.host) throw new ApiError(403, 'forbidden', 'cross-site request refused');
+  } else if (origin === 'null') {
+    throw new ApiError(403, 'forbidden', 'cross-site request refused');
+  }
+}
