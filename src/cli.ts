@@ -31,6 +31,7 @@ Usage:
       --file PATH                           send this JSON file as is
       --count N                             how many (default 1)
   action-router tail [--from-now] [--run-id ID]   print the status stream
+  action-router runs list|show|logs|watch   runs through the runs API (action-router runs help)
   action-router demo                        end-to-end demo on a local Kafka
 
 With KAFKA_BROKERS unset, start, agent and demo start a local Kafka broker.`;
@@ -222,6 +223,12 @@ export async function main(argv: string[]): Promise<void> {
         return await trigger(args);
       case 'tail':
         return await tail(args);
+      case 'runs': {
+        const { runsCommand } = await import('./cli-runs');
+        const code = await runsCommand(args, process.env, (line) => process.stdout.write(`${line}\n`));
+        process.exit(code);
+        return;
+      }
       case 'demo': {
         const { runDemo } = await import('./demo');
         process.exit(await runDemo());
@@ -236,6 +243,7 @@ export async function main(argv: string[]): Promise<void> {
         fail(`unknown command "${command}"\n\n${USAGE}`);
     }
   } catch (err) {
+    if (err instanceof Error && err.name === 'Error' && err.constructor.name === 'CliError') fail(err.message, 1);
     fail(describeError(err), 1);
   }
 }

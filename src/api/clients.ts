@@ -19,6 +19,8 @@ export interface Principal {
   /** The org whose runs it may see and change, or ALL_ORGS. */
   orgId: string;
   roles: readonly string[];
+  /** When the token or session it came from ends (ms). */
+  expiresAt?: number;
 }
 
 /** True when `principal` may see runs of `orgId`. */

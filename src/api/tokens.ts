@@ -44,7 +44,7 @@ export class TokenIssuer {
       const { payload } = await jwtVerify(token, this.key, { issuer: ISSUER, audience: this.audience, algorithms: ['HS256'] });
       const current = typeof payload.sub === 'string' ? this.clients.principal(payload.sub) : null;
       if (!current || current.orgId !== payload.org) return null;
-      return current;
+      return { ...current, expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : undefined };
     } catch {
       return null;
     }

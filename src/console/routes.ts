@@ -236,8 +236,8 @@ export function consoleRoutes(app: FastifyInstance, runs: RunsService, options: 
 
   app.get('/console/events', async (request, reply) => {
     const principal = await apiPrincipal(request);
-    // A stream ends with the session: the feed closes it then (the page signs in again).
-    const until = Date.now() + options.seconds * 1000;
+    // A stream ends with its session or token: the feed closes it then (the page signs in again).
+    const until = principal.expiresAt ?? Date.now() + options.seconds * 1000;
     if (live.full) throw new ApiError(503, 'unavailable', 'too many live streams open; try again later');
     reply.hijack();
     live.open(reply.raw, principal, until);
