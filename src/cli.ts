@@ -32,7 +32,8 @@ Usage:
       --count N                             how many (default 1)
   action-router tail [--from-now] [--run-id ID]   print the status stream
   action-router runs list|show|logs|watch   runs through the runs API (action-router runs help)
-  action-router demo                        end-to-end demo on a local Kafka
+  action-router demo [--exit]               end-to-end demo on a local Kafka, then the runs console
+                                            until Ctrl-C (--exit: stop after the check)
 
 With KAFKA_BROKERS unset, start, agent and demo start a local Kafka broker.`;
 
@@ -231,7 +232,7 @@ export async function main(argv: string[]): Promise<void> {
       }
       case 'demo': {
         const { runDemo } = await import('./demo');
-        process.exit(await runDemo());
+        process.exit(await runDemo({ exit: args.exit === true }));
         return;
       }
       case undefined:

@@ -1,4 +1,10 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
 import { Partitioners } from 'kafkajs';
+import { startHttpServer } from './http/server';
 import type { Kafka } from 'kafkajs';
 import { App } from './app';
 import { Config, loadConfig } from './config/config';
@@ -54,8 +60,22 @@ async function consumeStatuses(kafka: Kafka, topic: string, onUpdate: (u: RunSta
   return consumer;
 }
 
+export interface DemoOptions {
+  /** Stop once the runs are checked, instead of leaving the console running until Ctrl-C. */
+  exit?: boolean;
+}
+
+/** Console credentials for this demo only: an operator who sees every org. */
+function demoClients(suffix: string): { path: string; clientId: string; secret: string } {
+  const secret = randomBytes(12).toString('base64url');
+  const path = join('.data', 'demo', `clients-${suffix}.json`);
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, JSON.stringify({ 'demo-admin': { secret, orgId: '*', roles: ['admin'] } }, null, 2), { mode: 0o600 });
+  return { path, clientId: 'demo-admin', secret };
+}
+
 /** The end-to-end demo: returns the process exit code. */
-export async function runDemo(): Promise<number> {
+export async function runDemo(options: DemoOptions = {}): Promise<number> {
   const base = loadConfig(process.env);
   const logger: Logger = createLogger(process.env.LOG_LEVEL ?? 'error');
   const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -70,8 +90,10 @@ export async function runDemo(): Promise<number> {
   }
   const suffix = newRunId().slice(2, 8).toLowerCase().replace(/[^a-z0-9]/g, 'x');
   const backends = await startDemoBackends();
+  const clients = demoClients(suffix);
   const config: Config = {
     ...base,
+    api: { ...base.api, clientsFile: clients.path },
     groupId: `demo-${suffix}`,
     httpPort: 0,
     topics: {
@@ -95,6 +117,8 @@ export async function runDemo(): Promise<number> {
   let done!: () => void;
   const allDone = new Promise<void>((r) => (done = r));
   await router.start();
+  const server = await listen(base.httpPort, router, logger);
+  const consoleUrl = `http://localhost:${(server.address() as AddressInfo).port}/`;
   const admin = kafka.admin();
   await admin.connect();
   await admin.createTopics({ topics: [{ topic: config.topics.orgTemplate.replace('{orgId}', 'org_demo'), numPartitions: 3 }], waitForLeaders: true });
@@ -130,6 +154,16 @@ export async function runDemo(): Promise<number> {
   say(`  ${dlqCount === expectedDlq ? 'ok  ' : 'FAIL'} dead-letter topic holds ${dlqCount} message(s), expected ${expectedDlq}`);
   ok &&= dlqCount === expectedDlq;
 
+  say(ok ? '\nDemo passed: every run reached its expected state.' : '\nDemo FAILED.');
+  if (!options.exit) {
+    say(`\nRuns console: ${consoleUrl}\n  sign in as ${clients.clientId} / ${clients.secret}\n  (Ctrl-C stops the demo; --exit skips this)`);
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    say('\nStopping...');
+  }
+  server.close();
   await producer.disconnect();
   await tail.disconnect();
   await kafkaBackend.disconnect();
@@ -137,6 +171,15 @@ export async function runDemo(): Promise<number> {
   await router.stop();
   await backends.close();
   await stopBroker();
-  say(ok ? '\nDemo passed: every run reached its expected state.' : '\nDemo FAILED.');
   return ok ? 0 : 1;
+}
+
+/** The router's HTTP server on HTTP_PORT, or on any free port when that one is taken. */
+async function listen(port: number, app: App, logger: Logger): Promise<Server> {
+  try {
+    return await startHttpServer(port, app, logger);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    return startHttpServer(0, app, logger);
+  }
 }

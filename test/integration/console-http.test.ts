@@ -1,0 +1,318 @@
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { App } from '../../src/app';
+import { newRunId, samplePortMessage } from '../../src/sample';
+import { ApiClient, CLIENTS, ClientId, apiEnv } from '../helpers/api';
+import { TestKafka, TestTopics, eventually, startApp, testConfig, testTopics } from '../helpers/kafka';
+
+const ROOT = resolve(__dirname, '..', '..');
+
+/**
+ * The console's server side on the real broker: sign-in, sessions, CSRF,
+ * org isolation of every JSON route and of the live feed, the dead-letter
+ * view, and the CLI over the same API. The pages themselves are tested in
+ * a browser (console-browser.test.ts).
+ */
+describe('runs console (HTTP)', () => {
+  let topics: TestTopics;
+  let app: App;
+  let api: ApiClient;
+  let clientsFile: string;
+  const kafka = new TestKafka();
+
+  beforeAll(async () => {
+    topics = testTopics();
+    const env = apiEnv({ API_TOKEN_SECRET: 'console-test-secret-0123456789abcdef' });
+    clientsFile = env.API_CLIENTS_FILE!;
+    app = await startApp(testConfig(topics, env));
+    api = await ApiClient.start(app);
+  });
+  afterAll(async () => {
+    await api.close();
+    await app.stop();
+    await kafka.close();
+  });
+
+  async function trigger(orgId: string, entity = 'payments'): Promise<string> {
+    const runId = newRunId();
+    const msg = samplePortMessage({ runId, orgId, invocationMethod: { type: 'KAFKA' } });
+    (msg.context as { entity: string }).entity = entity;
+    (msg.payload as { entity: { identifier: string } }).entity.identifier = entity;
+    await kafka.produce(topics.trigger, [{ key: runId, value: JSON.stringify(msg) }]);
+    await eventually(() => app.runs!.store.getRun(runId) !== undefined, `run ${runId} in the store`);
+    return runId;
+  }
+
+  /** Signs in through the form as a browser does; returns the session cookie. */
+  async function signIn(client: ClientId, headers: Record<string, string> = {}): Promise<string> {
+    const res = await fetch(`${api.base}/login`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: api.base, 'sec-fetch-site': 'same-origin', ...headers },
+      body: new URLSearchParams({ clientId: client, clientSecret: CLIENTS[client].secret, next: '/dead-letters' }).toString(),
+    });
+    expect(res.status).toBe(303);
+    expect(res.headers.get('location')).toBe('/dead-letters');
+    const cookie = res.headers.get('set-cookie')!;
+    expect(cookie).toMatch(/^ar_session=[^;]+; Path=\/; HttpOnly; SameSite=Strict; Max-Age=28800$/);
+    return cookie.split(';')[0]!;
+  }
+
+  async function get(path: string, cookie?: string, headers: Record<string, string> = {}) {
+    const res = await fetch(api.base + path, { redirect: 'manual', headers: { ...(cookie ? { cookie } : {}), ...headers } });
+    const text = await res.text();
+    let body: Record<string, unknown>;
+    try {
+      body = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      body = { text };
+    }
+    return { status: res.status, headers: res.headers, body };
+  }
+
+  test('every page and JSON route needs a sign-in; pages redirect, JSON answers 401', async () => {
+    for (const path of ['/', '/dead-letters', '/runs/r_whatever123']) {
+      const res = await get(path);
+      expect(res.status).toBe(303);
+      expect(res.headers.get('location')).toBe(`/login?next=${encodeURIComponent(path)}`);
+    }
+    for (const path of ['/console/api/runs', '/console/api/runs/r_whatever123', '/console/api/dead-letters', '/console/api/overview', '/console/events', '/console/api/me']) {
+      const res = await get(path);
+      expect(res.status).toBe(401);
+      expect(res.body).toMatchObject({ ok: false, error: 'unauthorized' });
+    }
+    const login = await get('/login');
+    expect(login.status).toBe(200);
+    expect(String(login.body.text)).toContain('<form method="post" action="/login">');
+    expect(login.headers.get('content-security-policy')).toBe(
+      "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    );
+    expect(login.headers.get('x-frame-options')).toBe('DENY');
+    const script = await get('/assets/console.js');
+    expect(script.status).toBe(200);
+    expect(script.headers.get('content-type')).toMatch(/^text\/javascript/);
+  });
+
+  test('a wrong secret is refused with the form again; a cross-site sign-in or sign-out is refused', async () => {
+    const bad = await fetch(`${api.base}/login`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'clientId=acme-ci&clientSecret=wrong&next=%2F',
+    });
+    expect(bad.status).toBe(401);
+    expect(bad.headers.get('set-cookie')).toBeNull();
+    expect(await bad.text()).toContain('Those credentials were not accepted.');
+    const crossSite: Record<string, string>[] = [{ origin: 'https://evil.example' }, { 'sec-fetch-site': 'cross-site' }, { origin: 'null' }];
+    for (const headers of crossSite) {
+      const res = await fetch(`${api.base}/login`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+        body: new URLSearchParams({ clientId: 'acme-ci', clientSecret: CLIENTS['acme-ci'].secret }).toString(),
+      });
+      expect(res.status).toBe(403);
+      expect(res.headers.get('set-cookie')).toBeNull();
+    }
+    const cookie = await signIn('acme-ci');
+    const logout = await fetch(`${api.base}/logout`, { method: 'POST', redirect: 'manual', headers: { cookie, origin: 'https://evil.example' } });
+    expect(logout.status).toBe(403);
+    const out = await fetch(`${api.base}/logout`, { method: 'POST', redirect: 'manual', headers: { cookie, origin: api.base } });
+    expect(out.status).toBe(303);
+    expect(out.headers.get('set-cookie')).toMatch(/^ar_session=; .*Max-Age=0/);
+  });
+
+  test('sign-in goes back only to a path of this site', async () => {
+    for (const next of ['https://evil.example/', '//evil.example/x', '/\\evil.example', 'javascript:alert(1)']) {
+      const res = await fetch(`${api.base}/login`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ clientId: 'acme-ci', clientSecret: CLIENTS['acme-ci'].secret, next }).toString(),
+      });
+      expect(res.status).toBe(303);
+      expect(res.headers.get('location')).toBe('/');
+    }
+  });
+
+  test('a session is not a Bearer token, and a Bearer token is not a session', async () => {
+    const cookie = await signIn('acme-ci');
+    const session = cookie.slice('ar_session='.length);
+    const asBearer = await api.call('GET', '/v1/actions/runs', { token: session });
+    expect(asBearer.status).toBe(401);
+    const token = await api.token('acme-ci');
+    const asCookie = await get('/', `ar_session=${token}`);
+    expect(asCookie.status).toBe(303);
+    // The console's JSON and feed take a Bearer token (the CLI uses them).
+    expect((await get('/console/api/me', undefined, { authorization: `Bearer ${token}` })).body).toMatchObject({ clientId: 'acme-ci', orgId: 'org_acme' });
+  });
+
+  test("an org's client sees its org's runs only, on every route; the operator sees all", async () => {
+    const mine = await trigger('org_acme', `ent-${newRunId()}`);
+    const theirs = await trigger('org_globex', `ent-${newRunId()}`);
+    const acme = await signIn('acme-ci');
+    const list = await get('/console/api/runs?limit=200', acme);
+    const ids = (list.body.runs as { id: string; orgId: string }[]).map((r) => r.id);
+    expect(ids).toContain(mine);
+    expect(ids).not.toContain(theirs);
+    expect((list.body.runs as { orgId: string }[]).every((r) => r.orgId === 'org_acme')).toBe(true);
+    // An org filter from an org's client is ignored, not obeyed.
+    const sneaky = await get('/console/api/runs?org=org_globex&limit=200', acme);
+    expect((sneaky.body.runs as { id: string }[]).map((r) => r.id)).not.toContain(theirs);
+    expect((await get(`/console/api/runs/${theirs}`, acme)).status).toBe(404);
+    expect((await get(`/console/api/runs/${theirs}/changes`, acme)).status).toBe(404);
+    const detail = await get(`/console/api/runs/${mine}`, acme);
+    expect(detail.status).toBe(200);
+    expect(detail.body.run).toMatchObject({ id: mine, orgId: 'org_acme', invocationType: 'KAFKA', properties: { version: '1.4.2' } });
+    expect((detail.body.updates as { who: string; status: string }[])[0]).toMatchObject({ who: 'router', status: 'IN_PROGRESS' });
+    expect((detail.body.logs as { message: string }[])[0]!.message).toMatch(/^Routed to Kafka topic /);
+
+    const ops = await signIn('operator');
+    const all = await get('/console/api/runs?limit=200', ops);
+    const allIds = (all.body.runs as { id: string }[]).map((r) => r.id);
+    expect(allIds).toEqual(expect.arrayContaining([mine, theirs]));
+    const onlyGlobex = await get('/console/api/runs?org=org_globex&limit=200', ops);
+    expect((onlyGlobex.body.runs as { orgId: string }[]).every((r) => r.orgId === 'org_globex')).toBe(true);
+    expect(onlyGlobex.body.total).toBe((onlyGlobex.body.runs as unknown[]).length);
+  });
+
+  test('filters: status, action, invocation type, active, free text; total counts the match', async () => {
+    const entity = `filter-${newRunId()}`;
+    const a = await trigger('org_acme', entity);
+    const b = await trigger('org_acme', entity);
+    const token = await api.token('acme-ci');
+    expect((await api.call('PATCH', `/v1/actions/runs/${b}`, { token, body: { status: 'SUCCESS' } })).status).toBe(200);
+    const cookie = await signIn('acme-ci');
+    const q = (query: string) => get(`/console/api/runs?q=${entity}&${query}`, cookie);
+    expect(((await q('')).body.runs as { id: string }[]).map((r) => r.id)).toEqual([b, a]);
+    expect((await q('')).body.total).toBe(2);
+    expect(((await q('status=SUCCESS')).body.runs as { id: string }[]).map((r) => r.id)).toEqual([b]);
+    expect(((await q('active=true')).body.runs as { id: string }[]).map((r) => r.id)).toEqual([a]);
+    expect(((await q('type=GITHUB')).body.runs as unknown[]).length).toBe(0);
+    expect(((await q('action=deploy_service')).body.runs as unknown[]).length).toBe(2);
+    expect(((await q('limit=1&offset=1')).body.runs as { id: string }[]).map((r) => r.id)).toEqual([a]);
+    const bad = await get('/console/api/runs?status=MAYBE', cookie);
+    expect(bad.status).toBe(422);
+    expect(bad.body).toMatchObject({ ok: false, error: 'invalid_request' });
+  });
+
+  test('dead letters: poison is kept with its reason and bytes; an org sees its own, the operator all', async () => {
+    const poison = Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x00, 0x01]);
+    const known = newRunId();
+    const badKnown = { ...samplePortMessage({ runId: known, orgId: 'org_acme' }), payload: { properties: {} } };
+    await kafka.produce(topics.trigger, [{ key: 'poison-key', value: poison }, { key: known, value: JSON.stringify(badKnown) }]);
+    const ops = await signIn('operator');
+    let letters: Record<string, unknown>[] = [];
+    await eventually(async () => {
+      letters = (await get('/console/api/dead-letters', ops)).body.letters as Record<string, unknown>[];
+      return letters.length >= 2;
+    }, 'both dead letters in the store');
+    const raw = letters.find((l) => l.orgId === null)!;
+    expect(raw).toMatchObject({ reason: 'DECODE_FAILED', sourceTopic: topics.trigger, size: 6, trimmed: false });
+    const mine = letters.find((l) => l.runId === known)!;
+    expect(mine).toMatchObject({ orgId: 'org_acme', runKnown: true });
+    const detail = await get(`/console/api/dead-letters/${raw.seq as number}`, ops);
+    expect(detail.body.letter).toMatchObject({ key: 'poison-key', text: null });
+    expect((detail.body.letter as { hex: string }).hex).toBe('00000000  7b 22 ff fe 00 01                                {"....');
+    expect((detail.body.letter as { headers: Record<string, string> }).headers['x-dlq-reason']).toBe('DECODE_FAILED');
+    const reasons = (await get('/console/api/dead-letters', ops)).body.reasons as { reason: string; count: number }[];
+    expect(reasons.reduce((n, r) => n + r.count, 0)).toBe(letters.length);
+
+    const acme = await signIn('acme-ci');
+    const acmeLetters = (await get('/console/api/dead-letters', acme)).body.letters as { runId: string | null; orgId: string }[];
+    expect(acmeLetters.map((l) => l.runId)).toEqual([known]);
+    expect((await get(`/console/api/dead-letters/${raw.seq as number}`, acme)).status).toBe(404);
+    const globex = await signIn('globex-ci');
+    expect((await get('/console/api/dead-letters', globex)).body.letters).toEqual([]);
+  });
+
+  test('the live feed sends each client the changes of its own org only', async () => {
+    const acme = await signIn('acme-ci');
+    const globex = await signIn('globex-ci');
+    const read = (cookie: string) => {
+      const abort = new AbortController();
+      const seen: string[] = [];
+      const done = (async () => {
+        const res = await fetch(`${api.base}/console/events`, { headers: { cookie }, signal: abort.signal });
+        expect(res.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+        const decoder = new TextDecoder();
+        try {
+          for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) seen.push(decoder.decode(chunk));
+        } catch {
+          // aborted
+        }
+      })();
+      return { seen, stop: async () => (abort.abort(), done) };
+    };
+    const a = read(acme);
+    const g = read(globex);
+    await eventually(() => a.seen.join('').includes('event: hello') && g.seen.join('').includes('event: hello'), 'both streams open');
+    const acmeRun = await trigger('org_acme');
+    const globexRun = await trigger('org_globex');
+    await eventually(() => a.seen.join('').includes(acmeRun) && g.seen.join('').includes(globexRun), 'each stream has its run');
+    await new Promise((r) => setTimeout(r, 300));
+    await a.stop();
+    await g.stop();
+    expect(a.seen.join('')).not.toContain(globexRun);
+    expect(g.seen.join('')).not.toContain(acmeRun);
+    expect(a.seen.join('')).toMatch(new RegExp(`event: runs\\ndata: \\[.*"id":"${acmeRun}".*"status":"IN_PROGRESS"`));
+  });
+
+  test('the overview counts the org\'s runs of the last minutes', async () => {
+    const acme = await signIn('globex-ci');
+    const before = (await get('/console/api/overview', acme)).body as { perMinute: number[]; inFlight: number };
+    await trigger('org_globex');
+    const after = (await get('/console/api/overview', acme)).body as { perMinute: number[]; inFlight: number; lag: unknown };
+    expect(after.perMinute.reduce((a, b) => a + b, 0)).toBe(before.perMinute.reduce((a, b) => a + b, 0) + 1);
+    expect(after.inFlight).toBe(before.inFlight + 1);
+    expect(after.lag).toEqual({ router: expect.any(Number), store: expect.any(Number) });
+  });
+
+  test('a client removed from the clients file loses its session at once', async () => {
+    const cookie = await signIn('globex-ci');
+    expect((await get('/console/api/me', cookie)).status).toBe(200);
+    const rest: Record<string, unknown> = { ...CLIENTS };
+    delete rest['globex-ci'];
+    writeFileSync(clientsFile, JSON.stringify(rest));
+    // The file is read at start: a new instance (same secret) refuses the old session.
+    const config = testConfig(topics, { API_CLIENTS_FILE: clientsFile, API_TOKEN_SECRET: 'console-test-secret-0123456789abcdef', ROUTER_GROUP_ID: `${topics.group}-2` });
+    const second = await startApp(config, { routing: false });
+    const secondApi = await ApiClient.start(second);
+    try {
+      const res = await fetch(`${secondApi.base}/console/api/me`, { headers: { cookie } });
+      expect(res.status).toBe(401);
+    } finally {
+      writeFileSync(clientsFile, JSON.stringify(CLIENTS));
+      await secondApi.close();
+      await second.stop();
+    }
+  });
+
+  test('CLI: runs list, show and logs over the API, with --json', async () => {
+    const runId = await trigger('org_acme', `cli-${newRunId()}`);
+    const cli = (...args: string[]) =>
+      new Promise<{ code: number | null; out: string; err: string }>((done) => {
+        const child = spawn(process.execPath, [join(ROOT, 'bin', 'action-router.js'), 'runs', ...args], {
+          env: { PATH: process.env.PATH, ACTION_ROUTER_URL: api.base, ACTION_ROUTER_CLIENT_ID: 'acme-ci', ACTION_ROUTER_CLIENT_SECRET: CLIENTS['acme-ci'].secret },
+        });
+        let out = '';
+        let err = '';
+        child.stdout.on('data', (d) => (out += d));
+        child.stderr.on('data', (d) => (err += d));
+        child.on('exit', (code) => done({ code, out, err }));
+      });
+    const list = await cli('list', '--json', '--limit', '200');
+    expect(list.code).toBe(0);
+    const runs = JSON.parse(list.out) as { id: string; orgId: string }[];
+    expect(runs.map((r) => r.id)).toContain(runId);
+    expect(runs.every((r) => r.orgId === 'org_acme')).toBe(true);
+    const show = await cli('show', runId);
+    expect(show.out).toMatch(new RegExp(`^run +${runId}\\nstatus +IN_PROGRESS\\n`));
+    const logs = await cli('logs', runId, '--json');
+    expect(JSON.parse(logs.out.split('\n')[0]!)).toMatchObject({ runId, createdBy: 'action-router' });
+    const missing = await cli('show', 'r_doesnotexist');
+    expect(missing.code).toBe(1);
+    expect(missing.err).toContain('not found');
+  });
+});
