@@ -405,8 +405,110 @@ async function runsApi() {
   if (failed) log(`runs-api: ${failed} requests failed`);
 }
 
+// 7. The console with 10,000 runs in the store, in Debian's Chromium:
+// time to the first row on screen against the sign-in page's render (the
+// browser's own floor) in the same browser, and how long a change takes
+// from the topic to the screen against how long it takes to be readable
+// through the API (the store's own delay).
+async function consolePage() {
+  const { chromium } = require('playwright-core');
+  const { launchOptions } = require('../scripts/chromium.cjs');
+  const N = 10_000;
+  const topics = topicsFor('console');
+  await createTopics(topics.status);
+  const orgs = ['org_a', 'org_b', 'org_c'];
+  const statuses = ['IN_PROGRESS', 'SUCCESS', 'FAILURE', 'SUCCESS'];
+  const update = (i, status, at = Date.now() - (N - i) * 1000) => ({
+    runId: `r_c${i}`, orgId: orgs[i % 3], action: `action_${i % 7}`, status, statusLabel: status === 'IN_PROGRESS' ? null : `done ${i}`,
+    summary: null, links: [], externalRunId: null, log: null, invocationType: ['KAFKA', 'WEBHOOK', 'GITHUB', 'GITLAB'][i % 4], source: 'ROUTER', attempt: 1, at,
+    run: { blueprint: 'service', entityIdentifier: `svc-${i % 50}`, entity: null, properties: '{}', userId: null, userEmail: 'dev@example.com',
+      origin: 'UI', actionTrigger: 'DAY-2', invocation: '{}', createdAt: at, triggerPartition: 0, agentPayload: null },
+  });
+  await produceBacklog(topics.status, N, (i) => ({ key: `r_c${i}`, value: JSON.stringify(update(i, statuses[i % 4])) }));
+  const port = await new Promise((r) => {
+    const s = http.createServer().listen(0, '127.0.0.1', () => {
+      const { port: free } = s.address();
+      s.close(() => r(free));
+    });
+  });
+  const clientsFile = join(tmpdir(), `bench-clients-${id()}.json`);
+  const secret = 'bench-secret-0123456789abcdef';
+  writeFileSync(clientsFile, JSON.stringify({ ops: { secret, orgId: '*', roles: ['admin'] } }));
+  const base = `http://127.0.0.1:${port}`;
+  const api = spawnNode([join(ROOT, 'bin', 'action-router.js'), 'api'], routerEnv(topics, { HTTP_PORT: String(port), API_CLIENTS_FILE: clientsFile }));
+  const token = async () => (await (await fetch(`${base}/v1/auth/access_token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ clientId: 'ops', clientSecret: secret }) })).json()).accessToken;
+  await waitFor('api up', async () => (await fetch(`${base}/healthz`).then((r) => r.ok, () => false)), 60_000);
+  const bearer = await token();
+  const total = async () => (await (await fetch(`${base}/console/api/runs?limit=1`, { headers: { authorization: `Bearer ${bearer}` } })).json()).total ?? 0;
+  await waitFor('store holds the runs', async () => (await total()) >= N, 300_000);
+
+  const browser = await chromium.launch(launchOptions());
+  try {
+    await measureConsole(browser, base, secret, bearer, N, topics, update);
+  } finally {
+    await browser.close();
+    await stop(api);
+  }
+}
+
+async function measureConsole(browser, base, secret, bearer, N, topics, update) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  const median = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const loginTimes = [];
+  for (let k = 0; k < 5; k++) {
+    const t = performance.now();
+    await page.goto(`${base}/login`);
+    await page.waitForSelector('#clientId', { state: 'visible' });
+    loginTimes.push(performance.now() - t);
+  }
+  await page.fill('#clientId', 'ops');
+  await page.fill('#clientSecret', secret);
+  await page.click('button[type=submit]');
+  await page.waitForSelector('#runs tbody tr[data-id]');
+  const renderTimes = [];
+  for (let k = 0; k < 5; k++) {
+    const t = performance.now();
+    await page.goto(`${base}/`);
+    await page.waitForSelector('#runs tbody tr[data-id]', { state: 'visible' });
+    renderTimes.push(performance.now() - t);
+  }
+  record('console-login-render', median(loginTimes), 'ms');
+  record('console-first-render-10k', median(renderTimes), 'ms', median(loginTimes));
+
+  // Live: the newest run changes; time until the screen shows it, and until the API does.
+  const liveTimes = [];
+  const apiTimes = [];
+  for (let k = 0; k < 10; k++) {
+    // The newest run still in progress (every fourth run is).
+    const i = N - 4;
+    const label = `live ${k} ${id()}`;
+    const value = JSON.stringify({ ...update(i, 'IN_PROGRESS'), statusLabel: label, at: Date.now(), run: null });
+    const t = performance.now();
+    const onScreen = page.waitForFunction(
+      ([runId, text]) => globalThis.document.querySelector(`#runs tbody tr[data-id="${runId}"] td.c-label`)?.textContent === text,
+      [`r_c${i}`, label],
+      { polling: 'raf', timeout: 30_000 },
+    );
+    const inApi = (async () => {
+      for (;;) {
+        const run = (await (await fetch(`${base}/console/api/runs/r_c${i}`, { headers: { authorization: `Bearer ${bearer}` } })).json()).run;
+        if (run?.statusLabel === label) return performance.now() - t;
+        await sleep(5);
+      }
+    })();
+    await producer.send({ topic: topics.status, acks: -1, messages: [{ key: `r_c${i}`, value }] });
+    await onScreen;
+    liveTimes.push(performance.now() - t);
+    apiTimes.push(await inApi);
+    await sleep(200);
+  }
+  record('console-store-visible', median(apiTimes), 'ms');
+  record('console-live-update', median(liveTimes), 'ms', median(apiTimes));
+}
+
 const only = process.env.BENCH_ONLY?.split(',');
-for (const [name, fn] of [['kafka-routing', kafkaRouting], ['webhook-slow', webhookSlow], ['latency', latency], ['peak-rss', peakRss], ['runs-api', runsApi]]) {
+for (const [name, fn] of [['kafka-routing', kafkaRouting], ['webhook-slow', webhookSlow], ['latency', latency], ['peak-rss', peakRss], ['runs-api', runsApi], ['console', consolePage]]) {
   if (!only || only.includes(name)) await fn();
 }
 
