@@ -61,16 +61,57 @@ function alive(pid) {
   try { process.kill(pid, 0); return true; } catch { return false; }
 }
 
-function serverProperties({ port, controllerPort, dataDir }) {
+/** The extra listeners of a secured broker, by name, with their security protocol. */
+const SECURE_LISTENERS = { SSL: 'SSL', MTLS: 'SSL', EXPIRED: 'SSL', SASL_PLAINTEXT: 'SASL_PLAINTEXT', SASL_SSL: 'SASL_SSL' };
+
+/**
+ * Settings for the extra listeners (security: { caFile, serverPemFile,
+ * expiredServerPemFile, plainUsers }): TLS with the given CA and server
+ * key+certificate (PEM), MTLS requiring a client certificate, EXPIRED
+ * serving an expired certificate, SASL over plaintext and TLS with PLAIN,
+ * SCRAM-SHA-256/512 and OAUTHBEARER (unsecured JWTs: a test broker), and
+ * the standard authorizer, so that ACLs can deny a principal.
+ */
+function securityProperties(security) {
+  const jaas = (listener) => {
+    const plainUsers = Object.entries(security.plainUsers ?? {}).map(([u, p]) => `user_${u}="${p}"`).join(' ');
+    return [
+      `listener.name.${listener}.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required ${plainUsers};`,
+      `listener.name.${listener}.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;`,
+      `listener.name.${listener}.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;`,
+      `listener.name.${listener}.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub="broker";`,
+    ];
+  };
+  return [
+    'ssl.keystore.type=PEM',
+    `ssl.keystore.location=${security.serverPemFile}`,
+    'ssl.truststore.type=PEM',
+    `ssl.truststore.location=${security.caFile}`,
+    'listener.name.mtls.ssl.client.auth=required',
+    `listener.name.expired.ssl.keystore.location=${security.expiredServerPemFile}`,
+    'sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER',
+    ...jaas('sasl_plaintext'),
+    ...jaas('sasl_ssl'),
+    'authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer',
+    'allow.everyone.if.no.acl.found=true',
+    // The plaintext listener (tests' own clients, the controller) is the super user.
+    'super.users=User:ANONYMOUS',
+  ];
+}
+
+function serverProperties({ port, controllerPort, dataDir, security, securePorts }) {
+  const extra = security ? Object.entries(SECURE_LISTENERS) : [];
+  const listeners = [`PLAINTEXT://127.0.0.1:${port}`, ...extra.map(([name]) => `${name}://127.0.0.1:${securePorts[name]}`)];
   return [
     'process.roles=broker,controller',
     'node.id=1',
     `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
-    `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+    `listeners=${[...listeners, `CONTROLLER://127.0.0.1:${controllerPort}`].join(',')}`,
+    `advertised.listeners=${listeners.join(',')}`,
     'controller.listener.names=CONTROLLER',
     'inter.broker.listener.name=PLAINTEXT',
-    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    `listener.security.protocol.map=${['PLAINTEXT:PLAINTEXT', 'CONTROLLER:PLAINTEXT', ...extra.map(([name, protocol]) => `${name}:${protocol}`)].join(',')}`,
+    ...(security ? securityProperties(security) : []),
     `log.dirs=${join(dataDir, 'logs')}`,
     // A single node: every internal topic has one replica, or consumer
     // groups never find a coordinator.
@@ -134,13 +175,15 @@ async function waitReady(port, pid, logFile, timeoutMs) {
  * Starts a broker on `dataDir` (formatting it on first use) and waits until
  * clients can connect. Returns { brokers, pid, port, dataDir }.
  */
-export async function startBroker({ dataDir, port, heapMb = 768 } = {}) {
+export async function startBroker({ dataDir, port, heapMb = 768, security } = {}) {
   const libs = ensureJars();
   mkdirSync(dataDir, { recursive: true });
   port ??= await freePort();
   const controllerPort = await freePort();
+  const securePorts = {};
+  if (security) for (const name of Object.keys(SECURE_LISTENERS)) securePorts[name] = await freePort();
   const config = join(dataDir, 'server.properties');
-  writeFileSync(config, serverProperties({ port, controllerPort, dataDir }));
+  writeFileSync(config, serverProperties({ port, controllerPort, dataDir, security, securePorts }));
   writeFileSync(join(dataDir, 'log4j2.properties'), LOG4J);
   const cp = `${libs}/*`;
   if (!existsSync(join(dataDir, 'logs', 'meta.properties'))) {
@@ -159,7 +202,13 @@ export async function startBroker({ dataDir, port, heapMb = 768 } = {}) {
   );
   child.unref();
   await waitReady(port, child.pid, logFile, 90_000);
-  return { brokers: `127.0.0.1:${port}`, pid: child.pid, port, dataDir };
+  // SCRAM users are created through the admin API (AlterUserScramCredentials), as on a real cluster.
+  for (const [user, password] of Object.entries(security?.scramUsers ?? {})) {
+    const add = spawnSync('java', ['-cp', cp, 'kafka.admin.ConfigCommand', '--bootstrap-server', `127.0.0.1:${port}`, '--alter',
+      '--add-config', `SCRAM-SHA-256=[password=${password}],SCRAM-SHA-512=[password=${password}]`, '--entity-type', 'users', '--entity-name', user], { encoding: 'utf8' });
+    if (add.status !== 0) throw new Error(`creating SCRAM user ${user} failed: ${add.stderr || add.stdout}`);
+  }
+  return { brokers: `127.0.0.1:${port}`, pid: child.pid, port, dataDir, ...(security ? { listeners: securePorts } : {}) };
 }
 
 /** Stops a broker started by startBroker (SIGTERM, then SIGKILL after a while). */
@@ -221,16 +270,20 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
       const { brokers } = await ensureBroker();
       process.stdout.write(`KAFKA_BROKERS=${brokers}\n`);
     } else if (cmd === 'start-at') {
-      // A broker of its own on DIR (and PORT), for tests that stop and restart it.
-      const [dir, port] = process.argv.slice(3);
-      const info = await startBroker({ dataDir: resolve(dir), port: port ? Number(port) : undefined, heapMb: 512 });
+      // A broker of its own on DIR (and PORT), for tests that stop and restart it;
+      // `--security FILE`: the extra listeners of securityProperties() (a JSON file).
+      const args = process.argv.slice(3);
+      const at = args.indexOf('--security');
+      const security = at >= 0 ? JSON.parse(readFileSync(args.splice(at, 2)[1], 'utf8')) : undefined;
+      const [dir, port] = args;
+      const info = await startBroker({ dataDir: resolve(dir), port: port ? Number(port) : undefined, heapMb: 512, security });
       process.stdout.write(`${JSON.stringify(info)}\n`);
     } else if (cmd === 'stop-pid') {
       await stopBroker(Number(process.argv[3]));
     } else if (cmd === 'stop') {
       say((await stopSharedBroker()) ? 'stopped' : 'no local broker was running');
     } else {
-      say('usage: node scripts/kafka.mjs start|stop|start-at DIR [PORT]|stop-pid PID');
+      say('usage: node scripts/kafka.mjs start|stop|start-at DIR [PORT] [--security FILE]|stop-pid PID');
       process.exit(2);
     }
   } catch (err) {

@@ -7,6 +7,8 @@ import { runSummary } from './views';
 export interface LiveOptions {
   /** At most this many open streams; more get 503. */
   maxClients: number;
+  /** At most this many open streams per API client (one client cannot take them all). */
+  maxPerClient: number;
   /** Changes are gathered this long, then sent as one event. */
   flushMs: number;
   /** A comment line this often keeps proxies from closing an idle stream, and re-checks the client. */
@@ -15,7 +17,7 @@ export interface LiveOptions {
   maxRunsPerEvent: number;
 }
 
-const DEFAULTS: LiveOptions = { maxClients: 500, flushMs: 100, heartbeatMs: 15_000, maxRunsPerEvent: 500 };
+const DEFAULTS: LiveOptions = { maxClients: 500, maxPerClient: 20, flushMs: 100, heartbeatMs: 15_000, maxRunsPerEvent: 500 };
 
 /** A stream whose reader is this far behind is closed (it reconnects and reloads). */
 const MAX_BUFFERED_BYTES = 1024 * 1024;
@@ -62,8 +64,12 @@ export class LiveFeed {
     return this.clients.size;
   }
 
-  get full(): boolean {
-    return this.clients.size >= this.options.maxClients;
+  /** True when no stream more may open, or none more for this client. */
+  full(clientId: string): boolean {
+    if (this.clients.size >= this.options.maxClients) return true;
+    let mine = 0;
+    for (const c of this.clients) if (c.principal.clientId === clientId) mine++;
+    return mine >= this.options.maxPerClient;
   }
 
   /** Takes over `res` as an event stream for `principal` (check `full` first). */

@@ -238,7 +238,7 @@ export function consoleRoutes(app: FastifyInstance, runs: RunsService, options: 
     const principal = await apiPrincipal(request);
     // A stream ends with its session or token: the feed closes it then (the page signs in again).
     const until = principal.expiresAt ?? Date.now() + options.seconds * 1000;
-    if (live.full) throw new ApiError(503, 'unavailable', 'too many live streams open; try again later');
+    if (live.full(principal.clientId)) throw new ApiError(503, 'unavailable', 'too many live streams open; try again later');
     reply.hijack();
     live.open(reply.raw, principal, until);
   });

@@ -259,6 +259,23 @@ describe('runs console (HTTP)', () => {
     expect(a.seen.join('')).toMatch(new RegExp(`event: runs\\ndata: \\[.*"id":"${acmeRun}".*"status":"IN_PROGRESS"`));
   });
 
+  test('one client cannot hold every live stream: the 21st of one client gets 503', async () => {
+    const cookie = await signIn('globex-ci');
+    const abort = new AbortController();
+    try {
+      const open = await Promise.all(Array.from({ length: 20 }, () => fetch(`${api.base}/console/events`, { headers: { cookie }, signal: abort.signal })));
+      expect(open.map((r) => r.status)).toEqual(new Array(20).fill(200));
+      const refused = await get('/console/events', cookie);
+      expect(refused.status).toBe(503);
+      expect(refused.body).toMatchObject({ ok: false, error: 'unavailable' });
+      // Another client still gets one.
+      const other = await fetch(`${api.base}/console/events`, { headers: { cookie: await signIn('acme-ci') }, signal: abort.signal });
+      expect(other.status).toBe(200);
+    } finally {
+      abort.abort();
+    }
+  });
+
   test('the overview counts the org\'s runs of the last minutes', async () => {
     const acme = await signIn('globex-ci');
     const before = (await get('/console/api/overview', acme)).body as { perMinute: number[]; inFlight: number };
