@@ -203,10 +203,16 @@ export async function startBroker({ dataDir, port, heapMb = 768, security } = {}
   child.unref();
   await waitReady(port, child.pid, logFile, 90_000);
   // SCRAM users are created through the admin API (AlterUserScramCredentials), as on a real cluster.
+  // One mechanism per request: the tool refuses two credentials of one user in one.
   for (const [user, password] of Object.entries(security?.scramUsers ?? {})) {
-    const add = spawnSync('java', ['-cp', cp, 'kafka.admin.ConfigCommand', '--bootstrap-server', `127.0.0.1:${port}`, '--alter',
-      '--add-config', `SCRAM-SHA-256=[password=${password}],SCRAM-SHA-512=[password=${password}]`, '--entity-type', 'users', '--entity-name', user], { encoding: 'utf8' });
-    if (add.status !== 0) throw new Error(`creating SCRAM user ${user} failed: ${add.stderr || add.stdout}`);
+    for (const mechanism of ['SCRAM-SHA-256', 'SCRAM-SHA-512']) {
+      const add = spawnSync('java', ['-cp', cp, 'kafka.admin.ConfigCommand', '--bootstrap-server', `127.0.0.1:${port}`, '--alter',
+        '--add-config', `${mechanism}=[password=${password}]`, '--entity-type', 'users', '--entity-name', user], { encoding: 'utf8' });
+      if (add.status !== 0) {
+        await stopBroker(child.pid);
+        throw new Error(`creating SCRAM user ${user} failed: ${add.stderr || add.stdout}`);
+      }
+    }
   }
   return { brokers: `127.0.0.1:${port}`, pid: child.pid, port, dataDir, ...(security ? { listeners: securePorts } : {}) };
 }

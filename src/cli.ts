@@ -14,6 +14,7 @@ import { decodeStatus } from './codec/status-codec';
 import { createRegistryCodec } from './codec/registry';
 import type { JsonObject } from './model/json';
 import { readFileSync } from 'node:fs';
+import { CheckScope, checkBeforeStart, connectionChecks, formatCheck } from './doctor';
 
 const USAGE = `action-router — routes self-service action runs over Kafka
 
@@ -32,6 +33,7 @@ Usage:
       --count N                             how many (default 1)
   action-router tail [--from-now] [--run-id ID]   print the status stream
   action-router runs list|show|logs|watch   runs through the runs API (action-router runs help)
+  action-router doctor [--org ORG_ID]       check the connection to Kafka and the registry, and say what works
   action-router demo [--exit]               end-to-end demo on a local Kafka, then the runs console
                                             until Ctrl-C (--exit: stop after the check)
 
@@ -85,10 +87,44 @@ async function withBrokers(config: Config, logger: Logger): Promise<() => Promis
   return broker.started ? async () => void (await script.stopSharedBroker()) : async () => undefined;
 }
 
+/** What a process of this mode reads and writes, for the connection checks. */
+function checkScope(config: Config, mode: 'router' | 'agent' | 'api', orgId?: string): CheckScope {
+  const { topics } = config;
+  if (mode === 'agent') return { topics: [topics.orgTemplate.split('{orgId}').join(orgId ?? ''), topics.status], groupId: `${config.groupId}-agent` };
+  if (mode === 'api') return { topics: [topics.status, topics.dlq] };
+  return { topics: [topics.trigger, topics.status, topics.dlq], groupId: config.groupId };
+}
+
+/**
+ * `action-router doctor`: every connection check, one line each; exit 1
+ * when one failed.
+ */
+async function doctor(args: Args): Promise<void> {
+  const config = configOrExit();
+  if (config.kafka.brokers.length === 0) fail('doctor checks a cluster: set KAFKA_BROKERS');
+  const org = str(args, 'org') ?? process.env.AGENT_ORG_ID;
+  const checks = await connectionChecks(config, checkScope(config, org ? 'agent' : 'router', org));
+  for (const c of checks) process.stdout.write(`${formatCheck(c)}\n`);
+  const failed = checks.filter((c) => c.status === 'fail').length;
+  process.stdout.write(failed ? `\n${failed} problem(s): the router would not start.\n` : '\nEverything the router needs answers.\n');
+  process.exit(failed ? 1 : 0);
+}
+
 async function runService(mode: 'router' | 'agent' | 'api', orgId?: string): Promise<void> {
   const config = configOrExit();
   const logger = createLogger(config.logLevel);
   const stopBroker = await withBrokers(config, logger);
+  // The connection first: a wrong CA, password or ACL is one clear line
+  // each and a non-zero exit, not a retry loop in the logs.
+  const gate = await checkBeforeStart(config, checkScope(config, mode, orgId), config.kafka.startTimeoutMs, (waiting) =>
+    logger.warn({ problems: waiting.map(formatCheck) }, `waiting for the cluster (KAFKA_START_TIMEOUT_MS=${config.kafka.startTimeoutMs})`),
+  );
+  for (const w of gate.warnings) logger.warn(formatCheck(w));
+  if (gate.failures.length > 0) {
+    await stopBroker();
+    process.stderr.write(`action-router: cannot start: ${gate.failures.length} problem(s) with the connection:\n${gate.failures.map((f) => `  ${formatCheck(f)}\n`).join('')}`);
+    process.exit(1);
+  }
   let app: App;
   let stopping = false;
   const servers: Server[] = [];
@@ -224,6 +260,8 @@ export async function main(argv: string[]): Promise<void> {
         return await trigger(args);
       case 'tail':
         return await tail(args);
+      case 'doctor':
+        return await doctor(args);
       case 'runs': {
         const { runsCommand } = await import('./cli-runs');
         const code = await runsCommand(args, process.env, (line) => process.stdout.write(`${line}\n`));

@@ -1,6 +1,8 @@
+import https from 'node:https';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import avro from 'avsc';
 import { ErrorCodes, RouterError, describeError } from '../errors';
+import { httpRequest } from '../invokers/http/client';
 
 /** The compatibility level set on each subject the router creates (never on existing ones). */
 export const REGISTRY_COMPATIBILITY = 'BACKWARD';
@@ -13,6 +15,8 @@ export interface RegistryOptions {
   timeoutMs: number;
   /** false: never register; use each subject's latest registered schema. */
   autoRegister: boolean;
+  /** PEM of the CA that signed the registry's certificate (SCHEMA_REGISTRY_CA_FILE's content). */
+  ca?: string;
 }
 
 /**
@@ -39,7 +43,11 @@ export function isConfluentFramed(buffer: Buffer): boolean {
   return buffer.length >= 5 && buffer[0] === 0;
 }
 
-const NETWORK = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EAI_AGAIN|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|EPIPE|socket hang up|fetch failed|network|timed? ?out/i;
+// TLS failures count as the network's: while running, the router waits for
+// them to be fixed rather than dead-letter Avro it cannot fetch a schema
+// for; at start, the connection check reports them as configuration.
+const NETWORK =
+  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EAI_AGAIN|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|EPIPE|socket hang up|fetch failed|network|timed? ?out|certificate|CERT_|SSL|TLS/i;
 
 /**
  * What a registry failure means. The network comes first: the client
@@ -48,6 +56,8 @@ const NETWORK = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EAI_AGAIN|ENOTFOUND|EHOSTUNRE
 export function registryErrorIsTransient(err: unknown): boolean {
   const message = `${describeError(err)} ${describeError((err as { cause?: unknown }).cause ?? '')}`;
   if (NETWORK.test(message)) return true;
+  // The HTTP client's own verdict (a timeout, a connection that failed).
+  if ((err as { retriable?: unknown }).retriable === true) return true;
   const status = (err as { status?: number }).status;
   if (typeof status === 'number') return status === 408 || status === 429 || status >= 500;
   // Decoding errors (truncated or trailing bytes, a bad union index...)
@@ -80,25 +90,31 @@ export function registryEndpoint(options: RegistryOptions): { url: string; auth?
 
 export function createRegistryCodec(options: RegistryOptions): RegistryCodec {
   const endpoint = registryEndpoint(options);
-  const client = new SchemaRegistry({ host: endpoint.url, auth: endpoint.auth });
+  const agent = endpoint.url.startsWith('https:') ? new https.Agent({ keepAlive: true, ca: options.ca }) : undefined;
+  const client = new SchemaRegistry({ host: endpoint.url, auth: endpoint.auth, agent });
   const ids = new Map<string, Promise<number>>();
   const authHeader = endpoint.auth ? `Basic ${Buffer.from(`${endpoint.auth.username}:${endpoint.auth.password}`).toString('base64')}` : undefined;
 
   /** One call of the Confluent REST API; non-2xx throws with `status`. */
   async function call(method: string, path: string, body?: unknown): Promise<unknown> {
-    const res = await fetch(`${endpoint.url}${path}`, {
+    const res = await httpRequest({
       method,
+      url: `${endpoint.url}${path}`,
       headers: {
         accept: 'application/vnd.schemaregistry.v1+json, application/json',
         ...(body === undefined ? {} : { 'content-type': 'application/vnd.schemaregistry.v1+json' }),
         ...(authHeader ? { authorization: authHeader } : {}),
       },
       body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(options.timeoutMs),
+      timeoutMs: options.timeoutMs,
+      maxResponseBytes: 8 * 1024 * 1024,
+      signal: new AbortController().signal,
+      agent,
     });
-    const text = await res.text();
-    if (!res.ok) throw Object.assign(new Error(`${method} ${path}: HTTP ${res.status} ${text.slice(0, 300)}`), { status: res.status });
-    return text ? (JSON.parse(text) as unknown) : null;
+    if (res.status < 200 || res.status >= 300) {
+      throw Object.assign(new Error(`${method} ${path}: HTTP ${res.status} ${res.body.slice(0, 300)}`), { status: res.status });
+    }
+    return res.body ? (JSON.parse(res.body) as unknown) : null;
   }
 
   const fail = (code: 'REGISTRY_UNAVAILABLE' | 'DECODE_FAILED' | 'REGISTRY_REJECTED', what: string, err: unknown) =>

@@ -9,6 +9,7 @@ import { gitlabConfigSchema, gitlabEnv } from '../invokers/gitlab/config';
 import { ApiClients } from '../api/clients';
 import type { RegistryOptions } from '../codec/registry';
 import { csv, envBoolean, httpUrl, nonNegativeInt, positiveInt } from './fragments';
+import { checkKafkaSecurity, pemCertificates } from '../kafka/security';
 
 /** Defaults of the router itself; each invoker exports its own. */
 export const DEFAULTS = {
@@ -31,13 +32,72 @@ export const DEFAULTS = {
   registryTimeoutMs: 10_000,
   apiTokenTtlSeconds: 3600,
   consoleSessionSeconds: 8 * 3600,
+  kafkaStartTimeoutMs: 30_000,
   agentClaimSeconds: 60,
 } as const;
 
-const saslSchema = z.strictObject({
-  mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
-  username: z.string().min(1),
-  password: z.string().min(1),
+const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512', 'oauthbearer', 'aws-msk-iam'] as const;
+
+const saslSchema = z
+  .strictObject({
+    mechanism: z.preprocess((v) => (typeof v === 'string' ? v.toLowerCase() : v), z.enum(SASL_MECHANISMS)),
+    username: z.string().min(1).optional(),
+    password: z.string().min(1).optional(),
+    /** OAUTHBEARER: a token from a file (re-read when it changes), or from an OAuth 2 token endpoint (client credentials). */
+    oauthbearer: z
+      .strictObject({
+        tokenFile: z.string().min(1).optional(),
+        tokenUrl: httpUrl.optional(),
+        clientId: z.string().min(1).optional(),
+        clientSecret: z.string().min(1).optional(),
+        scope: z.string().min(1).optional(),
+        /** SASL extensions, `key=value,key=value` (Confluent Cloud: logicalCluster, identityPoolId). */
+        extensions: z
+          .string()
+          .transform((text, ctx) => {
+            const out: Record<string, string> = {};
+            for (const pair of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+              const i = pair.indexOf('=');
+              if (i <= 0) {
+                ctx.addIssue({ code: 'custom', message: `expected key=value pairs, got "${pair}"` });
+                return z.NEVER;
+              }
+              out[pair.slice(0, i)] = pair.slice(i + 1);
+            }
+            return out;
+          })
+          .optional(),
+      })
+      .default({}),
+    /** aws-msk-iam: the cluster's region (default AWS_REGION). */
+    awsRegion: z.string().min(1).optional(),
+  })
+  .superRefine((sasl, ctx) => {
+    const need = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+    if (['plain', 'scram-sha-256', 'scram-sha-512'].includes(sasl.mechanism)) {
+      if (!sasl.username) need(['username'], `is required with KAFKA_SASL_MECHANISM=${sasl.mechanism}`);
+      else if (!sasl.password) need(['password'], `is required with KAFKA_SASL_MECHANISM=${sasl.mechanism} (or KAFKA_SASL_PASSWORD_FILE)`);
+    }
+    if (sasl.mechanism === 'oauthbearer') {
+      const o = sasl.oauthbearer;
+      if (!o.tokenFile && !o.tokenUrl) need(['oauthbearer', 'tokenFile'], 'OAUTHBEARER needs KAFKA_SASL_OAUTHBEARER_TOKEN_FILE or KAFKA_SASL_OAUTHBEARER_TOKEN_URL');
+      if (o.tokenFile && o.tokenUrl) need(['oauthbearer', 'tokenFile'], 'set KAFKA_SASL_OAUTHBEARER_TOKEN_FILE or KAFKA_SASL_OAUTHBEARER_TOKEN_URL, not both');
+      if (o.tokenUrl && !o.clientId) need(['oauthbearer', 'clientId'], 'is required with KAFKA_SASL_OAUTHBEARER_TOKEN_URL');
+      if (o.tokenUrl && !o.clientSecret) need(['oauthbearer', 'clientSecret'], 'is required with KAFKA_SASL_OAUTHBEARER_TOKEN_URL');
+    }
+    if (sasl.mechanism === 'aws-msk-iam' && !sasl.awsRegion) need(['awsRegion'], 'aws-msk-iam needs the cluster\'s region (KAFKA_SASL_AWS_REGION or AWS_REGION)');
+  });
+
+const tlsSchema = z.strictObject({
+  /** PEM file of the CA(s) that signed the brokers' certificates (a private CA: Strimzi, Aiven, Redpanda). */
+  caFile: z.string().min(1).optional(),
+  /** Client certificate and key (PEM) for mutual TLS. */
+  certFile: z.string().min(1).optional(),
+  keyFile: z.string().min(1).optional(),
+  keyPassword: z.string().min(1).optional(),
+  rejectUnauthorized: envBoolean.default(true),
+  /** The name to check the brokers' certificates against, when it is not the host in KAFKA_BROKERS. */
+  servername: z.string().min(1).optional(),
 });
 
 export const configSchema = z.strictObject({
@@ -45,8 +105,12 @@ export const configSchema = z.strictObject({
     /** Empty means "start the local broker" (handled before the router starts). */
     brokers: csv.pipe(z.array(z.string().regex(/^[^\s:]+:\d+$/, 'expected host:port'))).default([]),
     clientId: z.string().min(1).default(DEFAULTS.clientId),
+    /** TLS to the brokers; on by itself when any KAFKA_SSL_*_FILE is set. */
     ssl: envBoolean.default(false),
+    tls: tlsSchema.default({ rejectUnauthorized: true }),
     sasl: saslSchema.optional(),
+    /** How long `start` waits for an unreachable broker before it gives up (TLS and authentication failures end it at once). */
+    startTimeoutMs: positiveInt.default(DEFAULTS.kafkaStartTimeoutMs),
   }),
   groupId: z.string().min(1).default(DEFAULTS.groupId),
   topics: z.strictObject({
@@ -63,6 +127,8 @@ export const configSchema = z.strictObject({
     username: z.string().min(1).optional(),
     password: z.string().optional(),
     timeoutMs: positiveInt.default(DEFAULTS.registryTimeoutMs),
+    /** PEM file of the CA that signed the registry's certificate (https with a private CA). */
+    caFile: z.string().min(1).optional(),
     /** false: the router never registers; it uses each subject's latest schema (Confluent's auto.register.schemas=false). */
     autoRegister: envBoolean.default(true),
   }),
@@ -127,7 +193,29 @@ export const ENV_MAP: EnvMap = {
     brokers: 'KAFKA_BROKERS',
     clientId: 'KAFKA_CLIENT_ID',
     ssl: 'KAFKA_SSL',
-    sasl: { mechanism: 'KAFKA_SASL_MECHANISM', username: 'KAFKA_SASL_USERNAME', password: 'KAFKA_SASL_PASSWORD' },
+    tls: {
+      caFile: 'KAFKA_SSL_CA_FILE',
+      certFile: 'KAFKA_SSL_CERT_FILE',
+      keyFile: 'KAFKA_SSL_KEY_FILE',
+      keyPassword: 'KAFKA_SSL_KEY_PASSWORD',
+      rejectUnauthorized: 'KAFKA_SSL_REJECT_UNAUTHORIZED',
+      servername: 'KAFKA_SSL_SERVERNAME',
+    },
+    sasl: {
+      mechanism: 'KAFKA_SASL_MECHANISM',
+      username: 'KAFKA_SASL_USERNAME',
+      password: 'KAFKA_SASL_PASSWORD',
+      oauthbearer: {
+        tokenFile: 'KAFKA_SASL_OAUTHBEARER_TOKEN_FILE',
+        tokenUrl: 'KAFKA_SASL_OAUTHBEARER_TOKEN_URL',
+        clientId: 'KAFKA_SASL_OAUTHBEARER_CLIENT_ID',
+        clientSecret: 'KAFKA_SASL_OAUTHBEARER_CLIENT_SECRET',
+        scope: 'KAFKA_SASL_OAUTHBEARER_SCOPE',
+        extensions: 'KAFKA_SASL_OAUTHBEARER_EXTENSIONS',
+      },
+      awsRegion: 'KAFKA_SASL_AWS_REGION',
+    },
+    startTimeoutMs: 'KAFKA_START_TIMEOUT_MS',
   },
   groupId: 'ROUTER_GROUP_ID',
   topics: {
@@ -143,6 +231,7 @@ export const ENV_MAP: EnvMap = {
     username: 'SCHEMA_REGISTRY_USERNAME',
     password: 'SCHEMA_REGISTRY_PASSWORD',
     timeoutMs: 'SCHEMA_REGISTRY_TIMEOUT_MS',
+    caFile: 'SCHEMA_REGISTRY_CA_FILE',
     autoRegister: 'SCHEMA_REGISTRY_AUTO_REGISTER',
   },
   actionsPath: 'ACTIONS_PATH',
@@ -163,8 +252,39 @@ export const ENV_MAP: EnvMap = {
   invokers: { kafka: kafkaInvokerEnv, webhook: webhookEnv, github: githubEnv, gitlab: gitlabEnv },
 };
 
+/** Secrets that may also come from a file: `<NAME>_FILE` holds the path (Kubernetes and Docker secrets). */
+export const SECRET_VARIABLES = [
+  'KAFKA_SASL_PASSWORD',
+  'KAFKA_SSL_KEY_PASSWORD',
+  'KAFKA_SASL_OAUTHBEARER_CLIENT_SECRET',
+  'SCHEMA_REGISTRY_PASSWORD',
+  'API_TOKEN_SECRET',
+  'SIGNING_SECRET',
+  'GITHUB_TOKEN',
+  'GITLAB_API_TOKEN',
+];
+
+/** The environment with each `<SECRET>_FILE` read into `<SECRET>` (one trailing newline dropped). */
+function withSecretFiles(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out = { ...env };
+  for (const name of SECRET_VARIABLES) {
+    const file = env[`${name}_FILE`];
+    if (!file) continue;
+    if (env[name]) throw new ConfigError(`${name}_FILE`, `set ${name} or ${name}_FILE, not both`);
+    try {
+      out[name] = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+    } catch (err) {
+      throw new ConfigError(`${name}_FILE`, `cannot read ${file}: ${(err as Error).message}`);
+    }
+    if (!out[name]) throw new ConfigError(`${name}_FILE`, `${file} is empty`);
+  }
+  return out;
+}
+
 /** Variables whose value names a JSON file to read in its place. */
 const JSON_FILE_VARIABLES = new Set(['ORG_SECRETS_FILE', 'GITLAB_TRIGGER_TOKENS_FILE']);
+
+const OPTIONAL_SECTIONS = new Set(['sasl', 'oauthbearer']);
 
 function collect(map: EnvMap, env: NodeJS.ProcessEnv): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -175,7 +295,8 @@ function collect(map: EnvMap, env: NodeJS.ProcessEnv): Record<string, unknown> {
       out[key] = JSON_FILE_VARIABLES.has(source) ? readJsonFile(source, raw) : raw;
     } else {
       const nested = collect(source, env);
-      if (Object.keys(nested).length > 0 || key !== 'sasl') out[key] = nested;
+      // Optional sections exist only when something in them is set.
+      if (Object.keys(nested).length > 0 || !OPTIONAL_SECTIONS.has(key)) out[key] = nested;
     }
   }
   return out;
@@ -217,8 +338,13 @@ function gitlabEnvTokens(env: NodeJS.ProcessEnv): Record<string, string> {
  * The one place where the environment becomes configuration. Parsed once at
  * start; an invalid value throws a ConfigError naming its variable.
  */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+export function loadConfig(given: NodeJS.ProcessEnv = process.env): Config {
+  const env = withSecretFiles(given);
   const raw = collect(ENV_MAP, env);
+  const sasl = (raw.kafka as { sasl?: Record<string, unknown> }).sasl;
+  if (sasl && sasl.awsRegion === undefined && String(sasl.mechanism).toLowerCase() === 'aws-msk-iam') {
+    sasl.awsRegion = env.AWS_REGION || env.AWS_DEFAULT_REGION || undefined;
+  }
   if (env.GITHUB_APP_PRIVATE_KEY_FILE && !env.GITHUB_APP_PRIVATE_KEY) {
     try {
       ((raw.invokers as Record<string, Record<string, unknown>>).github ??= {}).appPrivateKey = readFileSync(env.GITHUB_APP_PRIVATE_KEY_FILE, 'utf8');
@@ -236,6 +362,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(variable, `${issue.message}${shown}`);
   }
   const config = result.data;
+  checkKafkaSecurity(config.kafka);
+  if (config.schemaRegistry.caFile) pemCertificates('SCHEMA_REGISTRY_CA_FILE', config.schemaRegistry.caFile);
   config.store.path ??= join(DEFAULTS.runsDbDir, `runs-${config.topics.status.replace(/[^A-Za-z0-9._-]/g, '_')}.db`);
   // A bad clients file stops the start, naming the variable.
   if (config.api.clientsFile) ApiClients.load(config.api.clientsFile);
@@ -248,7 +376,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 /** The registry client's options, or undefined without SCHEMA_REGISTRY_URL. */
 export function registryOptions(config: Config): RegistryOptions | undefined {
   if (!config.schemaRegistryUrl) return undefined;
-  return { url: config.schemaRegistryUrl, ...config.schemaRegistry };
+  const { caFile, ...rest } = config.schemaRegistry;
+  return { url: config.schemaRegistryUrl, ...rest, ...(caFile ? { ca: readFileSync(caFile, 'utf8') } : {}) };
 }
 
 /** The signing secret for an org: ORG_SECRETS_FILE first, then SIGNING_SECRET. */

@@ -20,6 +20,7 @@ export class FakeSchemaRegistry extends FakeHttpServer {
   constructor() {
     super();
     const subject = '/subjects/([^/]+)';
+    this.route('GET', /^\/subjects$/, () => ({ status: 200, body: [...new Set(this.stored.map((x) => x.subject))] }));
     this.route('POST', new RegExp(`^${subject}/versions$`), (r, m) => this.register(decodeURIComponent(m[1]!), r.body));
     this.route('POST', new RegExp(`^${subject}$`), (r, m) => this.lookup(decodeURIComponent(m[1]!), r.body));
     this.route('GET', new RegExp(`^${subject}/versions/latest$`), (_r, m) => this.latest(decodeURIComponent(m[1]!)));

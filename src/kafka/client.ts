@@ -1,6 +1,7 @@
-import { Kafka, KafkaConfig, logLevel as KafkaLogLevel, LogEntry, SASLOptions } from 'kafkajs';
+import { Kafka, KafkaConfig, logLevel as KafkaLogLevel, LogEntry } from 'kafkajs';
 import type { Logger } from '../log';
 import type { Config } from '../config/config';
+import { kafkaSaslOptions, kafkaTlsOptions } from './security';
 
 const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [KafkaLogLevel.ERROR]: 'error',
@@ -10,12 +11,13 @@ const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
 };
 
 /** A kafkajs client whose logs go through pino (kafkajs INFO is chatty: debug). */
-export function createKafka(config: Config['kafka'], logger: Logger, clientIdSuffix = ''): Kafka {
+export function createKafka(config: Config['kafka'], logger: Logger, clientIdSuffix = '', overrides: Partial<KafkaConfig> = {}): Kafka {
   const log = logger.child({ component: 'kafkajs' });
   const options: KafkaConfig = {
     clientId: config.clientId + clientIdSuffix,
     brokers: config.brokers,
-    ssl: config.ssl,
+    ssl: kafkaTlsOptions(config) ?? false,
+    sasl: kafkaSaslOptions(config),
     connectionTimeout: 5_000,
     requestTimeout: 30_000,
     // Retries are bounded per request; the router's own loops retry outcomes
@@ -30,12 +32,5 @@ export function createKafka(config: Config['kafka'], logger: Logger, clientIdSuf
         log[pinoLevel](rest, message);
       },
   };
-  if (config.sasl) {
-    options.sasl = {
-      mechanism: config.sasl.mechanism,
-      username: config.sasl.username,
-      password: config.sasl.password,
-    } as SASLOptions;
-  }
-  return new Kafka(options);
+  return new Kafka({ ...options, ...overrides });
 }

@@ -1,5 +1,5 @@
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, openSync } from 'node:fs';
+import { mkdtempSync, openSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { brokers } from './kafka';
@@ -29,13 +29,29 @@ export interface DedicatedBroker {
   pid: number;
   port: number;
   dataDir: string;
+  /** With `security`: the port of each extra listener (SSL, MTLS, EXPIRED, SASL_PLAINTEXT, SASL_SSL). */
+  listeners?: Record<'SSL' | 'MTLS' | 'EXPIRED' | 'SASL_PLAINTEXT' | 'SASL_SSL', number>;
+}
+
+/** The extra listeners of a secured test broker (scripts/kafka.mjs securityProperties). */
+export interface BrokerSecurity {
+  caFile: string;
+  serverPemFile: string;
+  expiredServerPemFile: string;
+  plainUsers?: Record<string, string>;
+  scramUsers?: Record<string, string>;
 }
 
 /** A broker of the test's own (data in a temp folder), to stop and restart. */
-export function startDedicatedBroker(dataDir?: string, port?: number): DedicatedBroker {
+export function startDedicatedBroker(dataDir?: string, port?: number, security?: BrokerSecurity): DedicatedBroker {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'kafka-own-'));
   const args = [join(ROOT, 'scripts', 'kafka.mjs'), 'start-at', dir];
   if (port) args.push(String(port));
+  if (security) {
+    const file = join(dir, 'security.json');
+    writeFileSync(file, JSON.stringify(security));
+    args.push('--security', file);
+  }
   const out = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 120_000 });
   if (out.status !== 0) throw new Error(`dedicated broker did not start: ${out.stderr}`);
   return JSON.parse(out.stdout.trim().split('\n').pop()!) as DedicatedBroker;

@@ -26,6 +26,8 @@ export interface HttpRequest {
   signal: AbortSignal;
   /** DNS lookup to use; the webhook invoker passes one that vets addresses. */
   lookup?: LookupFunction;
+  /** An agent of the caller's (a private CA); default: the shared keep-alive agents. */
+  agent?: http.Agent;
 }
 
 export interface HttpResponse {
@@ -65,7 +67,7 @@ export function httpRequest(req: HttpRequest): Promise<HttpResponse> {
       headers,
       lookup: req.lookup,
       // Redirects are the caller's decision (each target is checked again).
-      agent: AGENTS[url.protocol as 'http:' | 'https:'],
+      agent: req.agent ?? AGENTS[url.protocol as 'http:' | 'https:'],
     });
     const onAbort = () => {
       request.destroy();
