@@ -46,7 +46,7 @@ describe('loadConfig', () => {
     });
     expect(c.kafka.brokers).toEqual(['a:9092', 'b:9093']);
     expect(c.kafka.ssl).toBe(true);
-    expect(c.kafka.sasl).toEqual({ mechanism: 'scram-sha-512', username: 'u', password: 'p' });
+    expect(c.kafka.sasl).toMatchObject({ mechanism: 'scram-sha-512', username: 'u', password: 'p' });
     expect(c.invokers.webhook.allowedHosts).toEqual(['localhost', '10.0.0.0/8']);
     expect(c.invokers.webhook.retry).toMatchObject({ maxAttempts: 2, initialDelayMs: 500 });
     expect(c.invokers.github.apiUrl).toBe('https://ghe.example/api/v3');
