@@ -35,6 +35,17 @@
     if (!res.ok) throw Object.assign(new Error(json.message || res.statusText), { status: res.status });
     return json;
   }
+  async function post(path, body) {
+    const res = await fetch(path, {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify(body),
+    });
+    const json = await res.json().catch(() => ({}));
+    if (!res.ok) throw Object.assign(new Error(json.message || res.statusText), { status: res.status });
+    return json;
+  }
   const pad = (n) => String(n).padStart(2, '0');
   function when(ms) {
     if (ms === null || ms === undefined) return '';
@@ -318,6 +329,55 @@
       if (!logs.children.length) logs.replaceChildren(el('li', { class: 'empty', text: 'No logs yet.' }));
       else logs.querySelector('li.empty')?.remove();
       document.title = `Run ${r.id} (${STATUS_TEXT[r.status] || r.status}) · action-router`;
+      if ('approval' in res) showApproval(res.approval);
+    }
+    let approvalBox = null;
+    function approvalSection(a) {
+      if (!a) return null;
+      const box = el('section', { class: `approval state-${String(a.state).toLowerCase()}`, 'aria-labelledby': 'h-approval' });
+      const stateText = { WAITING: 'waiting for a decision', APPROVED: 'approved; routing', RELEASED: 'approved and routed', DECLINED: 'declined', CANCELLED: 'cancelled', TIMED_OUT: 'timed out' }[a.state] || a.state;
+      const list = el('ul', { class: 'approvers' }, a.approvers.length
+        ? a.approvers.map((p) => el('li', {}, el('span', { class: 'who', text: p.clientId }), ' ', el('span', { class: `chip d-${p.state.toLowerCase()}`, text: p.state.toLowerCase() }), p.description ? el('span', { class: 'said', text: ` “${p.description}”` }) : null))
+        : el('li', { text: 'No approvers are listed: an org admin decides.' }));
+      const parts = [
+        el('h2', { id: 'h-approval', text: 'Approval' }),
+        el('p', {}, `${a.type === 'ALL' ? 'Every approver must approve' : 'One approval is enough'} — `, el('strong', { text: stateText })),
+        list,
+      ];
+      if (a.canDecide || a.canCancel) {
+        const note = el('textarea', { id: 'decision-note', rows: 2, maxlength: 1024, placeholder: 'optional' });
+        const status = el('p', { class: 'live', role: 'status' });
+        const act = (path, body, label) => async () => {
+          for (const b of box.querySelectorAll('button')) b.disabled = true;
+          status.textContent = `${label}…`;
+          try {
+            await post(path, { ...body, ...(note.value.trim() ? { description: note.value.trim() } : {}) });
+            status.textContent = `${label}: done`;
+            refresh();
+          } catch (err) {
+            status.textContent = `${label} refused: ${err.message}`;
+            for (const b of box.querySelectorAll('button')) b.disabled = false;
+          }
+        };
+        const base = `/console/api/runs/${encodeURIComponent(id)}`;
+        parts.push(
+          el('label', { for: 'decision-note', text: 'Description' }),
+          note,
+          el('div', { class: 'decide' },
+            a.canDecide ? el('button', { type: 'button', class: 'approve', onclick: act(`${base}/approval`, { status: 'APPROVE' }, 'Approve') }, 'Approve') : null,
+            a.canDecide ? el('button', { type: 'button', class: 'decline', onclick: act(`${base}/approval`, { status: 'DECLINE' }, 'Decline') }, 'Decline') : null,
+            a.canCancel ? el('button', { type: 'button', class: 'cancel', onclick: act(`${base}/cancel`, {}, 'Cancel run') }, 'Cancel run') : null),
+          status,
+        );
+      }
+      return fill(box, ...parts);
+    }
+    function showApproval(a) {
+      const next = approvalSection(a);
+      if (approvalBox && next) approvalBox.replaceWith(next);
+      else if (approvalBox) approvalBox.remove();
+      else if (next) head.after(next);
+      approvalBox = next;
     }
     let busy = null;
     async function refresh() {

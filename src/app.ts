@@ -10,6 +10,10 @@ import { createKafka } from './kafka/client';
 import type { Logger } from './log';
 import { RouterMetrics } from './metrics/metrics';
 import type { SessionOptions } from './console/session';
+import { Approvals } from './approvals/approvals';
+
+/** How often a router looks for waiting runs past APPROVAL_TIMEOUT and approved runs not routed. */
+const APPROVAL_SWEEP_MS = 2_000;
 import { DeadLetterWriter } from './router/dead-letter';
 import { Intake, TriggerIntake } from './router/intake';
 import { ResumableRun, Router } from './router/router';
@@ -48,6 +52,9 @@ export class App {
   readonly invokers: InvokerRegistry;
   /** The run store and runs API (router mode, unless RUNS_STORE=false). */
   readonly runs?: RunsService;
+  /** Manual approval, when an action of the catalog requires it. */
+  readonly approvals?: Approvals;
+  private sweeper: NodeJS.Timeout | null = null;
   private readonly producer: Producer;
   private readonly admin: Admin;
   private readonly batch: BatchProducer;
@@ -97,6 +104,24 @@ export class App {
         catalog,
       });
     }
+    const needApproval = mode === 'router' && catalog ? catalog.approvalActions() : [];
+    if (needApproval.length > 0) {
+      const which = needApproval.slice(0, 3).join(', ');
+      if (!this.runs) throw new ConfigError('RUNS_STORE', `actions ${which} require approval, which needs the run store: RUNS_STORE must not be false`);
+      if (!config.approvals.secret) throw new ConfigError('APPROVAL_SECRET', `actions ${which} require approval: set APPROVAL_SECRET (32 characters at least, the same for every router) to seal waiting runs' events`);
+      this.approvals = new Approvals({
+        runs: this.runs,
+        catalog: catalog!,
+        clients: this.runs.clients,
+        secret: config.approvals.secret,
+        timeoutMs: config.approvals.timeoutMs ?? null,
+        producer: this.producer,
+        triggerTopic: config.topics.trigger,
+        notifier: this.invokers.get('WEBHOOK'),
+        logger,
+      });
+      this.runs.approvals = this.approvals;
+    }
     const topic = mode === 'agent' ? config.topics.orgTemplate.split('{orgId}').join(options.orgId ?? '') : config.topics.trigger;
     this.router = new Router({
       kafka: this.kafka,
@@ -118,6 +143,7 @@ export class App {
       onFatal: options.onFatal,
       followable: this.runs ? (partitions) => this.followable(partitions) : undefined,
       agentPayload: (run) => (polledByAgent(run, config.agent.delivery) ? pollingPayload(run) : null),
+      approvals: this.approvals,
     });
   }
 
@@ -156,6 +182,13 @@ export class App {
     await this.ensureTopics(this.router.topic);
     await this.runs?.start();
     if (this.routing) await this.router.start();
+    if (this.approvals && this.routing) {
+      // Each router sweeps the runs of the trigger partitions it owns.
+      this.sweeper = setInterval(() => {
+        void this.approvals!.sweep(this.router.ownedPartitions()).catch((err) => this.logger.warn({ err: describeError(err) }, 'approval sweep failed'));
+      }, APPROVAL_SWEEP_MS);
+      this.sweeper.unref();
+    }
     this.started = true;
   }
 
@@ -206,6 +239,8 @@ export class App {
 
   /** Graceful stop; safe to call more than once. */
   async stop(): Promise<void> {
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = null;
     await this.router.stop();
     await this.invokers.close();
     await this.runs?.stop();

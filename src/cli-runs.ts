@@ -13,6 +13,9 @@ export const RUNS_USAGE = `Usage: action-router runs <command> [options]
   show RUN_ID             one run
   logs RUN_ID [--follow]  a run's logs (--follow: until the run ends)
   watch [RUN_ID]          runs as they change (one run: until it ends)
+  approve RUN_ID          approve a run that waits for approval (--description TEXT)
+  decline RUN_ID          decline it (--description TEXT)
+  cancel RUN_ID           cancel a waiting run (its requester or an org admin)
 
   --json                  machine-readable output (watch, logs --follow: one JSON object per line)
   --url URL               the router's HTTP server (ACTION_ROUTER_URL; default http://127.0.0.1:$HTTP_PORT)
@@ -88,10 +91,18 @@ export class RunsClient {
   }
 
   async get(path: string): Promise<Json> {
-    const res = await this.fetch(path, { headers: { authorization: `Bearer ${await this.bearer()}`, accept: 'application/json' } });
-    const body = (await res.json().catch(() => ({}))) as Json;
-    if (!res.ok) throw new CliError(res.status === 404 ? 'not found (unknown run, or not one of your org)' : `${res.status}: ${String(body.message ?? body.error ?? res.statusText)}`);
-    return body;
+    return this.call('GET', path);
+  }
+
+  async call(method: string, path: string, body?: unknown): Promise<Json> {
+    const res = await this.fetch(path, {
+      method,
+      headers: { authorization: `Bearer ${await this.bearer()}`, accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const answer = (await res.json().catch(() => ({}))) as Json;
+    if (!res.ok) throw new CliError(res.status === 404 ? 'not found (unknown run, or not one of your org)' : `${res.status}: ${String(answer.message ?? answer.error ?? res.statusText)}`);
+    return answer;
   }
 
   /**
@@ -245,6 +256,18 @@ export async function runsCommand(argv: { _: string[] } & Flags, env: NodeJS.Pro
           if (id && TERMINAL.has(String(r.status))) return true;
         }
       }, abort.signal);
+      return 0;
+    }
+    case 'approve':
+    case 'decline':
+    case 'cancel': {
+      const runId = needId();
+      const description = flag(argv, 'description');
+      const { run } =
+        command === 'cancel'
+          ? ((await client.call('POST', `/v1/actions/runs/${runId}/cancel`, description ? { description } : {})) as { run: Json })
+          : ((await client.call('PATCH', `/v1/actions/runs/${runId}/approval`, { status: command === 'approve' ? 'APPROVE' : 'DECLINE', ...(description ? { description } : {}) })) as { run: Json });
+      out(json ? JSON.stringify(run, null, 2) : runLine(run));
       return 0;
     }
     default:

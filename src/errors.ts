@@ -51,6 +51,8 @@ export const ErrorCodes = {
   STATUS_REJECTED: 'STATUS_REJECTED',
   /** Handling the message failed unexpectedly (a bug): it is dead-lettered rather than blocking its partition. */
   INTERNAL_ERROR: 'INTERNAL_ERROR',
+  /** An approved run's parked event cannot be read (APPROVAL_SECRET changed, or it was never parked). */
+  APPROVAL_INVALID: 'APPROVAL_INVALID',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

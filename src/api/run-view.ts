@@ -38,8 +38,8 @@ export function runView(row: RunRow, options: ViewOptions = {}): Record<string, 
     action: options.v1 ? action : { identifier: action, title: options.actionTitle?.(action) ?? action, icon: null, deleted: false },
     properties: json(row.properties) ?? {},
     source: row.origin ?? 'API',
-    requiredApproval: false,
-    approval: null,
+    requiredApproval: row.approvalType !== null,
+    approval: row.approvalBy ? { userId: row.approvalBy, state: approvalStateOf(row), description: row.approvalDescription } : null,
     blueprint: row.blueprint ? { identifier: row.blueprint, title: row.blueprint } : null,
     entity: row.entityIdentifier ? { identifier: row.entityIdentifier, title: entityTitle ?? row.entityIdentifier } : null,
     response: json(row.response),
@@ -55,6 +55,13 @@ export function runView(row: RunRow, options: ViewOptions = {}): Record<string, 
   };
   for (const key of options.exclude ?? []) if (key !== 'id') delete view[key];
   return view;
+}
+
+/** Port's approval states: the last decision on the run. */
+function approvalStateOf(row: RunRow): string {
+  if (row.approvalState === 'DECLINED') return 'DECLINED';
+  if (row.approvalState === 'CANCELLED') return 'CANCELLED';
+  return 'APPROVED';
 }
 
 export function logView(row: LogRow): Record<string, Json> {

@@ -81,6 +81,13 @@ export async function visibleRun(runs: RunsService, principal: Principal, id: st
   return run;
 }
 
+/** A run that waits for approval takes only decisions (PATCH …/approval), nothing from backends. */
+function assertNotWaiting(run: RunRow): void {
+  if (run.approvalState === 'WAITING' || run.approvalState === 'APPROVED') {
+    throw invalid(`run ${run.id} waits for approval: it has not reached a backend yet`);
+  }
+}
+
 function ended(run: RunRow): ApiError {
   return invalid(`run ${run.id} ended ${run.status}; a finished run cannot change`);
 }
@@ -142,6 +149,7 @@ export function runRoutes(app: FastifyInstance, runs: RunsService): void {
     const changes = body.status ?? body.statusLabel ?? body.summary ?? body.externalRunId ?? body.link;
     if (changes === undefined) return { ok: true, run: runView(run, viewOptions(runs, versionOf(request))) };
     if (isTerminal(run.status)) throw ended(run);
+    assertNotWaiting(run);
     const written = await runs.write(run, principal.clientId, fields);
     if (written.applied !== 'timeout' && written.applied.result === 'ignored') throw ended(written.run);
     return { ok: true, run: runView(written.run, viewOptions(runs, versionOf(request))) };
@@ -152,6 +160,7 @@ export function runRoutes(app: FastifyInstance, runs: RunsService): void {
     const body = parse(logBody, request.body);
     const run = await visibleRun(runs, principal, request.params.id, true);
     if (isTerminal(run.status)) throw ended(run);
+    assertNotWaiting(run);
     const written = await runs.write(run, principal.clientId, {
       status: body.terminationStatus ?? 'IN_PROGRESS',
       statusLabel: body.statusLabel,
@@ -181,6 +190,7 @@ export function runRoutes(app: FastifyInstance, runs: RunsService): void {
     const body = parse(responseBody, request.body);
     const run = await visibleRun(runs, principal, request.params.id, true);
     if (isTerminal(run.status)) throw ended(run);
+    assertNotWaiting(run);
     const response = JSON.stringify(body.response ?? null);
     if (response.length > MAX_RESPONSE_CHARS) throw new ApiError(413, 'payload_too_large', `response is over ${MAX_RESPONSE_CHARS} characters`);
     const written = await runs.write(run, principal.clientId, { status: 'IN_PROGRESS', response });

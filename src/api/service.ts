@@ -12,6 +12,7 @@ import { DeadLetterLoop, DeadLetterStore } from '../store/dead-letters';
 import { RunRow, RunStore } from '../store/run-store';
 import { ApiClients } from './clients';
 import { FailureLimiter, TokenIssuer } from './tokens';
+import type { Approvals } from '../approvals/approvals';
 
 export interface RunsServiceDeps {
   config: Config;
@@ -46,6 +47,8 @@ export class RunsService {
   readonly limiter = new FailureLimiter();
   readonly catalog?: ActionCatalog;
   readonly logger: Logger;
+  /** Manual approval, when the catalog has actions that require it (set by the App). */
+  approvals?: Approvals;
   private readonly publisher: StatusPublisher;
   private readonly locks = new Map<string, Promise<unknown>>();
 

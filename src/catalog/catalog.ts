@@ -22,6 +22,11 @@ export class ActionCatalog {
     return this.byId.get(identifier);
   }
 
+  /** The identifiers of the actions that require approval. */
+  approvalActions(): string[] {
+    return [...this.byId.values()].filter((d) => d.requiredApproval).map((d) => d.identifier);
+  }
+
   /**
    * Applies the action's definition to a run: its invocationMethod replaces
    * the event's (the catalog is authoritative), defaults fill missing inputs,

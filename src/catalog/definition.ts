@@ -37,7 +37,34 @@ export const actionDefinitionSchema = z.looseObject({
     .optional(),
   userInputs: userInputsSchema.optional(),
   invocationMethod: invocationMethodSchema,
+  /** Port's manual approval: `true` (one approval) or `{ "type": "ANY" | "ALL" }`. */
+  requiredApproval: z.union([z.boolean(), z.looseObject({ type: z.enum(['ANY', 'ALL']) })]).optional(),
+  /** Who may decide: API clients by id, and the run's org's clients holding a role. An org's admin may always decide. */
+  approvers: z
+    .strictObject({ clients: z.array(z.string().min(1)).default([]), roles: z.array(z.string().min(1)).default([]) })
+    .optional(),
+  /** Where approvers are told a run waits: a signed webhook, through the same guard as WEBHOOK runs. */
+  approvalNotification: z.strictObject({ type: z.literal('webhook'), url: z.string().url() }).optional(),
 });
+
+/** What an action's approval needs, or null when it needs none. */
+export interface ApprovalRequirement {
+  type: 'ANY' | 'ALL';
+  clients: string[];
+  roles: string[];
+  notifyUrl: string | null;
+}
+
+export function approvalOf(def: ActionDefinition): ApprovalRequirement | null {
+  const r = def.requiredApproval;
+  if (!r) return null;
+  return {
+    type: r === true ? 'ANY' : r.type,
+    clients: def.approvers?.clients ?? [],
+    roles: def.approvers?.roles ?? [],
+    notifyUrl: def.approvalNotification?.url ?? null,
+  };
+}
 
 export type UserInput = z.infer<typeof userInputSchema>;
 export type UserInputs = z.infer<typeof userInputsSchema>;

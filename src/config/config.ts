@@ -36,6 +36,17 @@ export const DEFAULTS = {
   agentClaimSeconds: 60,
 } as const;
 
+/** A duration: seconds, or a number with s, m, h or d (`90s`, `30m`, `2h`, `7d`); in milliseconds. */
+const duration = z.string().transform((text, ctx) => {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$/i.exec(text);
+  const ms = m ? Number(m[1]) * { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 's').toLowerCase() as 's' | 'm' | 'h' | 'd'] : NaN;
+  if (!Number.isFinite(ms) || ms <= 0) {
+    ctx.addIssue({ code: 'custom', message: 'expected a duration such as 3600, 90s, 30m, 2h or 7d' });
+    return z.NEVER;
+  }
+  return ms;
+});
+
 const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512', 'oauthbearer', 'aws-msk-iam'] as const;
 
 const saslSchema = z
@@ -163,6 +174,12 @@ export const configSchema = z.strictObject({
     tokenSecret: z.string().min(32, 'must be at least 32 characters').optional(),
     tokenTtlSeconds: positiveInt.default(DEFAULTS.apiTokenTtlSeconds),
   }),
+  approvals: z.strictObject({
+    /** Encrypts waiting runs' events on the status topic (AES-256-GCM); every router of a deployment shares it. */
+    secret: z.string().min(32, 'must be at least 32 characters').optional(),
+    /** A run not decided this long after it was triggered ends FAILURE; unset: no limit. */
+    timeoutMs: duration.optional(),
+  }),
   console: z.strictObject({
     /** Serve the runs console at `/` (with the run store). */
     enabled: envBoolean.default(true),
@@ -247,6 +264,7 @@ export const ENV_MAP: EnvMap = {
   agent: { signatureToleranceSeconds: 'AGENT_SIGNATURE_TOLERANCE_SECONDS', delivery: 'AGENT_DELIVERY', claimSeconds: 'AGENT_CLAIM_SECONDS' },
   store: { enabled: 'RUNS_STORE', path: 'RUNS_DB_PATH' },
   api: { clientsFile: 'API_CLIENTS_FILE', tokenSecret: 'API_TOKEN_SECRET', tokenTtlSeconds: 'API_TOKEN_TTL_SECONDS' },
+  approvals: { secret: 'APPROVAL_SECRET', timeoutMs: 'APPROVAL_TIMEOUT' },
   console: { enabled: 'CONSOLE', sessionSeconds: 'CONSOLE_SESSION_SECONDS', secureCookie: 'CONSOLE_SECURE_COOKIE' },
   signing: { defaultSecret: 'SIGNING_SECRET', orgSecrets: 'ORG_SECRETS_FILE' },
   invokers: { kafka: kafkaInvokerEnv, webhook: webhookEnv, github: githubEnv, gitlab: gitlabEnv },
@@ -262,6 +280,7 @@ export const SECRET_VARIABLES = [
   'SIGNING_SECRET',
   'GITHUB_TOKEN',
   'GITLAB_API_TOKEN',
+  'APPROVAL_SECRET',
 ];
 
 /** The environment with each `<SECRET>_FILE` read into `<SECRET>` (one trailing newline dropped). */

@@ -76,11 +76,11 @@ ${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ''}
   );
 }
 
-const STATUSES = ['IN_PROGRESS', 'SUCCESS', 'FAILURE'];
+const STATUSES = ['WAITING_FOR_APPROVAL', 'IN_PROGRESS', 'SUCCESS', 'FAILURE', 'DECLINED'];
 const TYPES = ['KAFKA', 'WEBHOOK', 'GITHUB', 'GITLAB'];
 
 function options(values: string[]): string {
-  return values.map((v) => `<option value="${v}">${v.replace('_', ' ').toLowerCase()}</option>`).join('');
+  return values.map((v) => `<option value="${v}">${v.replace(/_/g, ' ').toLowerCase()}</option>`).join('');
 }
 
 export function runsPage(principal: Principal): string {

@@ -6,6 +6,8 @@ import { ALL_ORGS, Principal, canSee } from '../api/clients';
 import { ApiError, notFound, parse, unauthorized } from '../api/errors';
 import type { RunsService } from '../api/service';
 import { RUN_ID_PATTERN } from '../model/run';
+import type { RunRow } from '../store/run-store';
+import { approvalsOf, approversView, cancelBody, decisionBody } from '../api/approvals';
 import { LiveFeed } from './live';
 import { CONTENT_SECURITY_POLICY, deadLettersPage, loginPage, runPage, runsPage } from './pages';
 import { Sessions, SessionOptions, assertSameOrigin } from './session';
@@ -27,7 +29,7 @@ const loginBody = z.object({
 });
 
 const listQuery = z.looseObject({
-  status: z.enum(['IN_PROGRESS', 'SUCCESS', 'FAILURE', '']).optional(),
+  status: z.enum(['IN_PROGRESS', 'SUCCESS', 'FAILURE', 'WAITING_FOR_APPROVAL', 'DECLINED', '']).optional(),
   action: z.string().max(256).optional(),
   org: z.string().max(256).optional(),
   type: z.string().max(32).optional(),
@@ -179,12 +181,47 @@ export function consoleRoutes(app: FastifyInstance, runs: RunsService, options: 
     return run;
   }
 
+  /** A run's approval as this principal sees it: who decided, and what it may do. */
+  function approvalFor(principal: Principal, run: RunRow) {
+    if (!run.approvalType) return null;
+    const view = approversView(runs, run.id);
+    const waiting = run.approvalState === 'WAITING';
+    const listed = (JSON.parse(run.approvers ?? '[]') as string[]).includes(principal.clientId);
+    const admin = principal.roles.includes('admin') && (principal.orgId === run.orgId || principal.orgId === ALL_ORGS);
+    const decided = view.approvers.some((a) => a.clientId === principal.clientId && a.state !== 'PENDING');
+    const requester = [run.createdBy, run.userId, run.userEmail].includes(principal.clientId);
+    return {
+      ...view,
+      canDecide: waiting && (listed || admin) && !decided,
+      canCancel: (waiting || run.approvalState === 'APPROVED') && (admin || requester),
+    };
+  }
+
   app.get<{ Params: { id: string } }>('/console/api/runs/:id', async (request) => {
     const principal = await apiPrincipal(request);
     const run = visible(principal, request.params.id);
     const updates = runs.store.updatesAfter(run.id, 0, DETAIL_UPDATES).map(updateView);
     const logs = runs.store.logsAfter(run.id, null, DETAIL_LOGS).map(consoleLogView);
-    return { ok: true, run: runDetail(run), updates, logs };
+    return { ok: true, run: runDetail(run), updates, logs, approval: approvalFor(principal, run) };
+  });
+
+  /** A decision from the console: same-origin JSON only (a form from another site cannot send it). */
+  app.post<{ Params: { id: string } }>('/console/api/runs/:id/approval', async (request) => {
+    const principal = await apiPrincipal(request);
+    assertSameOrigin(request);
+    const body = parse(decisionBody, request.body);
+    const run = visible(principal, request.params.id);
+    const decided = await approvalsOf(runs).decide(principal, run, body.status, body.description ?? null);
+    return { ok: true, run: runDetail(decided), approval: approvalFor(principal, decided) };
+  });
+
+  app.post<{ Params: { id: string } }>('/console/api/runs/:id/cancel', async (request) => {
+    const principal = await apiPrincipal(request);
+    assertSameOrigin(request);
+    const body = parse(cancelBody, request.body ?? {});
+    const run = visible(principal, request.params.id);
+    const cancelled = await approvalsOf(runs).cancel(principal, run, body.description ?? null);
+    return { ok: true, run: runDetail(cancelled), approval: approvalFor(principal, cancelled) };
   });
 
   /** What changed on a run since the page last looked (after a live event named it). */
@@ -197,6 +234,7 @@ export function consoleRoutes(app: FastifyInstance, runs: RunsService, options: 
       run: runDetail(run),
       updates: runs.store.updatesAfter(run.id, q.updates, DETAIL_UPDATES).map(updateView),
       logs: runs.store.logsAfter(run.id, q.logs, DETAIL_LOGS).map(consoleLogView),
+      approval: approvalFor(principal, run),
     };
   });
 

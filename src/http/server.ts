@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Fastify, { FastifyBaseLogger, FastifyInstance, FastifyReply, LogController } from 'fastify';
 import { agentRoutes } from '../api/agent';
+import { approvalRoutes } from '../api/approvals';
 import { authRoutes } from '../api/auth';
 import { errorHandler, notFound } from '../api/errors';
 import { runRoutes } from '../api/runs';
@@ -76,6 +77,7 @@ export function buildHttpApp(source: HealthSource, logger: Logger): FastifyInsta
     authRoutes(app, source.runs);
     runRoutes(app, source.runs);
     agentRoutes(app, source.runs, source.claimSeconds ?? 60);
+    approvalRoutes(app, source.runs);
     if (source.console) {
       const registry = source.metrics.registry;
       consoleRoutes(app, source.runs, {

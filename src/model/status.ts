@@ -1,6 +1,15 @@
 import type { InvocationType } from './run';
 
+/** The status on the wire: every reader of the first schema knows these three. */
 export type RunStatus = 'IN_PROGRESS' | 'SUCCESS' | 'FAILURE';
+/**
+ * Finer statuses, carried in `statusDetail` beside a wire status that
+ * readers of the first schema understand: WAITING_FOR_APPROVAL (status
+ * IN_PROGRESS: not finished) and DECLINED (status FAILURE: finished, not run).
+ */
+export type StatusDetail = 'WAITING_FOR_APPROVAL' | 'DECLINED';
+/** A run's status as the store, the API and the console show it. */
+export type ShownStatus = RunStatus | StatusDetail;
 export type StatusSource = 'ROUTER' | 'BACKEND';
 
 /**
@@ -29,6 +38,30 @@ export interface RunClaim {
   acked: boolean;
 }
 
+/** What an approval event is (schemas/run-status-update.avsc, RunApproval). */
+export type ApprovalEvent = 'REQUESTED' | 'APPROVED' | 'DECLINED' | 'CANCELLED' | 'TIMED_OUT' | 'RELEASED' | 'NOTED';
+
+/**
+ * One step of a run's approval. REQUESTED (the router parks the run) names
+ * who may decide and holds the event, encrypted; APPROVED and DECLINED are
+ * decisions; CANCELLED and TIMED_OUT end a waiting run; RELEASED is the
+ * router taking an approved run to its backend; NOTED adds a log line to a
+ * waiting run (the notification's outcome). The store applies each only
+ * in the state it belongs to, in topic order, so that every instance agrees
+ * on which release counts.
+ */
+export interface RunApproval {
+  event: ApprovalEvent;
+  by: string | null;
+  description: string | null;
+  /** REQUESTED: ANY (one approval) or ALL (every approver); APPROVED: ADMIN when an org admin decided for everyone. */
+  type: 'ANY' | 'ALL' | 'ADMIN' | null;
+  /** REQUESTED: the client ids that may decide. */
+  approvers: string[];
+  /** REQUESTED: the trigger event, AES-256-GCM under APPROVAL_SECRET (base64). */
+  parked: string | null;
+}
+
 /** One update on the status topic (schemas/run-status-update.avsc). */
 export interface RunStatusUpdate {
   runId: string;
@@ -49,8 +82,11 @@ export interface RunStatusUpdate {
   response?: string | null;
   run?: RunInfo | null;
   claim?: RunClaim | null;
+  /** Added with approvals. */
+  statusDetail?: StatusDetail | null;
+  approval?: RunApproval | null;
 }
 
-export function isTerminal(status: RunStatus | string): boolean {
-  return status === 'SUCCESS' || status === 'FAILURE';
+export function isTerminal(status: ShownStatus | string): boolean {
+  return status === 'SUCCESS' || status === 'FAILURE' || status === 'DECLINED';
 }

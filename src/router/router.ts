@@ -16,6 +16,7 @@ import type { DeadLetterWriter } from './dead-letter';
 import type { Intake } from './intake';
 import { Followers } from './followers';
 import { OffsetWindow } from './offset-window';
+import { Approvals, RELEASE_HEADER } from '../approvals/approvals';
 
 export interface RouterDeps {
   kafka: Kafka;
@@ -39,6 +40,15 @@ export interface RouterDeps {
   followable?: (partitions: number[]) => Promise<ResumableRun[]>;
   /** What Port's polling agent gets for a run (claim-pending), or null when no agent polls for it. */
   agentPayload?: (run: FrozenRun) => string | null;
+  /** Manual approval (needs the run store): parks runs of actions that require it, releases approved ones. */
+  approvals?: Approvals;
+}
+
+/** A header's value as text, or null. */
+function headerText(message: KafkaMessage, name: string): string | null {
+  const v = message.headers?.[name];
+  if (v === undefined || v === null) return null;
+  return (Array.isArray(v) ? v[0] : v)?.toString() ?? null;
 }
 
 /** A run to follow again after a restart or a rebalance. */
@@ -236,12 +246,33 @@ export class Router {
   }
 
   /** Decides and acknowledges the outcome of one message. */
-  private async handle(state: PartitionState, message: KafkaMessage): Promise<void> {
-    const { intake, invokers, metrics, mode } = this.deps;
+  private async handle(state: PartitionState, received: KafkaMessage): Promise<void> {
+    const { intake, invokers, metrics, mode, approvals } = this.deps;
     const signal = state.abort.signal;
     const source = { topic: state.topic, partition: state.partition };
     metrics.received.inc();
-    const log = lazyChild(this.deps.logger, { partition: state.partition, offset: message.offset });
+    const log = lazyChild(this.deps.logger, { partition: state.partition, offset: received.offset });
+    let message = received;
+    // A release nudge: the store decides whether the run is approved; the
+    // nudge itself proves nothing.
+    const releaseOf = approvals && mode === 'router' ? headerText(received, RELEASE_HEADER) : null;
+    if (releaseOf !== null) {
+      const released = await untilDone(
+        signal,
+        () => approvals!.release(releaseOf, `${state.partition}:${received.offset}`, log),
+        (err, n) => log.warn({ err: describeError(err), attempt: n, runId: releaseOf }, 'release not settled yet; retrying'),
+        (err) => !(isRouterError(err) && err.retriable),
+      );
+      if (!released) {
+        metrics.skipped.inc();
+        return;
+      }
+      if ('reject' in released) {
+        const run = this.deps.approvals!.known(releaseOf);
+        return this.deadLetter(received, source, released.reject, run, null, signal, log);
+      }
+      message = { ...received, key: released.event.key, value: released.event.value, headers: {} } as KafkaMessage;
+    }
     // Only what may pass (the registry away) is retried; anything else the
     // intake throws is a bug, dead-lettered by track() as INTERNAL_ERROR.
     const result = await untilDone(
@@ -266,6 +297,16 @@ export class Router {
     }
     if ('reject' in resolution) {
       return this.deadLetter(message, source, resolution.reject, run, run.invocationMethod.type, signal, log, run);
+    }
+    // An action that requires approval waits; a field or header of the event claiming approval counts for nothing.
+    if (releaseOf === null && approvals && mode === 'router' && approvals.requirement(run)) {
+      await untilDone(
+        signal,
+        () => approvals.park(run, message, state.partition, log),
+        (err, n) => log.warn({ err: describeError(err), attempt: n, runId: run.runId }, 'cannot park the run yet; retrying'),
+        (err) => !(isRouterError(err) && err.retriable),
+      );
+      return;
     }
     try {
       await this.invoke(run, resolution.invoker, signal, log, state.partition);
@@ -409,6 +450,12 @@ export class Router {
     if (statusRefused) throw new RejectedEventError(ErrorCodes.STATUS_REJECTED, `a status update of the run cannot be written: ${statusRefused.message}`);
     reportSignal = this.followers.signal;
     for (const task of followUps) this.followers.start(task, logger, run.runId, partition);
+  }
+
+  /** The trigger partitions this router owns now. */
+  ownedPartitions(): number[] {
+    const prefix = `${this.deps.topic}:`;
+    return [...this.assigned].filter((k) => k.startsWith(prefix)).map((k) => Number(k.slice(prefix.length)));
   }
 
   /** Follows again the unfinished runs of partitions this router now owns. */

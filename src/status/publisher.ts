@@ -38,6 +38,8 @@ export function buildUpdate(
     response: fields.response ?? null,
     run: fields.run ?? null,
     claim: fields.claim ?? null,
+    statusDetail: fields.statusDetail ?? null,
+    approval: fields.approval ?? null,
   };
 }
 

@@ -32,6 +32,20 @@ export interface RunRow {
   claimBy: string | null;
   claimUntil: number | null;
   claimAcked: number;
+  /** ANY or ALL when the run needed approval. */
+  approvalType: string | null;
+  /** JSON array of the client ids that may decide. */
+  approvers: string | null;
+  /** WAITING, APPROVED (complete, not routed yet), RELEASED, DECLINED, CANCELLED, TIMED_OUT. */
+  approvalState: string | null;
+  /** The encrypted trigger event of a waiting run (routers read it on release). */
+  parked: string | null;
+  approvalBy: string | null;
+  approvalDescription: string | null;
+  approvalDecidedAt: number | null;
+  releasedAt: number | null;
+  /** The nudge (`partition:offset`) whose release was applied. */
+  releasedNudge: string | null;
   createdBy: string | null;
   updatedBy: string | null;
   createdAt: number;
@@ -45,6 +59,14 @@ export interface LogRow {
   message: string;
   createdBy: string | null;
   createdAt: number;
+}
+
+/** One approver's decision on a run. */
+export interface ApprovalRow {
+  clientId: string;
+  decision: 'APPROVED' | 'DECLINED';
+  description: string | null;
+  at: number;
 }
 
 export interface UpdateRow {
@@ -93,6 +115,8 @@ const COLUMNS = `id, org_id AS orgId, action, status, status_label AS statusLabe
   entity_identifier AS entityIdentifier, entity, properties, user_id AS userId, user_email AS userEmail,
   origin, action_trigger AS actionTrigger, invocation, trigger_partition AS triggerPartition,
   agent_payload AS agentPayload, claim_by AS claimBy, claim_until AS claimUntil, claim_acked AS claimAcked,
+  approval_type AS approvalType, approvers, approval_state AS approvalState, parked, approval_by AS approvalBy,
+  approval_description AS approvalDescription, approval_decided_at AS approvalDecidedAt, released_at AS releasedAt, released_nudge AS releasedNudge,
   created_by AS createdBy, updated_by AS updatedBy, created_at AS createdAt, updated_at AS updatedAt, ended_at AS endedAt`;
 
 const NO_INFO: RunInfo = {
@@ -155,7 +179,8 @@ export class RunStore {
         links = CASE WHEN @links = '[]' THEN links ELSE @links END,
         external_run_id = COALESCE(@externalRunId, external_run_id),
         invocation_type = COALESCE(invocation_type, @invocationType),
-        response = COALESCE(@response, response), updated_by = @actor, updated_at = @at, ended_at = @endedAt
+        response = COALESCE(@response, response), updated_by = @actor, updated_at = @at, ended_at = @endedAt,
+        parked = CASE WHEN @endedAt IS NULL THEN parked END
         WHERE id = @id`),
       info: db.prepare(`UPDATE runs SET blueprint = COALESCE(@blueprint, blueprint),
         entity_identifier = COALESCE(@entityIdentifier, entity_identifier), entity = COALESCE(@entity, entity),
@@ -168,6 +193,12 @@ export class RunStore {
         org_id = COALESCE(org_id, @orgId), action = COALESCE(action, @action)
         WHERE id = @id`),
       claim: db.prepare('UPDATE runs SET claim_by = ?, claim_until = ?, claim_acked = ? WHERE id = ?'),
+      park: db.prepare("UPDATE runs SET approval_type = ?, approvers = ?, approval_state = 'WAITING', parked = ? WHERE id = ?"),
+      approvalState: db.prepare('UPDATE runs SET approval_state = ?, parked = CASE WHEN ? THEN NULL ELSE parked END WHERE id = ?'),
+      decision: db.prepare('UPDATE runs SET approval_by = ?, approval_description = ?, approval_decided_at = ? WHERE id = ?'),
+      released: db.prepare("UPDATE runs SET approval_state = 'RELEASED', released_at = ?, released_nudge = ? WHERE id = ?"),
+      approve: db.prepare('INSERT OR IGNORE INTO run_approvals (run_id, client_id, decision, description, at) VALUES (?, ?, ?, ?, ?)'),
+      approvals: db.prepare<[string], ApprovalRow>('SELECT client_id AS clientId, decision, description, at FROM run_approvals WHERE run_id = ? ORDER BY at, rowid'),
       log: db.prepare('INSERT OR IGNORE INTO run_logs (id, run_id, message, created_by, created_at) VALUES (?, ?, ?, ?, ?)'),
       timeline: db.prepare(`INSERT INTO run_updates (run_id, partition, offset, applied, status, source, actor, status_label, summary, log, at)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
@@ -214,12 +245,14 @@ export class RunStore {
   private applyOne(partition: number, offset: bigint, u: RunStatusUpdate): ApplyResult {
     const row = this.stmts.get.get(u.runId);
     const actor = u.actor ?? (u.source === 'ROUTER' ? 'action-router' : null);
-    const ended = isTerminal(u.status) ? u.at : null;
+    // The finer status (WAITING_FOR_APPROVAL, DECLINED) is what the store shows.
+    const status = u.statusDetail ?? u.status;
+    const ended = isTerminal(status) ? u.at : null;
     const fields = {
       id: u.runId,
       orgId: u.orgId,
       action: u.action,
-      status: u.status,
+      status,
       statusLabel: u.statusLabel,
       summary: u.summary,
       links: JSON.stringify(u.links ?? []),
@@ -232,10 +265,17 @@ export class RunStore {
     };
     let applied: boolean;
     if (!row) {
-      this.stmts.insert.run({ ...fields, ...(u.run ?? NO_INFO), createdAt: u.run?.createdAt ?? u.at });
-      applied = true;
+      // A decision for a run the store does not know decides nothing.
+      applied = !u.approval || u.approval.event === 'REQUESTED';
+      if (applied) {
+        this.stmts.insert.run({ ...fields, ...(u.run ?? NO_INFO), createdAt: u.run?.createdAt ?? u.at });
+        if (u.approval) this.stmts.park.run(u.approval.type ?? 'ANY', JSON.stringify(u.approval.approvers ?? []), u.approval.parked, u.runId);
+      }
+    } else if (u.approval) {
+      applied = this.applyApproval(row, u, fields);
     } else {
-      applied = row.endedAt === null;
+      // While a run waits for approval, only approval steps change it.
+      applied = row.endedAt === null && row.approvalState !== 'WAITING' && row.approvalState !== 'APPROVED';
       if (applied) this.stmts.update.run(fields);
     }
     // What the run is fills in even after it ended: a backend can report
@@ -243,8 +283,55 @@ export class RunStore {
     if (u.run && row) this.stmts.info.run({ id: u.runId, orgId: u.orgId, action: u.action, ...u.run });
     if (u.claim) applied = applied && this.applyClaim(row, u);
     if (applied && u.log) this.stmts.log.run(logIdAt(partition, offset), u.runId, u.log, actor, u.at);
-    this.stmts.timeline.run(u.runId, partition, String(offset), applied ? 1 : 0, u.status, u.source, actor, u.statusLabel, u.summary, u.log, u.at);
+    this.stmts.timeline.run(u.runId, partition, String(offset), applied ? 1 : 0, status, u.source, actor, u.statusLabel, u.summary, u.log, u.at);
     return applied ? 'applied' : 'ignored';
+  }
+
+  /**
+   * One approval step, applied only in the state it belongs to: decisions
+   * while the run waits, one per approver; cancel and timeout until the run
+   * is released; the release once, after approval. Topic order decides
+   * every race, the same way in every instance.
+   */
+  private applyApproval(row: RunRow, u: RunStatusUpdate, fields: Record<string, unknown>): boolean {
+    const a = u.approval!;
+    const state = row.approvalState;
+    switch (a.event) {
+      case 'APPROVED':
+      case 'DECLINED': {
+        if (state !== 'WAITING' || !a.by) return false;
+        if (this.stmts.approve.run(u.runId, a.by, a.event, a.description, u.at).changes === 0) return false;
+        this.stmts.decision.run(a.by, a.description, u.at, u.runId);
+        if (a.event === 'DECLINED') {
+          this.stmts.update.run(fields);
+          this.stmts.approvalState.run('DECLINED', 1, u.runId);
+          return true;
+        }
+        const approvers = JSON.parse(row.approvers ?? '[]') as string[];
+        const approved = new Set(this.stmts.approvals.all(u.runId).filter((d) => d.decision === 'APPROVED').map((d) => d.clientId));
+        // ANY: one approval; ALL: every listed approver; an org admin's approval (type ADMIN) decides alone.
+        const complete = a.type === 'ADMIN' || row.approvalType !== 'ALL' || approvers.every((c) => approved.has(c));
+        this.stmts.update.run({ ...fields, endedAt: null });
+        if (complete) this.stmts.approvalState.run('APPROVED', 0, u.runId);
+        return true;
+      }
+      case 'CANCELLED':
+      case 'TIMED_OUT':
+        if (state !== 'WAITING' && state !== 'APPROVED') return false;
+        this.stmts.update.run(fields);
+        if (a.event === 'CANCELLED' && a.by) this.stmts.decision.run(a.by, a.description, u.at, u.runId);
+        this.stmts.approvalState.run(a.event, 1, u.runId);
+        return true;
+      case 'NOTED':
+        return state === 'WAITING' || state === 'APPROVED';
+      case 'RELEASED':
+        if (state !== 'APPROVED') return false;
+        this.stmts.update.run(fields);
+        this.stmts.released.run(u.at, a.description, u.runId);
+        return true;
+      default:
+        return false;
+    }
   }
 
   /**
@@ -268,6 +355,29 @@ export class RunStore {
 
   getRun(id: string): RunRow | undefined {
     return this.stmts.get.get(id);
+  }
+
+  /** The approvers' decisions on a run, in order. */
+  approvals(runId: string): ApprovalRow[] {
+    return this.stmts.approvals.all(runId);
+  }
+
+  /**
+   * Runs of these trigger partitions still waiting (created before
+   * `createdBefore`), and runs approved but not routed (decided before
+   * `decidedBefore`): the partition owner's sweep ends the first (the
+   * approval timeout) and routes the second (a release nudge was lost).
+   */
+  approvalSweep(partitions: readonly number[], createdBefore: number, decidedBefore: number): { expired: RunRow[]; stalled: RunRow[] } {
+    if (partitions.length === 0) return { expired: [], stalled: [] };
+    const inPartitions = `trigger_partition IN (${partitions.map(() => '?').join(', ')})`;
+    const expired = this.db
+      .prepare<unknown[], RunRow>(`SELECT ${COLUMNS} FROM runs WHERE approval_state = 'WAITING' AND created_at < ? AND ${inPartitions}`)
+      .all(createdBefore, ...partitions);
+    const stalled = this.db
+      .prepare<unknown[], RunRow>(`SELECT ${COLUMNS} FROM runs WHERE approval_state = 'APPROVED' AND approval_decided_at < ? AND ${inPartitions}`)
+      .all(decidedBefore, ...partitions);
+    return { expired, stalled };
   }
 
   logs(runId: string, limit: number, offset: number): LogRow[] {

@@ -7,7 +7,7 @@ import type Database from 'better-sqlite3';
  * Bump SCHEMA_VERSION with every change: a store of another version is
  * rebuilt from the topic (the topic is the log of record).
  */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 const DDL = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -40,6 +40,15 @@ CREATE TABLE IF NOT EXISTS runs (
   claim_by TEXT,
   claim_until INTEGER,
   claim_acked INTEGER NOT NULL DEFAULT 0,
+  approval_type TEXT,
+  approvers TEXT,
+  approval_state TEXT,
+  parked TEXT,
+  approval_by TEXT,
+  approval_description TEXT,
+  approval_decided_at INTEGER,
+  released_at INTEGER,
+  released_nudge TEXT,
   created_by TEXT,
   updated_by TEXT,
   created_at INTEGER NOT NULL,
@@ -53,6 +62,15 @@ CREATE INDEX IF NOT EXISTS runs_entity ON runs (entity_identifier) WHERE entity_
 CREATE INDEX IF NOT EXISTS runs_active ON runs (invocation_type) WHERE ended_at IS NULL;
 CREATE INDEX IF NOT EXISTS runs_ended ON runs (ended_at) WHERE ended_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS runs_agent_pending ON runs (org_id) WHERE ended_at IS NULL AND agent_payload IS NOT NULL;
+CREATE INDEX IF NOT EXISTS runs_approval ON runs (approval_state) WHERE approval_state IN ('WAITING', 'APPROVED');
+CREATE TABLE IF NOT EXISTS run_approvals (
+  run_id TEXT NOT NULL,
+  client_id TEXT NOT NULL,
+  decision TEXT NOT NULL,
+  description TEXT,
+  at INTEGER NOT NULL,
+  PRIMARY KEY (run_id, client_id)
+);
 CREATE TABLE IF NOT EXISTS run_logs (
   seq INTEGER PRIMARY KEY,
   id TEXT NOT NULL UNIQUE,
@@ -124,5 +142,5 @@ export function migrate(db: Database.Database, topic: string): boolean {
 
 /** Drops every table: the next migrate() starts an empty store. */
 export function wipe(db: Database.Database): void {
-  db.exec('DROP TABLE IF EXISTS runs; DROP TABLE IF EXISTS run_logs; DROP TABLE IF EXISTS run_updates; DROP TABLE IF EXISTS offsets; DROP TABLE IF EXISTS dead_letters; DROP TABLE IF EXISTS dlq_offsets; DELETE FROM meta;');
+  db.exec('DROP TABLE IF EXISTS runs; DROP TABLE IF EXISTS run_logs; DROP TABLE IF EXISTS run_updates; DROP TABLE IF EXISTS run_approvals; DROP TABLE IF EXISTS offsets; DROP TABLE IF EXISTS dead_letters; DROP TABLE IF EXISTS dlq_offsets; DELETE FROM meta;');
 }

@@ -84,12 +84,12 @@ export class TestKafka {
   private admin: Admin | null = null;
   private readonly consumers: { disconnect(): Promise<void> }[] = [];
 
-  async produce(topic: string, messages: { key?: string | null; value: string | Buffer | null; headers?: Record<string, string> }[]): Promise<void> {
+  async produce(topic: string, messages: { key?: string | null; value: string | Buffer | null; headers?: Record<string, string>; partition?: number }[]): Promise<void> {
     if (!this.producer) {
       this.producer = this.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: true });
       await this.producer.connect();
     }
-    await this.producer.send({ topic, messages: messages.map((m) => ({ key: m.key ?? null, value: m.value, headers: m.headers })) });
+    await this.producer.send({ topic, messages: messages.map((m) => ({ key: m.key ?? null, value: m.value, headers: m.headers, partition: m.partition })) });
   }
 
   private async adminClient(): Promise<Admin> {

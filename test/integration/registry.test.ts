@@ -173,6 +173,32 @@ describe('schema-registry mode', () => {
     expect(await (await fetch(`${registry.url}/subjects/${subject}/versions`)).json()).toEqual(before);
   });
 
+  it("the status schema's approval fields are compatible both ways with every earlier version (FULL_TRANSITIVE); new enum symbols would not be", async () => {
+    const subject = `compat-${testTopics().status}-value`;
+    const current = statusUpdateSchema as { fields: { name: string }[] };
+    const without = (names: string[]) => ({ ...current, fields: current.fields.filter((f) => !names.includes(f.name)) });
+    const first = without(['actor', 'response', 'run', 'claim', 'statusDetail', 'approval']);
+    const store = without(['statusDetail', 'approval']);
+    const put = (body: object) => fetch(`${registry.url}/config/${subject}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const register = async (schema: object) =>
+      fetch(`${registry.url}/subjects/${subject}/versions`, { method: 'POST', headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' }, body: JSON.stringify({ schema: JSON.stringify(schema) }) });
+    expect((await register(first)).status).toBe(200);
+    expect((await put({ compatibility: 'FULL_TRANSITIVE' })).status).toBe(200);
+    expect((await register(store)).status).toBe(200);
+    expect((await register(current)).status).toBe(200);
+    // Adding the statuses as enum symbols instead: a reader of an earlier schema could not read them.
+    const withSymbols = JSON.parse(JSON.stringify(store)) as { fields: { name: string; type: { symbols?: string[] } }[] };
+    withSymbols.fields.find((f) => f.name === 'status')!.type.symbols!.push('WAITING_FOR_APPROVAL', 'DECLINED');
+    expect((await register(withSymbols)).status).toBe(409);
+    // And a reader on the first schema reads a DECLINED update as what it knows: FAILURE.
+    const avro = (await import('avsc')).default;
+    const writer = avro.Type.forSchema(current as never, { wrapUnions: false });
+    const reader = avro.Type.forSchema(first as never, { wrapUnions: false });
+    const update = { runId: 'r_declined1', orgId: 'o', action: 'a', status: 'FAILURE', statusLabel: 'declined', summary: null, links: [], externalRunId: null, log: null, invocationType: null, source: 'BACKEND', attempt: 1, at: Date.now(), actor: 'lead', response: null, run: null, claim: null, statusDetail: 'DECLINED', approval: { event: 'DECLINED', by: 'lead', description: null, type: null, approvers: [], parked: null } };
+    const read = reader.fromBuffer(writer.toBuffer(update), reader.createResolver(writer)) as { status: string; statusLabel: string };
+    expect(read).toMatchObject({ status: 'FAILURE', statusLabel: 'declined' });
+  });
+
   it('a status schema the registry refuses is a configuration error at start', async () => {
     const topics = testTopics();
     const subject = `${topics.status}-value`;

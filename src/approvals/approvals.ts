@@ -1,0 +1,330 @@
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import type { KafkaMessage, Producer } from 'kafkajs';
+import type { ActionCatalog } from '../catalog/catalog';
+import { ApprovalRequirement, approvalOf } from '../catalog/definition';
+import type { ApiClients, Principal } from '../api/clients';
+import { ALL_ORGS } from '../api/clients';
+import { ApiError, invalid } from '../api/errors';
+import type { RunsService } from '../api/service';
+import { ErrorCodes, RejectedEventError, RouterError, describeError } from '../errors';
+import type { Invoker } from '../invokers/invoker';
+import type { Logger } from '../log';
+import type { FrozenRun } from '../model/run';
+import type { RunApproval } from '../model/status';
+import type { StatusFields } from '../status/publisher';
+import { runInfo } from '../status/run-info';
+import type { RunRow } from '../store/run-store';
+
+/** The header of a release nudge on the trigger topic (its value is ignored: the store decides). */
+export const RELEASE_HEADER = 'x-action-router-release';
+
+/** An approved run not routed this long after the decision is nudged again (the first nudge was lost). */
+export const STALLED_RELEASE_MS = 15_000;
+
+/** How long a release waits for the store to show the decision it follows. */
+const RELEASE_WAIT_MS = 10_000;
+
+const ROUTER = 'router';
+
+function approval(event: RunApproval['event'], fields: Partial<RunApproval> = {}): RunApproval {
+  return { event, by: ROUTER, description: null, type: null, approvers: [], parked: null, ...fields };
+}
+
+/**
+ * The parked event: AES-256-GCM under a key derived from APPROVAL_SECRET,
+ * bound to the run id (a ciphertext moved to another run does not open).
+ * The status topic may be read widely; the event's inputs stay the routers'.
+ */
+export class ParkedCipher {
+  private readonly key: Buffer;
+
+  constructor(secret: string) {
+    this.key = createHash('sha256').update(`action-router approvals\0${secret}`).digest();
+  }
+
+  seal(runId: string, event: { key: Buffer | null; value: Buffer }): string {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.key, iv);
+    cipher.setAAD(Buffer.from(runId));
+    const plain = Buffer.from(JSON.stringify({ k: event.key?.toString('base64') ?? null, v: event.value.toString('base64') }));
+    const sealed = Buffer.concat([cipher.update(plain), cipher.final()]);
+    return Buffer.concat([iv, cipher.getAuthTag(), sealed]).toString('base64');
+  }
+
+  open(runId: string, text: string): { key: Buffer | null; value: Buffer } {
+    const raw = Buffer.from(text, 'base64');
+    const decipher = createDecipheriv('aes-256-gcm', this.key, raw.subarray(0, 12));
+    decipher.setAAD(Buffer.from(runId));
+    decipher.setAuthTag(raw.subarray(12, 28));
+    const plain = JSON.parse(Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8')) as { k: string | null; v: string };
+    return { key: plain.k === null ? null : Buffer.from(plain.k, 'base64'), value: Buffer.from(plain.v, 'base64') };
+  }
+}
+
+export interface ApprovalsDeps {
+  runs: RunsService;
+  catalog: ActionCatalog;
+  clients: ApiClients;
+  secret: string;
+  /** APPROVAL_TIMEOUT, or null for none. */
+  timeoutMs: number | null;
+  producer: Producer;
+  triggerTopic: string;
+  /** The WEBHOOK invoker, for approval notifications (signing, the address guard, retries). */
+  notifier: Invoker | undefined;
+  logger: Logger;
+}
+
+/** What the release of a nudge came to. */
+export type Release = { event: { key: Buffer | null; value: Buffer } } | { reject: RouterError } | null;
+
+/**
+ * Manual approval. The router parks a run whose action requires approval
+ * (WAITING_FOR_APPROVAL, its event sealed in the update); approvers decide
+ * through the API, each decision an update on the status topic; the
+ * decision that completes the approval sends a nudge to the run's trigger
+ * partition, and the router that owns it releases the run (an update the
+ * store applies once, in topic order) and routes it through the normal
+ * path. Only the store's record counts: a nudge for a run the store does
+ * not show approved changes nothing.
+ */
+export class Approvals {
+  readonly cipher: ParkedCipher;
+  private readonly logger: Logger;
+
+  constructor(private readonly deps: ApprovalsDeps) {
+    this.cipher = new ParkedCipher(deps.secret);
+    this.logger = deps.logger.child({ component: 'approvals' });
+  }
+
+  requirement(run: FrozenRun): ApprovalRequirement | null {
+    const def = this.deps.catalog.get(run.action);
+    return def ? approvalOf(def) : null;
+  }
+
+  /** The client ids that may decide on a run of `orgId`: the listed clients and the org's clients holding a listed role. */
+  approversFor(requirement: ApprovalRequirement, orgId: string): string[] {
+    return [...new Set([...requirement.clients, ...this.deps.clients.withRoles(orgId, requirement.roles)])];
+  }
+
+  /**
+   * Parks a run: WAITING_FOR_APPROVAL with what it is, who may decide, and
+   * its sealed event; then tells the approvers (best effort, in the
+   * background: a notification that fails is a log line on the run).
+   */
+  async park(run: FrozenRun, message: KafkaMessage, partition: number, log: Logger): Promise<void> {
+    const requirement = this.requirement(run)!;
+    const approvers = this.approversFor(requirement, run.orgId);
+    const parked = this.cipher.seal(run.runId, { key: message.key ?? null, value: message.value ?? Buffer.alloc(0) });
+    const written = await this.deps.runs.write(
+      { id: run.runId, orgId: run.orgId, action: run.action, invocationType: run.invocationMethod.type },
+      ROUTER,
+      {
+        status: 'IN_PROGRESS',
+        statusDetail: 'WAITING_FOR_APPROVAL',
+        source: 'ROUTER',
+        statusLabel: 'waiting for approval',
+        log: `Waiting for approval (${requirement.type === 'ALL' ? 'all of' : 'any of'} ${approvers.length ? approvers.join(', ') : 'the org admins'})`,
+        run: runInfo(run, partition),
+        approval: approval('REQUESTED', { type: requirement.type, approvers, parked }),
+      },
+    );
+    // A replay of the trigger event (the run exists already) is not parked twice nor announced again.
+    if (written.applied === 'timeout' || written.applied.result !== 'applied') {
+      log.info({ runId: run.runId }, 'trigger event of a run already parked or decided: nothing to do');
+      return;
+    }
+    log.info({ runId: run.runId, approvers, type: requirement.type }, 'run waits for approval');
+    if (requirement.notifyUrl) void this.notify(run, requirement, approvers, log);
+  }
+
+  private async notify(run: FrozenRun, requirement: ApprovalRequirement, approvers: string[], log: Logger): Promise<void> {
+    const notifier = this.deps.notifier;
+    if (!notifier) return;
+    const body = {
+      type: 'APPROVAL_REQUESTED',
+      runId: run.runId,
+      orgId: run.orgId,
+      action: run.action,
+      approvalType: requirement.type,
+      approvers,
+      requestedBy: (run.user && typeof run.user.email === 'string' ? run.user.email : null) ?? run.userId,
+      entity: run.entityIdentifier,
+      triggeredAt: run.triggeredAt,
+    };
+    const target = { ...run, invocationMethod: { type: 'WEBHOOK', agent: false, url: requirement.notifyUrl!, method: 'POST', synchronized: true, body } } as FrozenRun;
+    const ctx = { signal: new AbortController().signal, logger: log, report: async () => undefined, follow: () => undefined };
+    let line: string;
+    try {
+      const outcome = await notifier.invoke(target, ctx);
+      line = outcome.status === 'failed' ? `Approval notification failed: ${outcome.summary}` : `Approvers notified: POST ${requirement.notifyUrl} (${outcome.statusLabel ?? 'delivered'})`;
+    } catch (err) {
+      line = `Approval notification failed: ${describeError(err)}`;
+    }
+    if (line.startsWith('Approval notification failed')) log.warn({ runId: run.runId }, line);
+    await this.deps.runs
+      .write({ id: run.runId, orgId: run.orgId, action: run.action, invocationType: run.invocationMethod.type }, ROUTER, {
+        status: 'IN_PROGRESS',
+        statusDetail: 'WAITING_FOR_APPROVAL',
+        source: 'ROUTER',
+        log: line,
+        // A note on a waiting run is an approval step of its own: it adds the log line, nothing else.
+        approval: approval('NOTED'),
+      })
+      .catch(() => undefined);
+  }
+
+  /**
+   * The trigger event of an approved run, once this router's release of it
+   * is the one the store applied; null when the nudge changes nothing (not
+   * approved, declined, cancelled, or released by another nudge). `nudge`
+   * is the nudge's position (`partition:offset`): the release records it,
+   * so that the same nudge delivered again (its router stopped before the
+   * outcome was committed) routes the run again, and any other nudge does not.
+   */
+  async release(runId: string, nudge: string, log: Logger): Promise<Release> {
+    const { runs } = this.deps;
+    let row = runs.store.getRun(runId);
+    const deadline = Date.now() + RELEASE_WAIT_MS;
+    // The nudge can overtake the decision on the way to this router's store.
+    while ((!row || row.approvalState === 'WAITING') && Date.now() < deadline) {
+      await runs.loop.awaitRun(runId, deadline - Date.now());
+      row = runs.store.getRun(runId);
+    }
+    if (!row || (row.approvalState !== 'APPROVED' && row.approvalState !== 'RELEASED')) {
+      log.warn({ runId, state: row?.approvalState ?? 'unknown run' }, 'release nudge for a run the store does not show approved: ignored');
+      return null;
+    }
+    if (row.approvalState === 'APPROVED') {
+      const written = await runs.write(row, ROUTER, {
+        status: 'IN_PROGRESS',
+        source: 'ROUTER',
+        statusLabel: 'approved',
+        log: `Approved${row.approvalBy ? ` by ${row.approvalBy}` : ''}: routing the run`,
+        approval: approval('RELEASED', { description: nudge }),
+      });
+      if (written.applied === 'timeout') throw new RouterError(ErrorCodes.BACKEND_UNAVAILABLE, 'the release is not applied to the store yet', { retriable: true });
+      row = written.run;
+      if (written.applied.result !== 'applied') {
+        log.info({ runId, state: row.approvalState }, 'another release (or a cancel) came first: this one is not routed');
+        return null;
+      }
+    } else if (row.releasedNudge !== nudge || row.endedAt !== null) {
+      // Released by another nudge (a duplicate, or one still being routed), or finished.
+      return null;
+    }
+    if (!row.parked) return { reject: new RejectedEventError(ErrorCodes.APPROVAL_INVALID, 'the approved run holds no parked event') };
+    try {
+      return { event: this.cipher.open(runId, row.parked) };
+    } catch (err) {
+      return { reject: new RejectedEventError(ErrorCodes.APPROVAL_INVALID, `the parked event does not open (was APPROVAL_SECRET changed?): ${describeError(err)}`) };
+    }
+  }
+
+  /** What the store knows of a run (for a dead letter of its nudge). */
+  known(runId: string): { runId: string; orgId: string | null; action: string | null } {
+    const row = this.deps.runs.store.getRun(runId);
+    return { runId, orgId: row?.orgId ?? null, action: row?.action ?? null };
+  }
+
+  /** Asks the run's trigger partition to release it (any router that owns it acts). */
+  async nudge(row: RunRow): Promise<void> {
+    await this.deps.producer.send({
+      topic: this.deps.triggerTopic,
+      messages: [
+        {
+          key: row.id,
+          value: JSON.stringify({ release: row.id }),
+          headers: { [RELEASE_HEADER]: row.id },
+          ...(row.triggerPartition !== null ? { partition: row.triggerPartition } : {}),
+        },
+      ],
+    });
+  }
+
+  /** May `principal` decide on `row`? A listed approver, or an admin of its org (or of every org). */
+  private deciderKind(principal: Principal, row: RunRow): 'approver' | 'admin' | null {
+    const approvers = JSON.parse(row.approvers ?? '[]') as string[];
+    if (approvers.includes(principal.clientId)) return 'approver';
+    const admin = principal.roles.includes('admin') && (principal.orgId === row.orgId || principal.orgId === ALL_ORGS);
+    return admin ? 'admin' : null;
+  }
+
+  /** APPROVE or DECLINE by an allowed approver: the decision is an update; the last approval sends the nudge. */
+  async decide(principal: Principal, row: RunRow, decision: 'APPROVE' | 'DECLINE', description: string | null): Promise<RunRow> {
+    if (!row.approvalState) throw invalid(`run ${row.id} does not require approval`);
+    if (row.approvalState !== 'WAITING') throw invalid(`run ${row.id} is not waiting for approval (${row.approvalState.toLowerCase().replace('_', ' ')})`);
+    const kind = this.deciderKind(principal, row);
+    if (!kind) throw new ApiError(403, 'forbidden', `${principal.clientId} is not an approver of run ${row.id}`);
+    if (this.deps.runs.store.approvals(row.id).some((d) => d.clientId === principal.clientId)) {
+      throw invalid(`${principal.clientId} already decided on run ${row.id}`);
+    }
+    const by = principal.clientId;
+    const said = description ? `: ${description}` : '';
+    const fields: StatusFields =
+      decision === 'APPROVE'
+        ? {
+            status: 'IN_PROGRESS',
+            statusDetail: 'WAITING_FOR_APPROVAL',
+            log: `Approved by ${by}${said}`,
+            approval: approval('APPROVED', { by, description, type: kind === 'admin' ? 'ADMIN' : null }),
+          }
+        : {
+            status: 'FAILURE',
+            statusDetail: 'DECLINED',
+            statusLabel: 'declined',
+            summary: `Declined by ${by}${said}`,
+            approval: approval('DECLINED', { by, description }),
+          };
+    const written = await this.deps.runs.write(row, by, fields);
+    if (written.applied === 'timeout') throw new ApiError(503, 'unavailable', 'the decision is written but not applied yet; read the run again');
+    if (written.applied.result !== 'applied') throw invalid(`run ${row.id} changed meanwhile (${written.run.status}): the decision was not taken`);
+    if (written.run.approvalState === 'APPROVED') await this.nudge(written.run);
+    return written.run;
+  }
+
+  /** The requester or an org admin ends a waiting (or approved, not yet routed) run: FAILURE, "cancelled". */
+  async cancel(principal: Principal, row: RunRow, description: string | null): Promise<RunRow> {
+    if (row.approvalState !== 'WAITING' && row.approvalState !== 'APPROVED') {
+      throw invalid(`run ${row.id} is not waiting for approval: only a waiting run can be cancelled`);
+    }
+    const admin = principal.roles.includes('admin') && (principal.orgId === row.orgId || principal.orgId === ALL_ORGS);
+    const requester = principal.clientId === row.createdBy || principal.clientId === row.userId || principal.clientId === row.userEmail;
+    if (!admin && !requester) throw new ApiError(403, 'forbidden', `only the run's requester or an org admin may cancel run ${row.id}`);
+    const written = await this.deps.runs.write(row, principal.clientId, {
+      status: 'FAILURE',
+      statusLabel: 'cancelled',
+      summary: `Cancelled by ${principal.clientId}${description ? `: ${description}` : ''}`,
+      approval: approval('CANCELLED', { by: principal.clientId, description }),
+    });
+    if (written.applied === 'timeout') throw new ApiError(503, 'unavailable', 'the cancel is written but not applied yet; read the run again');
+    if (written.applied.result !== 'applied') throw invalid(`run ${row.id} changed meanwhile (${written.run.status}): it was not cancelled`);
+    return written.run;
+  }
+
+  /**
+   * The owner's sweep over its trigger partitions: waiting runs past
+   * APPROVAL_TIMEOUT end FAILURE; approved runs whose nudge was lost (the
+   * deciding process stopped between the decision and the nudge) are
+   * nudged again.
+   */
+  async sweep(partitions: readonly number[], now = Date.now()): Promise<void> {
+    const { runs, timeoutMs } = this.deps;
+    const { expired, stalled } = runs.store.approvalSweep(partitions, timeoutMs === null ? 0 : now - timeoutMs, now - STALLED_RELEASE_MS);
+    for (const row of expired) {
+      await runs
+        .write(row, ROUTER, {
+          status: 'FAILURE',
+          source: 'ROUTER',
+          statusLabel: 'approval timed out',
+          summary: `No decision within APPROVAL_TIMEOUT (${Math.round(timeoutMs! / 1000)} s)`,
+          approval: approval('TIMED_OUT'),
+        })
+        .catch((err) => this.logger.warn({ runId: row.id, err: describeError(err) }, 'approval timeout not written; the next sweep tries again'));
+    }
+    for (const row of stalled) {
+      this.logger.info({ runId: row.id }, 'approved run not routed yet: nudging its partition again');
+      await this.nudge(row).catch((err) => this.logger.warn({ runId: row.id, err: describeError(err) }, 'nudge failed; the next sweep tries again'));
+    }
+  }
+}
