@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -318,6 +319,50 @@ describe('approvals', () => {
       await apiOnly.stop();
     }
   }, 90_000);
+
+  test('CLI: an approval refused (not an approver), a decline taken; the console refuses a decision from another site', async () => {
+    const runId = await trigger('deploy_prod');
+    await waiting(runId);
+    const cli = (client: Client, ...args: string[]) =>
+      new Promise<{ code: number | null; out: string; err: string }>((done) => {
+        const child = spawn(process.execPath, [join(__dirname, '..', '..', 'bin', 'action-router.js'), 'runs', ...args], {
+          env: { PATH: process.env.PATH, ACTION_ROUTER_URL: api.base, ACTION_ROUTER_CLIENT_ID: client, ACTION_ROUTER_CLIENT_SECRET: CLIENTS[client].secret },
+        });
+        let out = '';
+        let err = '';
+        child.stdout.on('data', (d) => (out += d));
+        child.stderr.on('data', (d) => (err += d));
+        child.on('exit', (code) => done({ code, out, err }));
+      });
+    const refused = await cli('acme-ci', 'approve', runId);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toContain('403: acme-ci is not an approver');
+    // A session cookie sent from another site's page: refused before anything is read.
+    const login = await fetch(`${api.base}/login`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ clientId: 'acme-lead', clientSecret: CLIENTS['acme-lead'].secret }).toString(),
+    });
+    const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+    const forged = await fetch(`${api.base}/console/api/runs/${runId}/approval`, {
+      method: 'POST',
+      headers: { cookie, origin: 'https://evil.example', 'content-type': 'application/json' },
+      body: JSON.stringify({ status: 'APPROVE' }),
+    });
+    expect(forged.status).toBe(403);
+    const asForm = await fetch(`${api.base}/console/api/runs/${runId}/approval`, {
+      method: 'POST',
+      headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'status=APPROVE',
+    });
+    expect(asForm.status).toBe(415);
+    expect(status(runId)).toBe('WAITING_FOR_APPROVAL');
+    const declined = await cli('acme-lead', 'decline', runId, '--description', 'not today');
+    expect(declined.code).toBe(0);
+    expect(declined.out).toMatch(new RegExp(`DECLINED +${runId} +deploy_prod \\(org_acme\\) +declined`));
+    expect(status(runId)).toBe('DECLINED');
+  });
 
   describe('in the console', () => {
     let browser: Browser;
