@@ -312,7 +312,7 @@
           section('Timeline', el('table', { class: 'timeline' }, el('thead', {}, el('tr', {}, ['When', 'Status', 'Who', 'What'].map((h) => el('th', { scope: 'col', text: h })))), timeline)),
           section('Logs', logs),
           section('Invocation', ...invocationView(r)),
-          r.response !== null ? section('Response', pretty(r.response)) : null,
+          (responseBox = r.response !== null ? section('Response', pretty(r.response)) : null),
           section('Properties', pretty(r.properties), el('p', { class: 'hint', text: 'Censored inputs are masked before they reach the store.' })),
           r.entityJson ? section('Entity', pretty(r.entityJson)) : null,
         );
@@ -330,8 +330,19 @@
       else logs.querySelector('li.empty')?.remove();
       document.title = `Run ${r.id} (${STATUS_TEXT[r.status] || r.status}) · action-router`;
       if ('approval' in res) showApproval(res.approval);
+      // A response can arrive after the page opened (a synchronized webhook's answer, PATCH …/response).
+      const text = r.response === null ? null : JSON.stringify(r.response);
+      if (!first && text !== responseText && r.response !== null) {
+        const next = section('Response', pretty(r.response));
+        if (responseBox) responseBox.replaceWith(next);
+        else root.querySelector('section[aria-labelledby="h-invocation"]').after(next);
+        responseBox = next;
+      }
+      responseText = text;
     }
     let approvalBox = null;
+    let responseBox = null;
+    let responseText = null;
     function approvalSection(a) {
       if (!a) return null;
       const box = el('section', { class: `approval state-${String(a.state).toLowerCase()}`, 'aria-labelledby': 'h-approval' });

@@ -23,6 +23,8 @@ export interface OutcomeFields {
   externalRunId?: string;
   /** Attempts made (1 when the first call settled it). */
   attempt?: number;
+  /** What the backend answered, as JSON text (a synchronized webhook's response, as Port keeps it). */
+  response?: string;
   /**
    * Nothing to add to the announcement: the router publishes no update for
    * this outcome (the run now belongs to someone else who reports on it).

@@ -630,6 +630,7 @@ function outcomeFields(outcome: InvocationOutcome): StatusFields {
     links: outcome.links,
     externalRunId: outcome.externalRunId,
     attempt: outcome.attempt,
+    response: outcome.response,
   };
   switch (outcome.status) {
     case 'delivered':

@@ -160,6 +160,8 @@ describe('approvals', () => {
     expect(approved.body.run).toMatchObject({ id: runId, approval: { userId: 'acme-oncall', state: 'APPROVED', description: 'go' } });
     await eventually(() => status(runId) === 'SUCCESS', 'the approved run routed and done');
     expect(receiver.deliveries(runId)).toBe(1);
+    // The synchronized webhook's answer is the run's response, as Port keeps it.
+    expect((await as('acme-ci', 'GET', `/v1/actions/runs/${runId}`)).body.run).toMatchObject({ status: 'SUCCESS', response: { ok: true } });
     // Deciding again, or on a finished run: 422, nothing changes.
     const late = await as('acme-lead', 'PATCH', `/v1/actions/runs/${runId}/approval`, { status: 'DECLINE' });
     expect(late.status).toBe(422);
@@ -391,6 +393,7 @@ describe('approvals', () => {
       // Polled from here: the console's Content-Security-Policy forbids evaluating strings in the page.
       await eventually(async () => (await page.locator('.run-head .chip').textContent()) === 'success', 'SUCCESS on screen', 15_000);
       expect(await page.locator('section.approval').textContent()).toContain('“ship it”');
+      expect(await page.locator('section[aria-labelledby="h-response"] pre').textContent()).toBe('{\n  "ok": true\n}');
       expect(receiver.deliveries(runId)).toBe(1);
       // The list shows waiting runs highlighted.
       const waitingId = await trigger('deploy_prod');

@@ -206,6 +206,14 @@ describe('connectivity', () => {
     );
   });
 
+  test('a certificate for another name; KAFKA_SSL_SERVERNAME names the one it is for', async () => {
+    await refused(
+      { KAFKA_BROKERS: at('SSL'), KAFKA_SSL_CA_FILE: pki.caFile, KAFKA_SSL_SERVERNAME: 'kafka.other.example' },
+      /TLS handshake failed: .*kafka\.other\.example.* — the broker's certificate is not for this host name: connect by a name it lists, or set KAFKA_SSL_SERVERNAME$/,
+    );
+    await routes({ KAFKA_BROKERS: at('SSL'), KAFKA_SSL_CA_FILE: pki.caFile, KAFKA_SSL_SERVERNAME: 'localhost' });
+  });
+
   test('an expired broker certificate', async () => {
     await refused({ KAFKA_BROKERS: at('EXPIRED'), KAFKA_SSL_CA_FILE: pki.caFile }, /TLS handshake failed: certificate has expired — the broker's certificate has expired/);
   });

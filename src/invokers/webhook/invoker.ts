@@ -73,7 +73,13 @@ export class WebhookInvoker implements Invoker {
     }
     const body = response.body ? ` — response: ${excerpt(response.body, 1_000)}${response.truncated ? ' (truncated)' : ''}` : '';
     if (target.synchronized) {
-      return { status: 'succeeded', summary: `${what} answered HTTP ${response.status}${body}`, attempt: attempts, statusLabel: `HTTP ${response.status}` };
+      return {
+        status: 'succeeded',
+        summary: `${what} answered HTTP ${response.status}${body}`,
+        attempt: attempts,
+        statusLabel: `HTTP ${response.status}`,
+        response: responseJson(response),
+      };
     }
     return { status: 'delivered', log: `${what} delivered: HTTP ${response.status}`, attempt: attempts };
   }
@@ -157,6 +163,19 @@ export class WebhookInvoker implements Invoker {
   }
 
   async close(): Promise<void> {}
+}
+
+/** A response body as JSON text: the JSON it is, else the text as a JSON string (cut responses are kept as text). */
+function responseJson(response: HttpResponse): string | undefined {
+  if (!response.body) return undefined;
+  if (!response.truncated) {
+    try {
+      return JSON.stringify(JSON.parse(response.body));
+    } catch {
+      // not JSON: kept as text
+    }
+  }
+  return JSON.stringify(response.body);
 }
 
 function labelFor(err: RouterError): string {
