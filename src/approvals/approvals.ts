@@ -130,7 +130,8 @@ export class Approvals {
       },
     );
     // A replay of the trigger event (the run exists already) is not parked twice nor announced again.
-    if (written.applied === 'timeout' || written.applied.result !== 'applied') {
+    // ('timeout': the update is on the topic, the store has not applied it yet: it is parked.)
+    if (written.applied !== 'timeout' && written.applied.result !== 'applied') {
       log.info({ runId: run.runId }, 'trigger event of a run already parked or decided: nothing to do');
       return;
     }
