@@ -507,8 +507,88 @@ async function measureConsole(browser, base, secret, bearer, N, topics, update) 
   record('console-live-update', median(liveTimes), 'ms', median(apiTimes));
 }
 
+// 8. Approvals: how long from an approver's decision to the backend's call,
+// against how long from a trigger to the backend's call for a run that
+// needs no approval (same router, same receiver, same run).
+async function approvalsLatency() {
+  const N = Math.max(50, Math.round(200 * SCALE));
+  const rx = await receiver(0);
+  const topics = topicsFor('approvals');
+  await createTopics(topics.trigger);
+  const dir = join(tmpdir(), `bench-approvals-${id()}`);
+  mkdirSync(dir, { recursive: true });
+  const secret = 'bench-approver-secret-0123456789';
+  writeFileSync(join(dir, 'clients.json'), JSON.stringify({ lead: { secret, orgId: 'org_bench', roles: ['lead'] } }));
+  writeFileSync(
+    join(dir, 'actions.json'),
+    JSON.stringify([
+      { identifier: 'deploy_prod', requiredApproval: true, approvers: { roles: ['lead'] }, invocationMethod: { type: 'WEBHOOK', url: rx.url } },
+      { identifier: 'deploy_dev', invocationMethod: { type: 'WEBHOOK', url: rx.url } },
+    ]),
+  );
+  const port = await new Promise((r) => {
+    const s = http.createServer().listen(0, '127.0.0.1', () => {
+      const { port: free } = s.address();
+      s.close(() => r(free));
+    });
+  });
+  const base = `http://127.0.0.1:${port}`;
+  const router = spawnRouter(topics, {
+    HTTP_PORT: String(port),
+    ACTIONS_PATH: join(dir, 'actions.json'),
+    API_CLIENTS_FILE: join(dir, 'clients.json'),
+    APPROVAL_SECRET: 'bench-approval-parking-secret-0123456789',
+  });
+  try {
+    const message = (runId, action) => JSON.stringify(samplePortMessage({ runId, orgId: 'org_bench', action }));
+    await producer.send({ topic: topics.trigger, messages: [{ key: 'r_warm', value: message('r_warm', 'deploy_dev') }] });
+    await waitFor('warm-up', () => rx.seen.has('r_warm'), 60_000);
+    // Baseline: runs without approval, one every 20 ms.
+    for (let i = 0; i < N; i++) {
+      const runId = `r_d${i}`;
+      rx.sentAt.set(runId, Date.now());
+      await producer.send({ topic: topics.trigger, acks: 1, messages: [{ key: runId, value: message(runId, 'deploy_dev') }] });
+      await sleep(20);
+    }
+    await waitFor('baseline runs', () => rx.latencies.length >= N, 120_000);
+    const baseline = rx.latencies.splice(0).sort((a, b) => a - b);
+    // Approval runs: parked first, then approved one every 20 ms.
+    await producer.send({ topic: topics.trigger, messages: Array.from({ length: N }, (_, i) => ({ key: `r_p${i}`, value: message(`r_p${i}`, 'deploy_prod') })) });
+    const token = (await (await fetch(`${base}/v1/auth/access_token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ clientId: 'lead', clientSecret: secret }) })).json()).accessToken;
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    const waitingCount = async () => (await (await fetch(`${base}/v1/actions/runs?status=WAITING_FOR_APPROVAL&limit=1000`, { headers })).json()).runs?.length ?? 0;
+    await waitFor('runs parked', async () => (await waitingCount()) >= N, 120_000);
+    const decisions = [];
+    for (let i = 0; i < N; i++) {
+      const runId = `r_p${i}`;
+      const t = Date.now();
+      rx.sentAt.set(runId, t);
+      const res = await fetch(`${base}/v1/actions/runs/${runId}/approval`, { method: 'PATCH', headers, body: JSON.stringify({ status: 'APPROVE' }) });
+      await res.arrayBuffer();
+      if (res.status !== 201) throw new Error(`approval of ${runId}: HTTP ${res.status}`);
+      decisions.push(Date.now() - t);
+      await sleep(20);
+    }
+    await waitFor('approved runs', () => rx.latencies.length >= N, 120_000);
+    await sleep(1_000);
+    const approved = rx.latencies.splice(0).sort((a, b) => a - b);
+    // Each approved run reaches the backend once: N calls, from N runs.
+    const reached = [...Array(N).keys()].filter((i) => rx.seen.has(`r_p${i}`)).length;
+    if (reached !== N || approved.length !== N) throw new Error(`approved runs: ${reached} of ${N} reached the backend, in ${approved.length} calls`);
+    const pct = (xs, p) => xs[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
+    decisions.sort((a, b) => a - b);
+    record('trigger-to-backend-p50', pct(baseline, 50), 'ms');
+    record('approval-to-backend-p50', pct(approved, 50), 'ms', pct(baseline, 50));
+    record('approval-to-backend-p99', pct(approved, 99), 'ms', pct(baseline, 99));
+    record('approval-api-p50', pct(decisions, 50), 'ms');
+  } finally {
+    await stop(router);
+    await rx.close();
+  }
+}
+
 const only = process.env.BENCH_ONLY?.split(',');
-for (const [name, fn] of [['kafka-routing', kafkaRouting], ['webhook-slow', webhookSlow], ['latency', latency], ['peak-rss', peakRss], ['runs-api', runsApi], ['console', consolePage]]) {
+for (const [name, fn] of [['kafka-routing', kafkaRouting], ['webhook-slow', webhookSlow], ['latency', latency], ['peak-rss', peakRss], ['runs-api', runsApi], ['console', consolePage], ['approvals', approvalsLatency]]) {
   if (!only || only.includes(name)) await fn();
 }
 
