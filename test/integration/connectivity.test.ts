@@ -293,6 +293,27 @@ describe('connectivity', () => {
     expect(loadConfig({ KAFKA_BROKERS: 'b-1.msk:9098', KAFKA_SASL_MECHANISM: 'aws-msk-iam', AWS_REGION: 'eu-west-1' }).kafka).toMatchObject({ ssl: true, sasl: { awsRegion: 'eu-west-1' } });
   });
 
+  test('a registry that refuses the credentials: the start says which variables to set', async () => {
+    const seen: (string | undefined)[] = [];
+    const server = http.createServer((req, res) => {
+      seen.push(req.headers.authorization);
+      res.writeHead(401, { 'content-type': 'application/json' }).end('{"error_code":401,"message":"Unauthorized"}');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const passwordFile = join(pki.dir, 'registry-password');
+      writeFileSync(passwordFile, 'wrong-secret\n');
+      await refused(
+        { KAFKA_BROKERS: broker.brokers, SCHEMA_REGISTRY_URL: url, SCHEMA_REGISTRY_USERNAME: 'router', SCHEMA_REGISTRY_PASSWORD_FILE: passwordFile },
+        /^ {2}FAIL {2}schema registry http:\/\/127\.0\.0\.1:\d+: refused the credentials \(HTTP 401\): set SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_PASSWORD/,
+      );
+      expect(seen[0]).toBe(`Basic ${Buffer.from('router:wrong-secret').toString('base64')}`);
+    } finally {
+      server.close();
+    }
+  });
+
   describe('schema registry over TLS with a private CA', () => {
     let fake: FakeSchemaRegistry;
     let proxy: tls.Server;
