@@ -127,12 +127,14 @@
     });
     const stat = (label, value, extra) => el('div', { class: `stat ${extra || ''}` }, el('span', { class: 'v', text: value }), el('span', { class: 'l', text: label }));
     const lag = o.lag.router === null && o.lag.store === null ? '–' : `${o.lag.router ?? '–'} / ${o.lag.store ?? '–'}`;
-    box.replaceChildren(
+    fill(
+      box,
       el('div', { class: 'stat spark-box' }, bars, el('span', { class: 'v', text: String(o.perMinute[o.perMinute.length - 1]) }), el('span', { class: 'l', text: `runs last minute (${o.minutes} min shown)` })),
       stat(`success rate, ${o.minutes} min`, rate),
       stat(`succeeded, ${o.minutes} min`, String(o.ended.SUCCESS || 0), 'ok'),
       stat(`failed, ${o.minutes} min`, String(o.ended.FAILURE || 0), o.ended.FAILURE ? 'bad' : ''),
       stat('in flight', String(o.inFlight)),
+      o.waiting ? el('a', { class: 'stat wait', href: '/?status=WAITING_FOR_APPROVAL' }, el('span', { class: 'v', text: String(o.waiting) }), el('span', { class: 'l', text: 'waiting for approval' })) : null,
       stat('lag: router / store', lag),
     );
   }

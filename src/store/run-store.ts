@@ -433,10 +433,10 @@ export class RunStore {
 
   /**
    * The console's overview of one org (or all): runs started per minute over
-   * the last `minutes`, runs ended in that window by status, and runs not
-   * ended.
+   * the last `minutes`, runs ended in that window by status, runs not
+   * ended, and runs waiting for approval.
    */
-  overview(orgId: string | undefined, now: number, minutes: number): { perMinute: number[]; ended: Record<string, number>; inFlight: number } {
+  overview(orgId: string | undefined, now: number, minutes: number): { perMinute: number[]; ended: Record<string, number>; inFlight: number; waiting: number } {
     const since = now - minutes * 60_000;
     const org = orgId === undefined ? '' : ' AND org_id = @orgId';
     const params = { since, orgId, now };
@@ -454,7 +454,8 @@ export class RunStore {
       .all(params) as { status: string; n: number }[];
     for (const { status, n } of byStatus) ended[status] = n;
     const inFlight = (this.db.prepare(`SELECT COUNT(*) AS n FROM runs WHERE ended_at IS NULL${org}`).get(params) as { n: number }).n;
-    return { perMinute, ended, inFlight };
+    const waiting = (this.db.prepare(`SELECT COUNT(*) AS n FROM runs WHERE approval_state = 'WAITING'${org}`).get(params) as { n: number }).n;
+    return { perMinute, ended, inFlight, waiting };
   }
 
   /** Unfinished agent runs of an org that no agent holds at `now`, oldest first. */

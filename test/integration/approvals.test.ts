@@ -400,6 +400,12 @@ describe('approvals', () => {
       await waiting(waitingId);
       await page.goto(`${api.base}/?status=WAITING_FOR_APPROVAL`);
       await page.locator(`#runs tbody tr[data-id="${waitingId}"][data-status="WAITING_FOR_APPROVAL"]`).waitFor();
+      // The overview counts the org's waiting runs and links to them.
+      const stat = page.locator('#overview a.stat.wait');
+      await stat.waitFor();
+      expect(await stat.getAttribute('href')).toBe('/?status=WAITING_FOR_APPROVAL');
+      const shown = Number(await stat.locator('.v').textContent());
+      expect(shown).toBe(app.runs!.store.listRuns({ orgId: 'org_acme', statuses: ['WAITING_FOR_APPROVAL'], limit: 1000 }).length);
       expect(errors).toEqual([]);
     });
   });
