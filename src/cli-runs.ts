@@ -22,7 +22,10 @@ export const RUNS_USAGE = `Usage: action-router runs <command> [options]
   --client-id ID          (ACTION_ROUTER_CLIENT_ID)
   --client-secret SECRET  (ACTION_ROUTER_CLIENT_SECRET, or ACTION_ROUTER_CLIENT_SECRET_FILE)`;
 
-export class CliError extends Error {}
+/** A problem the user can act on: printed as is, exit 1. */
+export class CliError extends Error {
+  override name = 'CliError';
+}
 
 type Flags = { [flag: string]: string | boolean | string[] };
 type Json = Record<string, unknown>;

@@ -282,7 +282,8 @@ export async function main(argv: string[]): Promise<void> {
         fail(`unknown command "${command}"\n\n${USAGE}`);
     }
   } catch (err) {
-    if (err instanceof Error && err.name === 'Error' && err.constructor.name === 'CliError') fail(err.message, 1);
+    // The runs commands' own errors (cli-runs, loaded on use) are already readable.
+    if (err instanceof Error && err.name === 'CliError') fail(err.message, 1);
     fail(describeError(err), 1);
   }
 }

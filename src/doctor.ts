@@ -2,7 +2,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Admin } from 'kafkajs';
 import type { Config } from './config/config';
-import { registryEndpoint, createRegistryCodec } from './codec/registry';
+import { createRegistryCodec, registryTransport } from './codec/registry';
 import { registryOptions } from './config/config';
 import { describeError } from './errors';
 import { httpRequest } from './invokers/http/client';
@@ -10,7 +10,6 @@ import { createKafka } from './kafka/client';
 import { certificateWarnings, describeAuth, kafkaTlsOptions } from './kafka/security';
 import { silentLogger } from './log';
 import { statusUpdateSchema } from './codec/avro';
-import https from 'node:https';
 
 /**
  * Connection checks, in the order a connection fails: the brokers' ports,
@@ -176,18 +175,17 @@ async function topicCheck(admin: Admin, topic: string, autoCreate: boolean): Pro
 async function registryChecks(config: Config): Promise<Check[]> {
   const options = registryOptions(config);
   if (!options) return [];
-  const endpoint = registryEndpoint(options);
+  const { endpoint, agent, authHeaders } = registryTransport(options);
   const what = `schema registry ${endpoint.url}`;
-  const auth: Record<string, string> = endpoint.auth ? { authorization: `Basic ${Buffer.from(`${endpoint.auth.username}:${endpoint.auth.password}`).toString('base64')}` } : {};
   try {
     const res = await httpRequest({
       method: 'GET',
       url: `${endpoint.url}/subjects`,
-      headers: { accept: 'application/json', ...auth },
+      headers: { accept: 'application/json', ...authHeaders },
       timeoutMs: Math.min(options.timeoutMs, PROBE_TIMEOUT_MS),
       maxResponseBytes: 1024 * 1024,
       signal: new AbortController().signal,
-      agent: endpoint.url.startsWith('https:') ? new https.Agent({ ca: options.ca }) : undefined,
+      agent,
     });
     if (res.status === 401 || res.status === 403) {
       return [{ status: 'fail', what, detail: `refused the credentials (HTTP ${res.status}): set SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_PASSWORD (or put them in the URL)` }];

@@ -9,12 +9,18 @@ const tokenBody = z.strictObject({ clientId: z.string().min(1).max(256), clientS
 /** A failed sign-in answers no sooner than this: guessing is slow even below the limit. */
 const FAILURE_DELAY_MS = 200;
 
+/** The principal of a request's Bearer token: undefined without one, null for a bad or expired one. */
+export async function bearerPrincipal(runs: RunsService, request: FastifyRequest): Promise<Principal | null | undefined> {
+  const header = request.headers.authorization;
+  if (!header) return undefined;
+  const match = /^Bearer\s+(\S+)$/i.exec(header);
+  return match ? runs.tokens.verify(match[1]!) : null;
+}
+
 /** The principal of a request's Bearer token; 401 otherwise. */
 export async function principalOf(runs: RunsService, request: FastifyRequest): Promise<Principal> {
-  const header = request.headers.authorization;
-  const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
-  if (!match) throw unauthorized();
-  const principal = await runs.tokens.verify(match[1]!);
+  const principal = await bearerPrincipal(runs, request);
+  if (principal === undefined) throw unauthorized();
   if (!principal) throw unauthorized('the token is invalid or expired');
   return principal;
 }

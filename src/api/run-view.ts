@@ -2,7 +2,8 @@ import type { Json } from '../model/json';
 import type { LogRow, RunRow } from '../store/run-store';
 
 
-function json(text: string | null): Json {
+/** A stored JSON text as its value (a text that is not JSON as itself). */
+export function jsonOf(text: string | null): Json {
   if (text === null) return null;
   try {
     return JSON.parse(text) as Json;
@@ -23,26 +24,31 @@ export interface ViewOptions {
   actionTitle?: (identifier: string) => string | null;
 }
 
+/** The title of a run's entity, when its JSON has one. */
+export function entityTitleOf(row: RunRow): string | null {
+  const entity = jsonOf(row.entity);
+  return entity && typeof entity === 'object' && !Array.isArray(entity) && typeof entity.title === 'string' ? entity.title : null;
+}
+
 /** A stored run as Port's API shows it (PORT-RUNS-API.md, "The Run object"). */
 export function runView(row: RunRow, options: ViewOptions = {}): Record<string, Json> {
-  const entity = json(row.entity);
-  const entityTitle = entity && typeof entity === 'object' && !Array.isArray(entity) && typeof entity.title === 'string' ? entity.title : null;
+  const entityTitle = entityTitleOf(row);
   const action = row.action ?? '';
   const view: Record<string, Json> = {
     id: row.id,
     status: row.status,
     statusLabel: row.statusLabel,
-    link: json(row.links) ?? [],
+    link: jsonOf(row.links) ?? [],
     summary: row.summary,
     externalRunId: row.externalRunId,
     action: options.v1 ? action : { identifier: action, title: options.actionTitle?.(action) ?? action, icon: null, deleted: false },
-    properties: json(row.properties) ?? {},
+    properties: jsonOf(row.properties) ?? {},
     source: row.origin ?? 'API',
     requiredApproval: row.approvalType !== null,
     approval: row.approvalBy ? { userId: row.approvalBy, state: approvalStateOf(row), description: row.approvalDescription } : null,
     blueprint: row.blueprint ? { identifier: row.blueprint, title: row.blueprint } : null,
     entity: row.entityIdentifier ? { identifier: row.entityIdentifier, title: entityTitle ?? row.entityIdentifier } : null,
-    response: json(row.response),
+    response: jsonOf(row.response),
     createdBy: row.createdBy,
     updatedBy: row.updatedBy,
     createdAt: iso(row.createdAt),
@@ -51,7 +57,7 @@ export function runView(row: RunRow, options: ViewOptions = {}): Record<string, 
     // Ours, beside Port's fields: where the run went.
     orgId: row.orgId,
     invocationType: row.invocationType,
-    invocationMethod: json(row.invocation),
+    invocationMethod: jsonOf(row.invocation),
   };
   for (const key of options.exclude ?? []) if (key !== 'id') delete view[key];
   return view;

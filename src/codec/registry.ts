@@ -88,12 +88,24 @@ export function registryEndpoint(options: RegistryOptions): { url: string; auth?
   return username ? { url: base, auth: { username, password: password ?? '' } } : { url: base };
 }
 
-export function createRegistryCodec(options: RegistryOptions): RegistryCodec {
+/** How to reach the registry: its URL and credentials, the basic-auth header, and an agent that trusts SCHEMA_REGISTRY_CA_FILE. */
+export function registryTransport(options: RegistryOptions): {
+  endpoint: ReturnType<typeof registryEndpoint>;
+  agent: https.Agent | undefined;
+  authHeaders: Record<string, string>;
+} {
   const endpoint = registryEndpoint(options);
   const agent = endpoint.url.startsWith('https:') ? new https.Agent({ keepAlive: true, ca: options.ca }) : undefined;
+  const authHeaders: Record<string, string> = endpoint.auth
+    ? { authorization: `Basic ${Buffer.from(`${endpoint.auth.username}:${endpoint.auth.password}`).toString('base64')}` }
+    : {};
+  return { endpoint, agent, authHeaders };
+}
+
+export function createRegistryCodec(options: RegistryOptions): RegistryCodec {
+  const { endpoint, agent, authHeaders } = registryTransport(options);
   const client = new SchemaRegistry({ host: endpoint.url, auth: endpoint.auth, agent });
   const ids = new Map<string, Promise<number>>();
-  const authHeader = endpoint.auth ? `Basic ${Buffer.from(`${endpoint.auth.username}:${endpoint.auth.password}`).toString('base64')}` : undefined;
 
   /** One call of the Confluent REST API; non-2xx throws with `status`. */
   async function call(method: string, path: string, body?: unknown): Promise<unknown> {
@@ -103,7 +115,7 @@ export function createRegistryCodec(options: RegistryOptions): RegistryCodec {
       headers: {
         accept: 'application/vnd.schemaregistry.v1+json, application/json',
         ...(body === undefined ? {} : { 'content-type': 'application/vnd.schemaregistry.v1+json' }),
-        ...(authHeader ? { authorization: authHeader } : {}),
+        ...authHeaders,
       },
       body: body === undefined ? undefined : JSON.stringify(body),
       timeoutMs: options.timeoutMs,

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { ALL_ORGS, Principal, canSee } from '../api/clients';
+import { bearerPrincipal } from '../api/auth';
 import { ApiError, notFound, parse, unauthorized } from '../api/errors';
 import type { RunsService } from '../api/service';
 import { RUN_ID_PATTERN } from '../model/run';
@@ -72,13 +73,10 @@ export function consoleRoutes(app: FastifyInstance, runs: RunsService, options: 
   const assets = new Map(Object.keys(ASSETS).map((name) => [name, readFileSync(join(ASSETS_DIR, name))]));
   app.addHook('onClose', async () => live.close());
 
+  /** An API Bearer token when the request has one (the CLI), else the session. */
   async function principalOf(request: FastifyRequest): Promise<Principal | null> {
-    const header = request.headers.authorization;
-    if (header) {
-      const match = /^Bearer\s+(\S+)$/i.exec(header);
-      return match ? runs.tokens.verify(match[1]!) : null;
-    }
-    return sessions.principal(request);
+    const bearer = await bearerPrincipal(runs, request);
+    return bearer === undefined ? sessions.principal(request) : bearer;
   }
   async function apiPrincipal(request: FastifyRequest): Promise<Principal> {
     const principal = await principalOf(request);

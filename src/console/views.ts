@@ -1,20 +1,7 @@
+import { entityTitleOf, jsonOf } from '../api/run-view';
 import type { Json, JsonObject } from '../model/json';
 import type { DeadLetterRow } from '../store/dead-letters';
 import type { LogRow, RunRow, UpdateRow } from '../store/run-store';
-
-function json(text: string | null): Json {
-  if (text === null) return null;
-  try {
-    return JSON.parse(text) as Json;
-  } catch {
-    return text;
-  }
-}
-
-function entityTitle(row: RunRow): string | null {
-  const entity = json(row.entity);
-  return entity && typeof entity === 'object' && !Array.isArray(entity) && typeof entity.title === 'string' ? entity.title : null;
-}
 
 /** One run as a row of the console's list (and of the live feed). */
 export function runSummary(row: RunRow): JsonObject {
@@ -27,10 +14,10 @@ export function runSummary(row: RunRow): JsonObject {
     orgId: row.orgId,
     invocationType: row.invocationType,
     entity: row.entityIdentifier,
-    entityTitle: entityTitle(row),
+    entityTitle: entityTitleOf(row),
     blueprint: row.blueprint,
     externalRunId: row.externalRunId,
-    links: (json(row.links) as Json[] | null) ?? [],
+    links: (jsonOf(row.links) as Json[] | null) ?? [],
     createdBy: row.createdBy,
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
@@ -72,10 +59,10 @@ export function runDetail(row: RunRow): JsonObject {
     userEmail: row.userEmail,
     userId: row.userId,
     updatedBy: row.updatedBy,
-    properties: json(row.properties),
-    entityJson: json(row.entity),
-    invocation: json(row.invocation),
-    response: json(row.response),
+    properties: jsonOf(row.properties),
+    entityJson: jsonOf(row.entity),
+    invocation: jsonOf(row.invocation),
+    response: jsonOf(row.response),
     triggerPartition: row.triggerPartition,
     claim: row.claimBy ? { by: row.claimBy, until: row.claimUntil, acked: row.claimAcked === 1 } : null,
   };
@@ -120,7 +107,7 @@ export function deadLetterDetail(d: DeadLetterRow, visibleRun: boolean): JsonObj
   const text = value.toString('utf8');
   return {
     ...deadLetterSummary(d, visibleRun),
-    headers: json(d.headers),
+    headers: jsonOf(d.headers),
     key: d.key ? d.key.toString('utf8') : null,
     // Text only when the bytes are UTF-8; Avro and other binary values are shown as hex.
     text: Buffer.from(text, 'utf8').equals(value) ? text : null,

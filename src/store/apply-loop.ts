@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import { resumePositions, startMirrorConsumer } from './mirror';
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { StatusCodec } from '../codec/status-codec';
 import { describeError } from '../errors';
@@ -27,23 +27,6 @@ export class StoreMetrics {
       labelNames: ['partition'],
       registers: [registry],
     });
-  }
-}
-
-/**
- * A topic's offsets. Right after another instance created the
- * topic its partitions may have no leader yet ("not the leader"): wait for
- * them rather than fail the start.
- */
-export async function topicOffsets(admin: Admin, topic: string): ReturnType<Admin['fetchTopicOffsets']> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      return await admin.fetchTopicOffsets(topic);
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 250));
-    }
   }
 }
 
@@ -88,15 +71,7 @@ export class ApplyLoop extends EventEmitter {
   async start(): Promise<void> {
     const { kafka, admin, store, logger } = this.deps;
     const topic = store.topic;
-    const marks = await topicOffsets(admin, topic);
-    let stored = store.offsets();
-    // A stored position past the topic's end: the topic was deleted and
-    // recreated. The store describes runs that are gone; start over.
-    if (marks.some((m) => (stored.get(m.partition) ?? 0n) > BigInt(m.high))) {
-      logger.warn({ topic }, 'the run store is ahead of the status topic (was it recreated?): rebuilding the store');
-      store.reset();
-      stored = store.offsets();
-    }
+    const { marks, stored } = await resumePositions(admin, store, logger, 'the run store is ahead of the status topic (was it recreated?): rebuilding the store');
     for (const m of marks) {
       const at = stored.get(m.partition) ?? 0n;
       this.next.set(m.partition, at);
@@ -110,29 +85,15 @@ export class ApplyLoop extends EventEmitter {
     }
     this.caughtUp = new Promise((resolve) => (this.markCaughtUp = resolve));
     this.checkCaughtUp();
-    const consumer = kafka.consumer({
-      // A group of its own: this instance reads every partition.
-      groupId: `action-router-store-${randomBytes(6).toString('hex')}`,
+    this.consumer = await startMirrorConsumer(kafka, topic, stored, {
+      groupPrefix: 'action-router-store',
       maxWaitTimeInMs: 100,
       maxBytesPerPartition: 1024 * 1024,
-      allowAutoTopicCreation: false,
-      // Restart after a crash (a broker outage), unless stopping.
-      retry: { restartOnFailure: async () => !this.stopped },
-    });
-    this.consumer = consumer;
-    consumer.on(consumer.events.CRASH, (e) => {
-      if (!this.stopped) logger.warn({ err: describeError(e.payload.error), restart: e.payload.restart }, 'run store consumer crashed');
-    });
-    await consumer.connect();
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: true,
+      stopped: () => this.stopped,
+      logger,
+      what: 'run store',
       eachBatch: (payload) => this.eachBatch(payload),
     });
-    for (const [partition, offset] of stored) {
-      if (offset > 0n) consumer.seek({ topic, partition, offset: String(offset) });
-    }
     logger.info({ topic, runs: store.count(), rebuilt: store.rebuilt }, 'run store applying the status topic');
   }
 

@@ -1,10 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type Database from 'better-sqlite3';
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
-import { describeError } from '../errors';
 import type { Logger } from '../log';
-import { topicOffsets } from './apply-loop';
+import { resumePositions, startMirrorConsumer } from './mirror';
 
 /** What of a dead letter's value the store keeps (the console shows it, the topic has all of it). */
 export const KEPT_VALUE_BYTES = 64 * 1024;
@@ -197,28 +195,15 @@ export class DeadLetterLoop extends EventEmitter {
 
   async start(): Promise<void> {
     const { kafka, admin, store, logger } = this.deps;
-    const topic = store.topic;
-    const marks = await topicOffsets(admin, topic);
-    let stored = store.offsets();
-    if (marks.some((m) => (stored.get(m.partition) ?? 0n) > BigInt(m.high))) {
-      logger.warn({ topic }, 'the dead-letter store is ahead of its topic (was it recreated?): reading it again');
-      store.reset();
-      stored = store.offsets();
-    }
-    const consumer = kafka.consumer({
-      groupId: `action-router-dlq-view-${randomBytes(6).toString('hex')}`,
+    const { stored } = await resumePositions(admin, store, logger, 'the dead-letter store is ahead of its topic (was it recreated?): reading it again');
+    this.consumer = await startMirrorConsumer(kafka, store.topic, stored, {
+      groupPrefix: 'action-router-dlq-view',
       maxWaitTimeInMs: 200,
-      allowAutoTopicCreation: false,
-      retry: { restartOnFailure: async () => !this.stopped },
+      stopped: () => this.stopped,
+      logger,
+      what: 'dead-letter store',
+      eachBatch: (payload) => this.eachBatch(payload),
     });
-    this.consumer = consumer;
-    consumer.on(consumer.events.CRASH, (e) => {
-      if (!this.stopped) logger.warn({ err: describeError(e.payload.error) }, 'dead-letter store consumer crashed');
-    });
-    await consumer.connect();
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({ autoCommit: false, eachBatch: (payload) => this.eachBatch(payload) });
-    for (const [partition, offset] of stored) if (offset > 0n) consumer.seek({ topic, partition, offset: String(offset) });
   }
 
   private async eachBatch({ batch }: EachBatchPayload): Promise<void> {
