@@ -195,9 +195,10 @@
       frame = 0;
       tbody.replaceChildren(...(state.rows.length ? state.rows.map(row) : [el('tr', {}, el('td', { colspan: 9, class: 'empty', text: 'No runs match.' }))]));
       const first = state.total ? state.offset + 1 : 0;
-      range.textContent = `${first}–${state.offset + state.rows.length} of ${state.total.toLocaleString()}`;
+      range.textContent = `${first}–${state.offset + state.rows.length} of ${state.total.toLocaleString()}${state.capped ? '+' : ''}`;
       prev.disabled = state.offset === 0;
-      next.disabled = state.offset + state.rows.length >= state.total;
+      // Pages go as deep as the server's offset bound (10,000); a capped total may have more behind it.
+      next.disabled = (state.offset + state.rows.length >= state.total && !state.capped) || state.rows.length < state.limit || state.offset + state.limit > 10_000;
     }
     const later = () => (frame ||= requestAnimationFrame(render));
     let seq = 0;
@@ -211,6 +212,7 @@
       if (mine !== seq) return;
       state.rows = res.runs;
       state.total = res.total;
+      state.capped = Boolean(res.totalCapped);
       render();
       tbody.closest('table').setAttribute('aria-busy', 'false');
     }

@@ -148,14 +148,25 @@ export class App {
   }
 
   get ready(): boolean {
+    return this.readiness().ready;
+  }
+
+  /** Whether this instance does its job, and what is wrong when it does not. */
+  readiness(): { ready: boolean; reasons: string[] } {
+    const reasons: string[] = [];
+    if (!this.started) reasons.push('starting');
+    if (this.routing && !this.router.ready) reasons.push('the router is not consuming its topic');
     // Not ready while status updates cannot be written: runs would pile up unreported.
-    return this.started && (!this.routing || this.router.ready) && this.status.healthy;
+    if (!this.status.healthy) reasons.push('status updates cannot be written');
+    const store = this.runs?.writer.health();
+    if (store && !store.ok) reasons.push(store.reason ?? 'the run store cannot apply');
+    return { ready: reasons.length === 0, reasons };
   }
 
   /** Runs left unfinished while followed, from the store once it caught up. */
   private async followable(partitions: number[]): Promise<ResumableRun[]> {
     const runs = this.runs!;
-    await runs.loop.whenCaughtUp();
+    await runs.writer.whenCaughtUp();
     return runs.store.followable(FOLLOWED_KINDS, partitions).map((row) => ({
       run: runFromRow(row),
       externalRunId: row.externalRunId!,

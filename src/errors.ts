@@ -53,6 +53,8 @@ export const ErrorCodes = {
   INTERNAL_ERROR: 'INTERNAL_ERROR',
   /** An approved run's parked event cannot be read (APPROVAL_SECRET changed, or it was never parked). */
   APPROVAL_INVALID: 'APPROVAL_INVALID',
+  /** The run store cannot answer now (its writer fails or lags, or a query ran past its budget). */
+  STORE_UNAVAILABLE: 'STORE_UNAVAILABLE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -103,6 +105,14 @@ export class ConfigError extends RouterError {
     super(ErrorCodes.CONFIG_INVALID, `${variable}: ${message}`);
     this.name = 'ConfigError';
     this.variable = variable;
+  }
+}
+
+/** The run store cannot answer now; the API answers 503 in Port's envelope. */
+export class StoreUnavailableError extends RouterError {
+  constructor(message: string) {
+    super(ErrorCodes.STORE_UNAVAILABLE, message, { retriable: true });
+    this.name = 'StoreUnavailableError';
   }
 }
 

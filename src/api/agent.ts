@@ -26,16 +26,20 @@ export function agentRoutes(app: FastifyInstance, runs: RunsService, claimSecond
     const body = parse(claimBody, request.body);
     if (principal.orgId === ALL_ORGS || (body.invocationMethod && body.invocationMethod !== 'WEBHOOK')) return { ok: true, runs: [] };
     const now = Date.now();
-    const claimed: { id: string; payload: Json }[] = [];
-    for (const run of runs.store.claimable(principal.orgId, now, body.limit)) {
-      const written = await runs.write(run, principal.clientId, {
-        status: 'IN_PROGRESS',
-        claim: { by: principal.clientId, until: now + claimSeconds * 1000, acked: false },
-      });
-      if (written.applied !== 'timeout' && written.applied.result === 'ignored' || !run.agentPayload) continue;
-      claimed.push({ id: run.id, payload: JSON.parse(run.agentPayload) as Json });
-    }
-    return { ok: true, runs: claimed };
+    const health = runs.writer.health();
+    // A claim the store cannot apply in time is handed to nobody: it cannot be known to have won.
+    if (!health.ok) return { ok: true, runs: [] };
+    const candidates = runs.store.claimable(principal.orgId, now, body.limit);
+    const outcomes = await Promise.all(
+      candidates.map(async (run) => {
+        const written = await runs
+          .write(run, principal.clientId, { status: 'IN_PROGRESS', claim: { by: principal.clientId, until: now + claimSeconds * 1000, acked: false } })
+          .catch(() => null);
+        const won = written !== null && written.applied !== 'timeout' && written.applied.result === 'applied';
+        return won && run.agentPayload ? { id: run.id, payload: JSON.parse(run.agentPayload) as Json } : null;
+      }),
+    );
+    return { ok: true, runs: outcomes.filter((c): c is { id: string; payload: Json } => c !== null) };
   });
 
   app.patch('/v1/actions/runs/ack', async (request) => {
@@ -45,11 +49,11 @@ export function agentRoutes(app: FastifyInstance, runs: RunsService, claimSecond
     for (const id of new Set(body.runIds)) {
       const run = await visibleRun(runs, principal, id).catch(() => null);
       if (!run || run.claimBy !== principal.clientId || run.endedAt !== null) continue;
-      const written = await runs.write(run, principal.clientId, {
+      const written = await runs.writeApplied(run, principal.clientId, {
         status: 'IN_PROGRESS',
         claim: { by: principal.clientId, until: run.claimUntil ?? Date.now(), acked: true },
       });
-      if ((written.applied === 'timeout' || written.applied.result !== 'ignored')) ackedCount++;
+      if (written.applied.result === 'applied') ackedCount++;
     }
     return { ok: true, ackedCount };
   });

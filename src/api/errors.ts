@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
+import { StoreUnavailableError } from '../errors';
 
 /**
  * Port's error envelope: `{"ok": false, "error": "<code>", "message"}`.
@@ -34,6 +35,13 @@ export function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T
 export function errorHandler(err: FastifyError | ApiError, request: FastifyRequest, reply: FastifyReply): void {
   if (err instanceof ApiError) {
     void reply.code(err.statusCode).headers(err.headers).send({ ok: false, error: err.code, message: err.message });
+    return;
+  }
+  // The store's own failures (a query past its budget, a file being replaced) are passing: 503, try again.
+  const sqlite = typeof (err as { code?: unknown }).code === 'string' && String((err as { code: string }).code).startsWith('SQLITE_');
+  if (err instanceof StoreUnavailableError || sqlite) {
+    request.log.warn({ err: err.message }, 'run store unavailable for a request');
+    void reply.code(503).header('retry-after', '1').send({ ok: false, error: 'store_unavailable', message: err instanceof StoreUnavailableError ? err.message : 'the run store cannot answer now; try again' });
     return;
   }
   const status = err.statusCode ?? 500;

@@ -4,6 +4,7 @@ import { isTerminal } from '../model/status';
 import type { StatusFields } from '../status/publisher';
 import type { RunRow } from '../store/run-store';
 import { logIdAt } from '../store/run-store';
+import { LIMITS, decodeCursor } from '../store/queries';
 import { principalOf } from './auth';
 import { ALL_ORGS, Principal, canSee } from './clients';
 import { ApiError, invalid, notFound, parse } from './errors';
@@ -54,7 +55,9 @@ const listQuery = z.looseObject({
   action: z.string().optional(),
   source: many.optional(),
   limit: int(1, 1000).default(100),
-  offset: int(0, 1_000_000).default(0),
+  offset: int(0, LIMITS.maxOffset).default(0),
+  /** The `next` of the previous page: pages past LIMITS.maxOffset go by cursor. */
+  cursor: z.string().max(64).optional(),
   exclude: many.optional(),
   version: z.string().optional(),
   status: many.optional(),
@@ -73,8 +76,8 @@ export async function visibleRun(runs: RunsService, principal: Principal, id: st
   let run = runs.store.getRun(id);
   // A backend may report before the router's first update of the run is
   // applied (a webhook receiver that calls back at once): wait briefly.
-  if (!run && waitIfUnknown && runs.loop.runWaitCount < MAX_RUN_WAITERS) {
-    await runs.loop.awaitRun(id, UNKNOWN_RUN_WAIT_MS);
+  if (!run && waitIfUnknown && runs.writer.runWaitCount < MAX_RUN_WAITERS) {
+    await runs.writer.awaitRun(id, UNKNOWN_RUN_WAIT_MS);
     run = runs.store.getRun(id);
   }
   if (!run || !canSee(principal, run.orgId)) throw notFound();
@@ -109,7 +112,9 @@ export function runRoutes(app: FastifyInstance, runs: RunsService): void {
     const principal = await auth(request);
     const q = parse(listQuery, request.query);
     const admin = principal.orgId === ALL_ORGS;
-    const rows = runs.store.listRuns({
+    const cursor = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
+    if (cursor === null) throw invalid('cursor: not a cursor this API gave');
+    const page = await runs.queries.listRuns({
       orgId: admin ? q.org : principal.orgId,
       entity: q.entity,
       blueprint: q.blueprint,
@@ -122,11 +127,9 @@ export function runRoutes(app: FastifyInstance, runs: RunsService): void {
       statuses: q.status,
       invocationTypes: q.invocation_type,
       text: q.q,
-      limit: q.limit,
-      offset: q.offset,
-    });
+    }, { limit: q.limit, offset: cursor ? 0 : q.offset, ...(cursor ? { cursor } : {}) });
     const options = viewOptions(runs, q);
-    return { ok: true, runs: rows.map((r) => runView(r, options)) };
+    return { ok: true, runs: page.rows.map((r) => runView(r, options)), next: page.next };
   });
 
   app.get<{ Params: { id: string } }>('/v1/actions/runs/:id', async (request) => {
@@ -150,8 +153,8 @@ export function runRoutes(app: FastifyInstance, runs: RunsService): void {
     if (changes === undefined) return { ok: true, run: runView(run, viewOptions(runs, versionOf(request))) };
     if (isTerminal(run.status)) throw ended(run);
     assertNotWaiting(run);
-    const written = await runs.write(run, principal.clientId, fields);
-    if (written.applied !== 'timeout' && written.applied.result === 'ignored') throw ended(written.run);
+    const written = await runs.writeApplied(run, principal.clientId, fields);
+    if (written.applied.result === 'ignored') throw ended(written.run);
     return { ok: true, run: runView(written.run, viewOptions(runs, versionOf(request))) };
   });
 
@@ -161,20 +164,14 @@ export function runRoutes(app: FastifyInstance, runs: RunsService): void {
     const run = await visibleRun(runs, principal, request.params.id, true);
     if (isTerminal(run.status)) throw ended(run);
     assertNotWaiting(run);
-    const written = await runs.write(run, principal.clientId, {
+    const written = await runs.writeApplied(run, principal.clientId, {
       status: body.terminationStatus ?? 'IN_PROGRESS',
       statusLabel: body.statusLabel,
       log: body.message,
     });
-    if (written.applied !== 'timeout' && written.applied.result === 'ignored') throw ended(written.run);
-    const log = (written.applied !== 'timeout' && runs.store.log(logIdAt(written.applied.partition, written.applied.offset))) || {
-      // Not applied yet (the store lags): what will be there.
-      id: 'log_pending',
-      runId: run.id,
-      message: body.message,
-      createdBy: principal.clientId,
-      createdAt: Date.now(),
-    };
+    if (written.applied.result === 'ignored') throw ended(written.run);
+    const log = runs.store.log(logIdAt(written.applied.partition, written.applied.offset));
+    if (!log) throw new ApiError(500, 'internal_error', 'the log was applied but cannot be read');
     return reply.code(201).send({ ok: true, runLog: logView(log) });
   });
 
@@ -193,8 +190,8 @@ export function runRoutes(app: FastifyInstance, runs: RunsService): void {
     assertNotWaiting(run);
     const response = JSON.stringify(body.response ?? null);
     if (response.length > MAX_RESPONSE_CHARS) throw new ApiError(413, 'payload_too_large', `response is over ${MAX_RESPONSE_CHARS} characters`);
-    const written = await runs.write(run, principal.clientId, { status: 'IN_PROGRESS', response });
-    if (written.applied !== 'timeout' && written.applied.result === 'ignored') throw ended(written.run);
+    const written = await runs.writeApplied(run, principal.clientId, { status: 'IN_PROGRESS', response });
+    if (written.applied.result === 'ignored') throw ended(written.run);
     return { ok: true, run: runView(written.run, viewOptions(runs, versionOf(request))) };
   });
 }

@@ -7,9 +7,12 @@ import type { Config } from '../config/config';
 import type { Logger } from '../log';
 import { BatchProducer } from '../kafka/batch-producer';
 import { StatusFields, StatusPublisher, buildUpdate } from '../status/publisher';
-import { Applied, ApplyLoop, StoreMetrics, WATCH_HEADER } from '../store/apply-loop';
-import { DeadLetterLoop, DeadLetterStore } from '../store/dead-letters';
+import { DeadLetterStore } from '../store/dead-letters';
+import { QueryPool } from '../store/query-pool';
 import { RunRow, RunStore } from '../store/run-store';
+import { WATCH_HEADER } from '../store/writer-thread';
+import { Applied, StoreMetrics, StoreWriter } from '../store/writer';
+import { StoreUnavailableError } from '../errors';
 import { ApiClients } from './clients';
 import { FailureLimiter, TokenIssuer } from './tokens';
 import type { Approvals } from '../approvals/approvals';
@@ -29,17 +32,18 @@ export interface RunsServiceDeps {
 const APPLY_TIMEOUT_MS = 10_000;
 
 /**
- * The run store with what reads and writes it: the apply loop that
- * materializes the status topic, the writer that turns API calls into
- * status updates, and the API's clients and tokens. The store is written
- * only by the apply loop; every change goes through the topic.
+ * The run store with what reads and writes it: the writer thread that
+ * materializes the status and dead-letter topics, the point reads of this
+ * thread, the query thread for lists, the publisher that turns API calls
+ * into status updates, and the API's clients and tokens. The store is
+ * written only by the writer thread; every change goes through the topic.
  */
 export class RunsService {
+  /** Point reads (a run, its logs and timeline) on a read-only connection. */
   readonly store: RunStore;
-  readonly loop: ApplyLoop;
-  /** The dead-letter topic, kept for the console. */
-  readonly deadLetters: DeadLetterStore;
-  readonly deadLetterLoop: DeadLetterLoop;
+  /** Lists, counts and search, in the query thread. */
+  readonly queries: QueryPool;
+  readonly writer: StoreWriter;
   /** The router's own metrics (the console's overview reads them). */
   readonly registry: Registry;
   readonly clients: ApiClients;
@@ -51,23 +55,23 @@ export class RunsService {
   approvals?: Approvals;
   private readonly publisher: StatusPublisher;
   private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly dlqTopic: string;
+  private letters: DeadLetterStore | null = null;
 
   constructor(deps: RunsServiceDeps) {
     const { config } = deps;
     this.logger = deps.logger.child({ component: 'runs' });
     this.catalog = deps.catalog;
-    this.store = new RunStore(config.store.path ?? ':memory:', config.topics.status);
-    this.loop = new ApplyLoop({
-      kafka: deps.kafka,
-      admin: deps.admin,
-      store: this.store,
-      codec: deps.codec,
-      logger: this.logger,
-      metrics: new StoreMetrics(deps.registry),
+    this.writer = new StoreWriter({ config, admin: deps.admin, logger: this.logger, metrics: new StoreMetrics(deps.registry) });
+    this.store = new RunStore(this.writer.path);
+    this.queries = new QueryPool(this.writer.path, config.topics.dlq, this.logger);
+    this.dlqTopic = config.topics.dlq;
+    this.writer.on('opened', (m: { rebuilt: boolean }) => {
+      this.store.reopen(m.rebuilt);
+      this.letters = null;
+      this.queries.reopen();
     });
     this.registry = deps.registry;
-    this.deadLetters = new DeadLetterStore(this.store.db, config.topics.dlq);
-    this.deadLetterLoop = new DeadLetterLoop({ kafka: deps.kafka, admin: deps.admin, store: this.deadLetters, logger: this.logger });
     this.publisher = new StatusPublisher(new BatchProducer(deps.producer), config.topics.status, deps.codec);
     this.clients = config.api.clientsFile ? ApiClients.load(config.api.clientsFile) : ApiClients.empty();
     this.tokens = new TokenIssuer(this.clients, config.api.tokenTtlSeconds, config.api.tokenSecret);
@@ -75,15 +79,19 @@ export class RunsService {
 
   async start(): Promise<void> {
     if (this.clients.size === 0) this.logger.warn('API_CLIENTS_FILE is unset or empty: the runs API answers 401 to everything');
-    // The apply loop first: it empties the file when the status topic was recreated.
-    await this.loop.start();
-    await this.deadLetterLoop.start();
+    await this.writer.start();
   }
 
   async stop(): Promise<void> {
-    await this.deadLetterLoop.stop();
-    await this.loop.stop();
+    await this.writer.stop();
+    await this.queries.close();
     this.store.close();
+  }
+
+  /** The dead-letter store, read through this thread's connection (one letter at a time). */
+  get deadLetters(): DeadLetterStore {
+    this.letters ??= new DeadLetterStore(this.store.connection, this.dlqTopic);
+    return this.letters;
   }
 
   /**
@@ -99,9 +107,14 @@ export class RunsService {
       const update = buildUpdate({ runId: run.id, orgId: run.orgId, action: run.action }, { source: 'BACKEND', invocationType: run.invocationType, actor, ...fields });
       const mark = randomBytes(12).toString('base64url');
       // Waiting starts before the write: the store may apply it before the ack arrives.
-      const applied = this.loop.awaitApplied(mark, APPLY_TIMEOUT_MS);
-      await this.publisher.publish(update, { [WATCH_HEADER]: mark });
-      return { applied: await applied, run: this.store.getRun(run.id)! };
+      const waiting = this.writer.awaitApplied(mark, APPLY_TIMEOUT_MS);
+      try {
+        await this.publisher.publish(update, { [WATCH_HEADER]: mark });
+      } catch (err) {
+        waiting.cancel();
+        throw err;
+      }
+      return { applied: await waiting.applied, run: this.store.getRun(run.id)! };
     });
     const settled = mine.catch(() => undefined);
     this.locks.set(run.id, settled);
@@ -109,5 +122,20 @@ export class RunsService {
       if (this.locks.get(run.id) === settled) this.locks.delete(run.id);
     });
     return mine;
+  }
+
+  /**
+   * `write` for the API: refused at once (503, nothing written) while the
+   * store cannot apply, and 503 when the write is not applied in time,
+   * never an answer with the run as it was before.
+   */
+  async writeApplied(run: Pick<RunRow, 'id' | 'orgId' | 'action' | 'invocationType'>, actor: string, fields: StatusFields): Promise<{ applied: Applied; run: RunRow }> {
+    const health = this.writer.health();
+    if (!health.ok) throw new StoreUnavailableError(`${health.reason}; nothing was written`);
+    const written = await this.write(run, actor, fields);
+    if (written.applied === 'timeout') {
+      throw new StoreUnavailableError(`the update is on the status topic but the run store has not applied it within ${APPLY_TIMEOUT_MS / 1000} s; read the run again`);
+    }
+    return { applied: written.applied, run: written.run };
   }
 }

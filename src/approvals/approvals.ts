@@ -189,7 +189,7 @@ export class Approvals {
     const deadline = Date.now() + RELEASE_WAIT_MS;
     // The nudge can overtake the decision on the way to this router's store.
     while ((!row || row.approvalState === 'WAITING') && Date.now() < deadline) {
-      await runs.loop.awaitRun(runId, deadline - Date.now());
+      await runs.writer.awaitRun(runId, deadline - Date.now());
       row = runs.store.getRun(runId);
     }
     if (!row || (row.approvalState !== 'APPROVED' && row.approvalState !== 'RELEASED')) {

@@ -55,8 +55,8 @@ export class LiveFeed {
     options: Partial<LiveOptions> = {},
   ) {
     this.options = { ...DEFAULTS, ...options };
-    runs.loop.on('applied', this.onApplied);
-    runs.deadLetterLoop.on('dead-letters', this.onDeadLetters);
+    runs.writer.on('applied', this.onApplied);
+    runs.writer.on('dead-letters', this.onDeadLetters);
     this.heartbeat = setInterval(() => this.beat(), this.options.heartbeatMs).unref();
   }
 
@@ -158,8 +158,8 @@ export class LiveFeed {
   close(): void {
     clearInterval(this.heartbeat);
     if (this.timer) clearTimeout(this.timer);
-    this.runs.loop.off('applied', this.onApplied);
-    this.runs.deadLetterLoop.off('dead-letters', this.onDeadLetters);
+    this.runs.writer.off('applied', this.onApplied);
+    this.runs.writer.off('dead-letters', this.onDeadLetters);
     for (const c of this.clients) c.res.end();
     this.clients.clear();
   }

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { LIMITS } from '../store/queries';
 import { ALL_ORGS, Principal, canSee } from '../api/clients';
 import { bearerPrincipal } from '../api/auth';
 import { ApiError, notFound, parse, unauthorized } from '../api/errors';
@@ -36,7 +37,7 @@ const listQuery = z.looseObject({
   type: z.string().max(32).optional(),
   active: z.enum(['true', 'false', '']).optional(),
   q: z.string().max(256).optional(),
-  offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
+  offset: z.coerce.number().int().min(0).max(LIMITS.maxOffset).default(0),
   limit: z.coerce.number().int().min(1).max(200).default(50),
 });
 const changesQuery = z.looseObject({
@@ -169,8 +170,8 @@ export function consoleRoutes(app: FastifyInstance, runs: RunsService, options: 
       active: q.active === 'true' || undefined,
       text: blank(q.q),
     };
-    const rows = runs.store.listRuns({ ...filter, limit: q.limit, offset: q.offset });
-    return { ok: true, runs: rows.map(runSummary), total: runs.store.countRuns(filter), offset: q.offset, limit: q.limit };
+    const [page, count] = await Promise.all([runs.queries.listRuns(filter, { limit: q.limit, offset: q.offset }), runs.queries.countRuns(filter)]);
+    return { ok: true, runs: page.rows.map(runSummary), total: count.total, totalCapped: count.capped, offset: q.offset, limit: q.limit };
   });
 
   function visible(principal: Principal, id: string) {
@@ -246,12 +247,11 @@ export function consoleRoutes(app: FastifyInstance, runs: RunsService, options: 
     const principal = await apiPrincipal(request);
     const q = parse(lettersQuery, request.query);
     const orgId = letterOrg(principal);
-    const letters = runs.deadLetters.list({ orgId, reason: blank(q.reason), before: q.before, limit: q.limit });
-    return {
-      ok: true,
-      letters: letters.map((d) => deadLetterSummary(d, runVisible(principal, d.runId))),
-      reasons: runs.deadLetters.countsByReason({ orgId }),
-    };
+    const [letters, reasons] = await Promise.all([
+      runs.queries.deadLetters({ orgId, reason: blank(q.reason), before: q.before, limit: q.limit }),
+      runs.queries.deadLetterReasons(orgId),
+    ]);
+    return { ok: true, letters: letters.map((d) => deadLetterSummary(d, runVisible(principal, d.runId))), reasons };
   });
 
   app.get<{ Params: { seq: string } }>('/console/api/dead-letters/:seq', async (request) => {
@@ -265,7 +265,7 @@ export function consoleRoutes(app: FastifyInstance, runs: RunsService, options: 
   app.get('/console/api/overview', async (request) => {
     const principal = await apiPrincipal(request);
     const now = Date.now();
-    const view = runs.store.overview(principal.orgId === ALL_ORGS ? undefined : principal.orgId, now, OVERVIEW_MINUTES);
+    const view = await runs.queries.overview(principal.orgId === ALL_ORGS ? undefined : principal.orgId, now, OVERVIEW_MINUTES);
     const lag = (await options.lag?.()) ?? { router: null, store: null };
     return { ok: true, at: now, minutes: OVERVIEW_MINUTES, ...view, lag };
   });

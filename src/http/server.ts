@@ -15,6 +15,8 @@ import type { RouterMetrics } from '../metrics/metrics';
 
 export interface HealthSource {
   readonly ready: boolean;
+  /** What is not ready, one line each (readyz prints them). */
+  readiness?(): { ready: boolean; reasons: string[] };
   readonly metrics: RouterMetrics;
   /** The run store and runs API, when enabled. */
   readonly runs?: RunsService;
@@ -66,9 +68,11 @@ export function buildHttpApp(source: HealthSource, logger: Logger): FastifyInsta
     if (!reply.hasHeader('cache-control')) void reply.header('cache-control', 'no-store');
   });
   app.get('/healthz', async (_request, reply) => reply.type('text/plain').send('ok\n'));
-  app.get('/readyz', async (_request, reply) =>
-    source.ready ? reply.type('text/plain').send('ready\n') : reply.code(503).type('text/plain').send('not ready\n'),
-  );
+  app.get('/readyz', async (_request, reply) => {
+    const state = source.readiness?.() ?? { ready: source.ready, reasons: [] };
+    if (state.ready) return reply.type('text/plain').send('ready\n');
+    return reply.code(503).type('text/plain').send(`not ready\n${state.reasons.map((r) => `${r}\n`).join('')}`);
+  });
   app.get('/metrics', async (_request, reply) => {
     const text = await source.metrics.registry.metrics();
     return reply.type(source.metrics.registry.contentType).send(text);

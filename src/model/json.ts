@@ -14,3 +14,13 @@ export function deepFreeze<T>(value: T): Readonly<T> {
   }
   return value;
 }
+
+/** A stored JSON text as its value, or `fallback` when it is null or not JSON. */
+export function parsedJson<T extends Json>(text: string | null, fallback: T): T {
+  if (text === null) return fallback;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return fallback;
+  }
+}

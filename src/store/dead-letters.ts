@@ -1,8 +1,5 @@
-import { EventEmitter } from 'node:events';
 import type Database from 'better-sqlite3';
-import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
-import type { Logger } from '../log';
-import { resumePositions, startMirrorConsumer } from './mirror';
+import type { KafkaMessage } from 'kafkajs';
 
 /** What of a dead letter's value the store keeps (the console shows it, the topic has all of it). */
 export const KEPT_VALUE_BYTES = 64 * 1024;
@@ -51,8 +48,9 @@ function header(m: KafkaMessage, name: string): string | null {
  * The dead-letter topic, kept beside the runs (same SQLite file) for the
  * console: reason, error, source position, run and org (from the router's
  * `x-dlq-run-id` / `x-dlq-org-id` headers), and the first 64 KiB of the
- * message. Written only by DeadLetterLoop, with its offsets in the same
- * transaction.
+ * message. Written only by the store's writer thread, with its offsets in
+ * the same transaction; the API and the console read it through a
+ * read-only connection (`writable` false).
  */
 export class DeadLetterStore {
   private readonly stmts;
@@ -60,9 +58,10 @@ export class DeadLetterStore {
   constructor(
     private readonly db: Database.Database,
     readonly topic: string,
+    writable = false,
   ) {
     const stored = (db.prepare("SELECT value FROM meta WHERE key = 'dlq_topic'").get() as { value: string } | undefined)?.value;
-    if (stored !== topic) {
+    if (writable && stored !== topic) {
       this.reset();
       db.prepare("INSERT INTO meta (key, value) VALUES ('dlq_topic', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(topic);
     }
@@ -133,12 +132,13 @@ export class DeadLetterStore {
       .all(...params, f.limit);
   }
 
-  /** Letters per reason, most first. */
-  countsByReason(f: Pick<DeadLetterFilter, 'orgId'>): { reason: string; count: number }[] {
+  /** Letters per reason, most first, over the newest `cap` letters. */
+  countsByReason(f: Pick<DeadLetterFilter, 'orgId'>, cap: number): { reason: string; count: number }[] {
     const { where, params } = this.where(f);
     return this.db
       .prepare<unknown[], { reason: string; count: number }>(
-        `SELECT COALESCE(reason, 'UNKNOWN') AS reason, COUNT(*) AS count FROM dead_letters ${clause(where)} GROUP BY 1 ORDER BY 2 DESC, 1`,
+        `SELECT COALESCE(reason, 'UNKNOWN') AS reason, COUNT(*) AS count
+         FROM (SELECT reason FROM dead_letters ${clause(where)} ORDER BY seq DESC LIMIT ${Math.trunc(cap)}) GROUP BY 1 ORDER BY 2 DESC, 1`,
       )
       .all(...params);
   }
@@ -169,52 +169,4 @@ export class DeadLetterStore {
 
 function clause(where: string[]): string {
   return where.length ? `WHERE ${where.join(' AND ')}` : '';
-}
-
-export interface DeadLetterLoopDeps {
-  kafka: Kafka;
-  admin: Admin;
-  store: DeadLetterStore;
-  logger: Logger;
-}
-
-/**
- * Keeps the dead-letter store up with the topic: a consumer group of its
- * own (every instance reads every partition), nothing committed to Kafka.
- * Emits `dead-letters` with the org (or null) of each letter added, after
- * each transaction.
- */
-export class DeadLetterLoop extends EventEmitter {
-  private consumer: Consumer | null = null;
-  private stopped = false;
-
-  constructor(private readonly deps: DeadLetterLoopDeps) {
-    super();
-    this.setMaxListeners(0);
-  }
-
-  async start(): Promise<void> {
-    const { kafka, admin, store, logger } = this.deps;
-    const { stored } = await resumePositions(admin, store, logger, 'the dead-letter store is ahead of its topic (was it recreated?): reading it again');
-    this.consumer = await startMirrorConsumer(kafka, store.topic, stored, {
-      groupPrefix: 'action-router-dlq-view',
-      maxWaitTimeInMs: 200,
-      stopped: () => this.stopped,
-      logger,
-      what: 'dead-letter store',
-      eachBatch: (payload) => this.eachBatch(payload),
-    });
-  }
-
-  private async eachBatch({ batch }: EachBatchPayload): Promise<void> {
-    const added = this.deps.store.apply(batch.partition, batch.messages);
-    if (added.length > 0) this.emit('dead-letters', added);
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    await this.consumer?.stop().catch(() => undefined);
-    await this.consumer?.disconnect().catch(() => undefined);
-    this.consumer = null;
-  }
 }

@@ -54,6 +54,8 @@ export interface MirrorConsumerOptions {
   groupPrefix: string;
   maxWaitTimeInMs: number;
   maxBytesPerPartition?: number;
+  /** Partitions whose batches are handed over at once (the writer joins them in one transaction). */
+  partitionsConsumedConcurrently?: number;
   /** True once the owner stops: the consumer is then not restarted after a crash. */
   stopped: () => boolean;
   logger: Logger;
@@ -64,8 +66,10 @@ export interface MirrorConsumerOptions {
 
 /**
  * Reads every partition of `topic` from the stored positions, in a
- * consumer group of its own, committing nothing (the store's offsets are
- * the position). Restarts after a crash (a broker outage) unless stopping.
+ * consumer group of its own. The store's offsets are the position; the
+ * owner also commits them to the group (`commitApplied`), so that a rejoin
+ * or a restart after a crash (a broker outage) resumes where the store is
+ * rather than at the start of the topic.
  */
 export async function startMirrorConsumer(kafka: Kafka, topic: string, stored: Map<number, bigint>, o: MirrorConsumerOptions): Promise<Consumer> {
   const consumer = kafka.consumer({
@@ -80,7 +84,20 @@ export async function startMirrorConsumer(kafka: Kafka, topic: string, stored: M
   });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
-  await consumer.run({ autoCommit: false, eachBatchAutoResolve: true, eachBatch: o.eachBatch });
+  await consumer.run({
+    autoCommit: false,
+    eachBatchAutoResolve: true,
+    partitionsConsumedConcurrently: o.partitionsConsumedConcurrently ?? 1,
+    eachBatch: o.eachBatch,
+  });
   for (const [partition, offset] of stored) if (offset > 0n) consumer.seek({ topic, partition, offset: String(offset) });
   return consumer;
+}
+
+/** Commits the store's positions to the mirror's own group (a failed commit only costs a re-read, skipped before decoding). */
+export async function commitApplied(consumer: Consumer, topic: string, positions: Map<number, bigint>): Promise<void> {
+  if (positions.size === 0) return;
+  await consumer
+    .commitOffsets([...positions].map(([partition, next]) => ({ topic, partition, offset: String(next) })))
+    .catch(() => undefined);
 }

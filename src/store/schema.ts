@@ -1,4 +1,5 @@
-import type Database from 'better-sqlite3';
+import { existsSync, renameSync } from 'node:fs';
+import Database from 'better-sqlite3';
 
 /**
  * The run store's tables. `offsets` holds, per status-topic partition, the
@@ -6,17 +7,20 @@ import type Database from 'better-sqlite3';
  * an update produced, so a crash never applies an update twice or skips one.
  * Bump SCHEMA_VERSION with every change: a store of another version is
  * rebuilt from the topic (the topic is the log of record).
+ *
+ * `runs` holds what changes while a run goes on and what lists filter on;
+ * `run_details` what is written once or rarely (entity, inputs, invocation,
+ * the response, the parked event), so that an update rewrites a short row.
+ * Child rows point at `runs.key`, an integer.
  */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 const DDL = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS offsets (
-  partition INTEGER PRIMARY KEY,
-  next_offset TEXT NOT NULL
-);
+CREATE TABLE IF NOT EXISTS offsets (partition INTEGER PRIMARY KEY, next_offset TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
-  id TEXT PRIMARY KEY,
+  key INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
   org_id TEXT,
   action TEXT,
   status TEXT NOT NULL,
@@ -25,25 +29,19 @@ CREATE TABLE IF NOT EXISTS runs (
   links TEXT NOT NULL DEFAULT '[]',
   external_run_id TEXT,
   invocation_type TEXT,
-  response TEXT,
   blueprint TEXT,
   entity_identifier TEXT,
-  entity TEXT,
-  properties TEXT,
   user_id TEXT,
   user_email TEXT,
   origin TEXT,
-  action_trigger TEXT,
-  invocation TEXT,
   trigger_partition INTEGER,
-  agent_payload TEXT,
+  has_agent_payload INTEGER NOT NULL DEFAULT 0,
   claim_by TEXT,
   claim_until INTEGER,
   claim_acked INTEGER NOT NULL DEFAULT 0,
   approval_type TEXT,
   approvers TEXT,
   approval_state TEXT,
-  parked TEXT,
   approval_by TEXT,
   approval_description TEXT,
   approval_decided_at INTEGER,
@@ -55,34 +53,44 @@ CREATE TABLE IF NOT EXISTS runs (
   updated_at INTEGER NOT NULL,
   ended_at INTEGER
 );
-CREATE INDEX IF NOT EXISTS runs_created ON runs (created_at DESC);
-CREATE INDEX IF NOT EXISTS runs_org_created ON runs (org_id, created_at DESC);
+CREATE INDEX IF NOT EXISTS runs_created ON runs (created_at DESC, key DESC);
+CREATE INDEX IF NOT EXISTS runs_org_created ON runs (org_id, created_at DESC, key DESC);
 CREATE INDEX IF NOT EXISTS runs_external ON runs (external_run_id) WHERE external_run_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS runs_entity ON runs (entity_identifier) WHERE entity_identifier IS NOT NULL;
-CREATE INDEX IF NOT EXISTS runs_active ON runs (invocation_type) WHERE ended_at IS NULL;
+CREATE INDEX IF NOT EXISTS runs_active ON runs (org_id, created_at) WHERE ended_at IS NULL;
 CREATE INDEX IF NOT EXISTS runs_ended ON runs (ended_at) WHERE ended_at IS NOT NULL;
-CREATE INDEX IF NOT EXISTS runs_agent_pending ON runs (org_id) WHERE ended_at IS NULL AND agent_payload IS NOT NULL;
 CREATE INDEX IF NOT EXISTS runs_approval ON runs (approval_state) WHERE approval_state IN ('WAITING', 'APPROVED');
+CREATE TABLE IF NOT EXISTS run_details (
+  key INTEGER PRIMARY KEY,
+  entity TEXT,
+  properties TEXT,
+  action_trigger TEXT,
+  invocation TEXT,
+  agent_payload TEXT,
+  response TEXT,
+  parked TEXT
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS runs_search USING fts5(id, entity_identifier, external_run_id, content='', contentless_delete=1, tokenize='trigram');
 CREATE TABLE IF NOT EXISTS run_approvals (
-  run_id TEXT NOT NULL,
+  run_key INTEGER NOT NULL,
   client_id TEXT NOT NULL,
   decision TEXT NOT NULL,
   description TEXT,
   at INTEGER NOT NULL,
-  PRIMARY KEY (run_id, client_id)
-);
+  PRIMARY KEY (run_key, client_id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS run_logs (
   seq INTEGER PRIMARY KEY,
   id TEXT NOT NULL UNIQUE,
-  run_id TEXT NOT NULL,
+  run_key INTEGER NOT NULL,
   message TEXT NOT NULL,
   created_by TEXT,
   created_at INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS run_logs_run ON run_logs (run_id, seq);
+CREATE INDEX IF NOT EXISTS run_logs_run ON run_logs (run_key, seq);
 CREATE TABLE IF NOT EXISTS run_updates (
   seq INTEGER PRIMARY KEY,
-  run_id TEXT NOT NULL,
+  run_key INTEGER NOT NULL,
   partition INTEGER NOT NULL,
   offset TEXT NOT NULL,
   applied INTEGER NOT NULL,
@@ -94,7 +102,7 @@ CREATE TABLE IF NOT EXISTS run_updates (
   log TEXT,
   at INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS run_updates_run ON run_updates (run_id, seq);
+CREATE INDEX IF NOT EXISTS run_updates_run ON run_updates (run_key, seq);
 CREATE TABLE IF NOT EXISTS dead_letters (
   seq INTEGER PRIMARY KEY,
   partition INTEGER NOT NULL,
@@ -115,11 +123,10 @@ CREATE TABLE IF NOT EXISTS dead_letters (
   UNIQUE (partition, offset)
 );
 CREATE INDEX IF NOT EXISTS dead_letters_org ON dead_letters (org_id, seq);
-CREATE TABLE IF NOT EXISTS dlq_offsets (
-  partition INTEGER PRIMARY KEY,
-  next_offset TEXT NOT NULL
-);
+CREATE TABLE IF NOT EXISTS dlq_offsets (partition INTEGER PRIMARY KEY, next_offset TEXT NOT NULL);
 `;
+
+const TABLES = ['runs', 'run_details', 'runs_search', 'run_logs', 'run_updates', 'run_approvals', 'offsets', 'dead_letters', 'dlq_offsets'];
 
 /**
  * Creates the tables, or empties a store written by another schema version
@@ -142,5 +149,84 @@ export function migrate(db: Database.Database, topic: string): boolean {
 
 /** Drops every table: the next migrate() starts an empty store. */
 export function wipe(db: Database.Database): void {
-  db.exec('DROP TABLE IF EXISTS runs; DROP TABLE IF EXISTS run_logs; DROP TABLE IF EXISTS run_updates; DROP TABLE IF EXISTS run_approvals; DROP TABLE IF EXISTS offsets; DROP TABLE IF EXISTS dead_letters; DROP TABLE IF EXISTS dlq_offsets; DELETE FROM meta;');
+  // Tables of earlier versions too (runs were keyed by their id before version 4).
+  db.exec(`${TABLES.map((t) => `DROP TABLE IF EXISTS ${t};`).join(' ')} DELETE FROM meta;`);
+}
+
+/** SQLite's answers that say the file is not (or no longer) a database of ours. */
+const UNREADABLE = new Set(['SQLITE_CORRUPT', 'SQLITE_NOTADB', 'SQLITE_CORRUPT_VTAB', 'SQLITE_CORRUPT_INDEX', 'SQLITE_CORRUPT_SEQUENCE']);
+
+export function isCorruption(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === 'string' && UNREADABLE.has(code);
+}
+
+/** Another program's SQLite file: tables, but not our meta. */
+function isForeign(db: Database.Database): boolean {
+  const tables = db.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").all().map((t) => t.name);
+  if (tables.length === 0) return false;
+  if (!tables.includes('meta')) return true;
+  const version = db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'schema_version'").get();
+  return version === undefined && tables.some((t) => t !== 'meta');
+}
+
+export interface OpenedStore {
+  db: Database.Database;
+  /** True when the store starts empty (new file, rebuilt, or moved aside). */
+  rebuilt: boolean;
+  /** Where an unreadable file was moved, when it was. */
+  movedTo?: string;
+}
+
+/**
+ * Opens the store's file for writing: WAL, the schema of this version. A
+ * file that is not a readable database of ours (corrupt, truncated, another
+ * program's) is moved aside with its WAL and a new one is rebuilt from the
+ * topic; the caller says so, naming RUNS_DB_PATH.
+ */
+export function openWritable(path: string, topic: string, options: { cacheMb: number; mmapMb: number }): OpenedStore {
+  let movedTo: string | undefined;
+  for (let attempt = 0; ; attempt++) {
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(path);
+      db.pragma('journal_mode = WAL');
+      // WAL with NORMAL is durable across process crashes (kill -9); only a
+      // power loss can roll back the last transactions, and those are
+      // re-applied from the topic because their offsets roll back with them.
+      db.pragma('synchronous = NORMAL');
+      // The writer is alone in its thread: it may wait for another process's lock.
+      db.pragma('busy_timeout = 5000');
+      db.pragma(`cache_size = -${options.cacheMb * 1024}`);
+      if (options.mmapMb > 0) db.pragma(`mmap_size = ${options.mmapMb * 1024 * 1024}`);
+      // Checkpoints run between transactions (see RunWriter), not inside a commit.
+      db.pragma('wal_autocheckpoint = 0');
+      if (isForeign(db)) throw Object.assign(new Error('the file holds another program\'s tables'), { code: 'SQLITE_NOTADB' });
+      db.pragma('quick_check(1)', { simple: true });
+      const rebuilt = migrate(db, topic);
+      return { db, rebuilt: rebuilt || movedTo !== undefined, ...(movedTo ? { movedTo } : {}) };
+    } catch (err) {
+      db?.close();
+      if (!isCorruption(err) || attempt > 0 || path === ':memory:') throw err;
+      movedTo = moveAside(path);
+    }
+  }
+}
+
+/** Moves a database file and its WAL and shared-memory files out of the way. */
+export function moveAside(path: string): string {
+  const to = `${path}.unreadable-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  for (const suffix of ['', '-wal', '-shm']) if (existsSync(path + suffix)) renameSync(path + suffix, to + suffix);
+  return to;
+}
+
+/**
+ * A read-only connection beside the writer. It never waits for a lock
+ * (WAL readers need none), so a busy writer or another process sharing the
+ * file cannot hold up the thread that reads.
+ */
+export function openReadOnly(path: string): Database.Database {
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  db.pragma('busy_timeout = 0');
+  return db;
 }

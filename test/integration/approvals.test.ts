@@ -405,7 +405,7 @@ describe('approvals', () => {
       await stat.waitFor();
       expect(await stat.getAttribute('href')).toBe('/?status=WAITING_FOR_APPROVAL');
       const shown = Number(await stat.locator('.v').textContent());
-      expect(shown).toBe(app.runs!.store.listRuns({ orgId: 'org_acme', statuses: ['WAITING_FOR_APPROVAL'], limit: 1000 }).length);
+      expect(shown).toBe((await app.runs!.queries.listRuns({ orgId: 'org_acme', statuses: ['WAITING_FOR_APPROVAL'] }, { limit: 1000 })).rows.length);
       expect(errors).toEqual([]);
     });
   });

@@ -1,0 +1,414 @@
+/**
+ * The run store's writer, in a worker thread of its own: the status and
+ * dead-letter topics' consumers, their decoding, and the only write
+ * connection to the store's file. The routing thread starts it
+ * (StoreWriter), reads the file through read-only connections and hears
+ * from it through messages (writer-protocol.ts). Nothing here can hold up
+ * routing: a slow disk, a lock held by another process or a crash stays in
+ * this thread.
+ */
+import { statSync } from 'node:fs';
+import { parentPort, workerData } from 'node:worker_threads';
+import type Database from 'better-sqlite3';
+import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import { registryOptions } from '../config/config';
+import { createRegistryCodec } from '../codec/registry';
+import { StatusCodec, createStatusCodec } from '../codec/status-codec';
+import { describeError } from '../errors';
+import { createKafka } from '../kafka/client';
+import { Logger, createLogger } from '../log';
+import { DeadLetterStore } from './dead-letters';
+import { commitApplied, resumePositions, startMirrorConsumer } from './mirror';
+import { ApplyResult, RunWriter, WriterEntry } from './run-writer';
+import { isCorruption, migrate, moveAside, openWritable, wipe } from './schema';
+import { normalized, updateProblem } from './valid-update';
+import type { FromWriter, ToWriter, WriterData } from './writer-protocol';
+
+/** The header an API write carries so that the writer says what applying it did. */
+export const WATCH_HEADER = 'x-store-watch';
+
+/** A failing write is tried again after this long (doubling up to the maximum). */
+const RETRY_MS = { first: 250, max: 5_000 };
+/** How often the file is looked at (deleted or replaced under the store). */
+const FILE_CHECK_MS = 2_000;
+/** A WAL checkpoint runs between transactions at most this often. */
+const CHECKPOINT_MS = 1_000;
+/** At most this many skipped-update lines a minute; the rest are counted. */
+const SKIP_LOG_PER_MINUTE = 20;
+
+function header(m: KafkaMessage, name: string): string | undefined {
+  const v = m.headers?.[name];
+  if (v === undefined || v === null) return undefined;
+  return (Array.isArray(v) ? v[0] : v)?.toString();
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Waiter {
+  resolve: () => void;
+  heartbeat: () => Promise<void>;
+}
+
+class WriterThread {
+  private readonly logger: Logger;
+  private db!: Database.Database;
+  private writer!: RunWriter;
+  private deadLetters!: DeadLetterStore;
+  private readonly kafka: Kafka;
+  private readonly admin: Admin;
+  private readonly codec: StatusCodec;
+  private runsConsumer: Consumer | null = null;
+  private dlqConsumer: Consumer | null = null;
+  /** Per partition, the next offset not yet taken into the pipeline: what is below was applied or is queued. */
+  private readonly taken = new Map<number, bigint>();
+  private readonly highs = new Map<number, string>();
+  private highAtStart = new Map<number, bigint>();
+  private applied = new Map<number, bigint>();
+  private caughtUp = false;
+  private pending: WriterEntry[] = [];
+  private waiters: Waiter[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private flushing: Promise<void> | null = null;
+  private failing: string | null = null;
+  private stopping = false;
+  private fileId = '';
+  private lastCheckpoint = Date.now();
+  private skipLog = { windowStart: 0, logged: 0, suppressed: 0 };
+  private fetched = 0;
+  private fileTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly data: WriterData,
+    private readonly post: (m: FromWriter) => void,
+  ) {
+    this.logger = createLogger(data.logLevel).child({ component: 'store-writer' });
+    this.kafka = createKafka(data.config.kafka, this.logger, '-store');
+    this.admin = this.kafka.admin();
+    const registry = registryOptions(data.config);
+    this.codec = createStatusCodec(data.config.topics.status, registry ? createRegistryCodec(registry) : undefined);
+  }
+
+  async start(): Promise<void> {
+    const { path, config } = this.data;
+    const statusTopic = config.topics.status;
+    const opened = openWritable(path, statusTopic, { cacheMb: this.data.cacheMb, mmapMb: this.data.mmapMb });
+    if (opened.movedTo) {
+      this.logger.warn({ RUNS_DB_PATH: path, movedTo: opened.movedTo }, 'the run store file (RUNS_DB_PATH) was not a readable store: moved aside, rebuilding from the status topic');
+    }
+    this.db = opened.db;
+    this.fileId = fileIdOf(path);
+    this.writer = new RunWriter(this.db);
+    this.post({ type: 'opened', rebuilt: opened.rebuilt, ...(opened.movedTo ? { movedTo: opened.movedTo } : {}), runs: this.count() });
+    await this.admin.connect();
+    const { marks, stored } = await resumePositions(
+      this.admin,
+      { topic: statusTopic, offsets: () => this.writer.offsets(), reset: () => this.reset() },
+      this.logger,
+      'the run store is ahead of the status topic (was it recreated?): rebuilding the store',
+    );
+    for (const m of marks) {
+      const at = stored.get(m.partition) ?? 0n;
+      if (at < BigInt(m.low)) {
+        this.logger.warn(
+          { partition: m.partition, storedNext: String(at), firstOnTopic: m.low },
+          'status updates were deleted by retention before the store applied them: runs they described may be missing or incomplete',
+        );
+      }
+      this.taken.set(m.partition, at);
+      this.applied.set(m.partition, at);
+      this.highs.set(m.partition, m.high);
+    }
+    this.highAtStart = new Map(marks.map((m) => [m.partition, BigInt(m.high)]));
+    this.deadLetters = new DeadLetterStore(this.db, config.topics.dlq, true);
+    this.checkCaughtUp();
+    this.runsConsumer = await startMirrorConsumer(this.kafka, statusTopic, stored, {
+      groupPrefix: 'action-router-store',
+      maxWaitTimeInMs: 100,
+      maxBytesPerPartition: 1024 * 1024,
+      partitionsConsumedConcurrently: Math.max(1, marks.length),
+      stopped: () => this.stopping,
+      logger: this.logger,
+      what: 'run store',
+      eachBatch: (payload) => this.eachBatch(payload),
+    });
+    await this.startDeadLetters();
+    this.fileTimer = setInterval(() => this.checkFile(), FILE_CHECK_MS);
+    this.post({ type: 'started', positions: this.positions() });
+    this.logger.info({ topic: statusTopic, runs: this.count(), rebuilt: opened.rebuilt }, 'run store writer applying the status topic');
+  }
+
+  private count(): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM runs').get() as { n: number }).n;
+  }
+
+  /** Empties the store (the status topic was recreated): it is rebuilt from the topic. */
+  private reset(): void {
+    wipe(this.db);
+    migrate(this.db, this.data.config.topics.status);
+  }
+
+  private async startDeadLetters(): Promise<void> {
+    const store = this.deadLetters;
+    const { stored } = await resumePositions(this.admin, store, this.logger, 'the dead-letter store is ahead of its topic (was it recreated?): reading it again');
+    const next = new Map(stored);
+    this.dlqConsumer = await startMirrorConsumer(this.kafka, store.topic, stored, {
+      groupPrefix: 'action-router-dlq-view',
+      maxWaitTimeInMs: 200,
+      stopped: () => this.stopping,
+      logger: this.logger,
+      what: 'dead-letter store',
+      eachBatch: async ({ batch, heartbeat }) => {
+        const from = next.get(batch.partition) ?? 0n;
+        const messages = batch.messages.filter((m) => BigInt(m.offset) >= from);
+        if (messages.length === 0) return;
+        const added = await this.retrying(() => store.apply(batch.partition, messages), [heartbeat]);
+        if (added === undefined) return;
+        const position = BigInt(messages[messages.length - 1]!.offset) + 1n;
+        next.set(batch.partition, position);
+        await commitApplied(this.dlqConsumer!, store.topic, new Map([[batch.partition, position]]));
+        if (added.length > 0) this.post({ type: 'dead-letters', orgs: added });
+      },
+    });
+  }
+
+  private async eachBatch({ batch, heartbeat }: EachBatchPayload): Promise<void> {
+    const partition = batch.partition;
+    this.fetched += batch.messages.length;
+    this.highs.set(partition, batch.highWatermark);
+    const from = this.taken.get(partition) ?? 0n;
+    const entries: WriterEntry[] = [];
+    for (const m of batch.messages) {
+      const offset = BigInt(m.offset);
+      // Applied, or queued for the next transaction: not decoded again.
+      if (offset < from) continue;
+      entries.push(await this.decode(partition, offset, m));
+    }
+    if (entries.length === 0) return;
+    this.taken.set(partition, entries[entries.length - 1]!.offset + 1n);
+    this.pending.push(...entries);
+    await new Promise<void>((resolve) => {
+      this.waiters.push({ resolve, heartbeat });
+      this.schedule();
+    });
+  }
+
+  private async decode(partition: number, offset: bigint, m: KafkaMessage): Promise<WriterEntry> {
+    const mark = header(m, WATCH_HEADER);
+    const skipped = (result: 'undecodable' | 'invalid', reason: string): WriterEntry => {
+      this.logSkipped(partition, offset, result, reason);
+      return { partition, offset, update: null, problem: { result, reason }, ...(mark ? { mark } : {}) };
+    };
+    if (!m.value || m.value.length === 0) return skipped('undecodable', 'the record has no value');
+    let value: unknown;
+    try {
+      value = await this.codec.decode(m.value);
+    } catch (err) {
+      return skipped('undecodable', describeError(err));
+    }
+    const problem = updateProblem(value);
+    if (problem) return skipped('invalid', problem);
+    return { partition, offset, update: normalized(value as Record<string, unknown>), ...(mark ? { mark } : {}) };
+  }
+
+  private logSkipped(partition: number, offset: bigint, result: string, reason: string): void {
+    const now = Date.now();
+    const s = this.skipLog;
+    if (now - s.windowStart > 60_000) {
+      if (s.suppressed > 0) this.logger.warn({ suppressed: s.suppressed }, 'more status updates were passed over in the last minute (see action_router_store_updates_total)');
+      s.windowStart = now;
+      s.logged = 0;
+      s.suppressed = 0;
+    }
+    if (s.logged++ < SKIP_LOG_PER_MINUTE) this.logger.warn({ partition, offset: String(offset), result, reason }, 'status update passed over by the run store: it cannot be applied');
+    else s.suppressed++;
+  }
+
+  private schedule(): void {
+    if (this.pending.length >= this.data.maxUpdates) {
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = null;
+      void this.flush();
+    } else if (!this.timer && !this.flushing) {
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        void this.flush();
+      }, this.data.maxWaitMs);
+    }
+  }
+
+  private async flush(): Promise<void> {
+    if (this.flushing) return;
+    this.flushing = this.flushAll().finally(() => {
+      this.flushing = null;
+      if (this.pending.length > 0) this.schedule();
+    });
+    return this.flushing;
+  }
+
+  private async flushAll(): Promise<void> {
+    while (this.pending.length > 0) {
+      const entries = this.pending;
+      const waiters = this.waiters;
+      this.pending = [];
+      this.waiters = [];
+      const t0 = process.hrtime.bigint();
+      const outcome = await this.retrying(() => this.writer.apply(entries), waiters.map((w) => w.heartbeat));
+      if (outcome === undefined) return;
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      const counts: Partial<Record<ApplyResult, number>> = {};
+      const marks: [string, ApplyResult, number, string][] = [];
+      for (const r of outcome.results) {
+        counts[r.result] = (counts[r.result] ?? 0) + 1;
+        if (r.mark) marks.push([r.mark, r.result, r.partition, String(r.offset)]);
+        if (r.result === 'invalid' && r.reason && !entries.find((e) => e.offset === r.offset && e.partition === r.partition)?.problem) {
+          this.logSkipped(r.partition, r.offset, r.result, r.reason);
+        }
+      }
+      for (const [p, next] of outcome.positions) this.applied.set(p, next);
+      this.post({
+        type: 'applied',
+        runIds: outcome.runIds,
+        marks,
+        positions: this.positions(),
+        counts,
+        seconds,
+      });
+      this.checkCaughtUp();
+      this.checkpoint();
+      if (this.runsConsumer) await commitApplied(this.runsConsumer, this.data.config.topics.status, outcome.positions);
+      for (const w of waiters) w.resolve();
+    }
+  }
+
+  /**
+   * Runs a write until it succeeds: a full disk, a lock held too long or an
+   * I/O error is reported (readiness turns false) and tried again, never
+   * skipped. A corrupt file ends the thread: it is moved aside and rebuilt.
+   * Undefined when the thread stops first.
+   */
+  private async retrying<T>(write: () => T, heartbeats: (() => Promise<void>)[]): Promise<T | undefined> {
+    let wait = RETRY_MS.first;
+    for (;;) {
+      try {
+        const result = write();
+        if (this.failing !== null) {
+          this.logger.info({ was: this.failing }, 'run store applying again');
+          this.failing = null;
+          this.post({ type: 'recovered' });
+        }
+        return result;
+      } catch (err) {
+        if (isCorruption(err)) this.rebuild(`the store file is unreadable: ${describeError(err)}`);
+        const reason = describeError(err);
+        if (this.failing !== reason) {
+          this.logger.error({ err: reason, code: (err as { code?: string }).code, RUNS_DB_PATH: this.data.path }, 'the run store cannot apply; retrying');
+          this.failing = reason;
+          this.post({ type: 'failing', reason });
+        }
+        if (this.stopping) return undefined;
+        await sleep(wait);
+        wait = Math.min(RETRY_MS.max, wait * 2);
+        await Promise.all(heartbeats.map((h) => h().catch(() => undefined)));
+        if (this.stopping) return undefined;
+      }
+    }
+  }
+
+  private positions(): [number, string, string][] {
+    return [...this.applied].map(([p, next]) => [p, String(next), this.highs.get(p) ?? '0']);
+  }
+
+  private checkpoint(): void {
+    const now = Date.now();
+    if (now - this.lastCheckpoint < CHECKPOINT_MS) return;
+    this.lastCheckpoint = now;
+    try {
+      // PASSIVE: never waits for readers, never holds up the next transaction for long.
+      this.db.pragma('wal_checkpoint(PASSIVE)');
+    } catch (err) {
+      this.logger.warn({ err: describeError(err) }, 'run store checkpoint failed');
+    }
+  }
+
+  private checkCaughtUp(): void {
+    if (this.caughtUp) return;
+    for (const [p, high] of this.highAtStart) if ((this.applied.get(p) ?? 0n) < high) return;
+    this.caughtUp = true;
+    this.post({ type: 'caught-up' });
+  }
+
+  /** A file deleted or replaced under the store: start again on a new one. */
+  private checkFile(): void {
+    if (this.stopping) return;
+    const now = fileIdOf(this.data.path);
+    if (now !== this.fileId) this.rebuild(now === '' ? 'the store file was deleted' : 'the store file was replaced');
+  }
+
+  private rebuild(reason: string): never {
+    this.logger.error({ RUNS_DB_PATH: this.data.path, reason }, 'the run store file cannot be used: rebuilding it from the status topic');
+    try {
+      this.db.close();
+    } catch {
+      /* already unusable */
+    }
+    let movedTo: string | undefined;
+    if (fileIdOf(this.data.path) === this.fileId && this.fileId !== '') movedTo = moveAside(this.data.path);
+    this.post({ type: 'rebuild', reason: movedTo ? `${reason} (moved to ${movedTo})` : reason });
+    process.exit(1);
+  }
+
+  /** Messages fetched since the last call (re-reads included: they are skipped before decoding). */
+  takeFetched(): number {
+    const n = this.fetched;
+    this.fetched = 0;
+    return n;
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.fileTimer) clearInterval(this.fileTimer);
+    for (const c of [this.runsConsumer, this.dlqConsumer]) {
+      await c?.stop().catch(() => undefined);
+      await c?.disconnect().catch(() => undefined);
+    }
+    await this.flushing?.catch(() => undefined);
+    await this.admin.disconnect().catch(() => undefined);
+    try {
+      this.db?.close();
+    } catch {
+      /* closing */
+    }
+  }
+}
+
+/** The file's identity (device and inode), or '' when it does not exist. */
+function fileIdOf(path: string): string {
+  try {
+    const s = statSync(path);
+    return `${s.dev}:${s.ino}`;
+  } catch {
+    return '';
+  }
+}
+
+if (parentPort) {
+  const port = parentPort;
+  const post = (m: FromWriter) => port.postMessage(m);
+  const thread = new WriterThread(workerData as WriterData, post);
+  const fetchedTimer = setInterval(() => {
+    const n = thread.takeFetched();
+    if (n > 0) post({ type: 'fetched', count: n });
+  }, 500);
+  port.on('message', (m: ToWriter) => {
+    if (m.type !== 'stop') return;
+    clearInterval(fetchedTimer);
+    void thread.stop().finally(() => {
+      post({ type: 'stopped' });
+      port.close();
+    });
+  });
+  thread.start().catch((err: unknown) => {
+    // The routing thread logs it and starts a new writer.
+    throw err;
+  });
+}
