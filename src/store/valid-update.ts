@@ -56,16 +56,19 @@ const strings =
     }
     return null;
   };
-const record =
-  (fields: Record<string, Check>): Check =>
-  (v) => {
+type Fields = readonly (readonly [string, Check])[];
+
+const record = (fields: Record<string, Check>): Check => {
+  const list: Fields = Object.entries(fields);
+  return (v) => {
     if (v === null || v === undefined) return null;
     if (typeof v !== 'object' || Array.isArray(v)) return 'is not a record';
-    return firstProblem(v as Record<string, unknown>, fields);
+    return firstProblem(v as Record<string, unknown>, list);
   };
+};
 
-function firstProblem(value: Record<string, unknown>, fields: Record<string, Check>): string | null {
-  for (const [name, check] of Object.entries(fields)) {
+function firstProblem(value: Record<string, unknown>, fields: Fields): string | null {
+  for (const [name, check] of fields) {
     const problem = check(value[name]);
     if (problem) return `${name} ${problem}`;
   }
@@ -73,8 +76,9 @@ function firstProblem(value: Record<string, unknown>, fields: Record<string, Che
 }
 
 const L = UPDATE_LIMITS;
-const FIELDS: Record<string, Check> = {
-  runId: (v) => (v === '' ? 'is empty' : text(L.runId, false)(v)),
+const runIdText = text(L.runId, false);
+const FIELDS: Fields = Object.entries({
+  runId: (v: unknown) => (v === '' ? 'is empty' : runIdText(v)),
   orgId: text(L.shortText),
   action: text(L.shortText),
   status: oneOf(STATUSES),
@@ -112,7 +116,7 @@ const FIELDS: Record<string, Check> = {
     approvers: strings(10_000, L.shortText),
     parked: text(L.largeText),
   }),
-};
+} satisfies Record<string, Check>);
 
 /**
  * Says why `value` cannot be applied, or null when it can. Fields the

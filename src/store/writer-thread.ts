@@ -68,6 +68,9 @@ class WriterThread {
   private pending: WriterEntry[] = [];
   private waiters: Waiter[] = [];
   private timer: NodeJS.Timeout | null = null;
+  private immediate: NodeJS.Immediate | null = null;
+  /** Offset commits go one after another, off the apply path. */
+  private committing: Promise<void> = Promise.resolve();
   private flushing: Promise<void> | null = null;
   private failing: string | null = null;
   private stopping = false;
@@ -201,7 +204,8 @@ class WriterThread {
     if (!m.value || m.value.length === 0) return skipped('undecodable', 'the record has no value');
     let value: unknown;
     try {
-      value = await this.codec.decode(m.value);
+      // JSON is parsed here at once; only Confluent-framed Avro (magic byte 0) needs the registry.
+      value = m.value[0] === 0 ? await this.codec.decode(m.value) : JSON.parse(m.value.toString('utf8'));
     } catch (err) {
       return skipped('undecodable', describeError(err));
     }
@@ -228,11 +232,19 @@ class WriterThread {
       if (this.timer) clearTimeout(this.timer);
       this.timer = null;
       void this.flush();
-    } else if (!this.timer && !this.flushing) {
-      this.timer = setTimeout(() => {
-        this.timer = null;
-        void this.flush();
-      }, this.data.maxWaitMs);
+    } else if (!this.timer && !this.immediate && !this.flushing) {
+      // 0: the batches of one fetch (handed over in the same turn) share a transaction.
+      if (this.data.maxWaitMs === 0) {
+        this.immediate = setImmediate(() => {
+          this.immediate = null;
+          void this.flush();
+        });
+      } else {
+        this.timer = setTimeout(() => {
+          this.timer = null;
+          void this.flush();
+        }, this.data.maxWaitMs);
+      }
     }
   }
 
@@ -275,7 +287,9 @@ class WriterThread {
       });
       this.checkCaughtUp();
       this.checkpoint();
-      if (this.runsConsumer) await commitApplied(this.runsConsumer, this.data.config.topics.status, outcome.positions);
+      const consumer = this.runsConsumer;
+      // commitApplied never rejects: a failed commit is retried by the next one.
+      if (consumer) this.committing = this.committing.then(() => commitApplied(consumer, this.data.config.topics.status, outcome.positions));
       for (const w of waiters) w.resolve();
     }
   }
@@ -372,6 +386,7 @@ class WriterThread {
       await c?.disconnect().catch(() => undefined);
     }
     await this.flushing?.catch(() => undefined);
+    await this.committing;
     await this.admin.disconnect().catch(() => undefined);
     try {
       this.db?.close();

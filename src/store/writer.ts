@@ -17,7 +17,7 @@ const LAG_PROBE_MS = 5_000;
 /** A writer that ended is started again after this long (doubling up to the maximum). */
 const RESTART_MS = { first: 250, max: 10_000 };
 /** Records a transaction takes at most, and how long it waits for more. */
-const BATCH = { maxUpdates: 5_000, maxWaitMs: 5 };
+const BATCH = { maxUpdates: 5_000, maxWaitMs: 0 };
 
 export class StoreMetrics {
   readonly applied: Counter<'result'>;
