@@ -28,9 +28,6 @@ export interface RunsServiceDeps {
   catalog?: ActionCatalog;
 }
 
-/** How long a write waits for the store to apply it before answering anyway. */
-const APPLY_TIMEOUT_MS = 10_000;
-
 /**
  * The run store with what reads and writes it: the writer thread that
  * materializes the status and dead-letter topics, the point reads of this
@@ -57,6 +54,8 @@ export class RunsService {
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly dlqTopic: string;
   private letters: DeadLetterStore | null = null;
+  /** How long a write waits for the store to apply it (RUNS_APPLY_TIMEOUT_SECONDS). */
+  private readonly applyTimeoutMs: number;
 
   constructor(deps: RunsServiceDeps) {
     const { config } = deps;
@@ -66,6 +65,7 @@ export class RunsService {
     this.store = new RunStore(this.writer.path);
     this.queries = new QueryPool(this.writer.path, config.topics.dlq, this.logger);
     this.dlqTopic = config.topics.dlq;
+    this.applyTimeoutMs = config.store.applyTimeoutSeconds * 1000;
     this.writer.on('opened', (m: { rebuilt: boolean }) => {
       this.store.reopen(m.rebuilt);
       this.letters = null;
@@ -107,7 +107,7 @@ export class RunsService {
       const update = buildUpdate({ runId: run.id, orgId: run.orgId, action: run.action }, { source: 'BACKEND', invocationType: run.invocationType, actor, ...fields });
       const mark = randomBytes(12).toString('base64url');
       // Waiting starts before the write: the store may apply it before the ack arrives.
-      const waiting = this.writer.awaitApplied(mark, APPLY_TIMEOUT_MS);
+      const waiting = this.writer.awaitApplied(mark, this.applyTimeoutMs);
       try {
         await this.publisher.publish(update, { [WATCH_HEADER]: mark });
       } catch (err) {
@@ -134,7 +134,7 @@ export class RunsService {
     if (!health.ok) throw new StoreUnavailableError(`${health.reason}; nothing was written`);
     const written = await this.write(run, actor, fields);
     if (written.applied === 'timeout') {
-      throw new StoreUnavailableError(`the update is on the status topic but the run store has not applied it within ${APPLY_TIMEOUT_MS / 1000} s; read the run again`);
+      throw new StoreUnavailableError(`the update is on the status topic but the run store has not applied it within ${this.applyTimeoutMs / 1000} s (RUNS_APPLY_TIMEOUT_SECONDS); read the run again`);
     }
     return { applied: written.applied, run: written.run };
   }

@@ -34,6 +34,7 @@ export const DEFAULTS = {
   consoleSessionSeconds: 8 * 3600,
   kafkaStartTimeoutMs: 30_000,
   agentClaimSeconds: 60,
+  runsApplyTimeoutSeconds: 10,
 } as const;
 
 /** A duration: seconds, or a number with s, m, h or d (`90s`, `30m`, `2h`, `7d`); in milliseconds. */
@@ -167,6 +168,8 @@ export const configSchema = z.strictObject({
     enabled: envBoolean.default(true),
     /** Unset: `.data/runs-<status topic>.db`, so stores of different topics never share a file. */
     path: z.string().min(1).optional(),
+    /** How long an API write (and a polling claim) waits for the store to apply it before answering 503 (claims: handed to nobody). */
+    applyTimeoutSeconds: positiveInt.max(300).default(DEFAULTS.runsApplyTimeoutSeconds),
   }),
   api: z.strictObject({
     clientsFile: z.string().min(1).optional(),
@@ -262,7 +265,7 @@ export const ENV_MAP: EnvMap = {
     sessionTimeoutMs: 'ROUTER_SESSION_TIMEOUT_MS',
   },
   agent: { signatureToleranceSeconds: 'AGENT_SIGNATURE_TOLERANCE_SECONDS', delivery: 'AGENT_DELIVERY', claimSeconds: 'AGENT_CLAIM_SECONDS' },
-  store: { enabled: 'RUNS_STORE', path: 'RUNS_DB_PATH' },
+  store: { enabled: 'RUNS_STORE', path: 'RUNS_DB_PATH', applyTimeoutSeconds: 'RUNS_APPLY_TIMEOUT_SECONDS' },
   api: { clientsFile: 'API_CLIENTS_FILE', tokenSecret: 'API_TOKEN_SECRET', tokenTtlSeconds: 'API_TOKEN_TTL_SECONDS' },
   approvals: { secret: 'APPROVAL_SECRET', timeoutMs: 'APPROVAL_TIMEOUT' },
   console: { enabled: 'CONSOLE', sessionSeconds: 'CONSOLE_SESSION_SECONDS', secureCookie: 'CONSOLE_SECURE_COOKIE' },
