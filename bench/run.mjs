@@ -5,6 +5,7 @@
 // shared and noisy, absolute numbers move from run to run.
 //
 // Sizes can be lowered for a quick look: BENCH_SCALE=0.1 npm run bench
+// One scenario or a few: BENCH_ONLY=kafka-routing,latency npm run bench
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -108,8 +109,11 @@ function routerEnv(topics, extra = {}) {
   };
 }
 
+// BENCH_PROFILE=DIR: each router writes a CPU profile (node --cpu-prof) into DIR when it stops.
+const PROFILE = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${resolve(process.env.BENCH_PROFILE)}`] : [];
+
 function spawnRouter(topics, extra) {
-  return spawnNode([join(ROOT, 'bin', 'action-router.js'), 'start'], routerEnv(topics, extra));
+  return spawnNode([...PROFILE, join(ROOT, 'bin', 'action-router.js'), 'start'], routerEnv(topics, extra));
 }
 
 async function stop(child) {
@@ -145,6 +149,14 @@ async function receiver(delayMs) {
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   return { url: `http://127.0.0.1:${server.address().port}/hook`, seen, latencies, sentAt, close: () => new Promise((r) => server.close(r)) };
 }
+
+/** A router's first status update of a stored run, with its run info (about 700 bytes). */
+const statusUpdate = (i) => ({
+  runId: `r_a${i}`, orgId: 'org_bench', action: 'deploy_service', status: 'IN_PROGRESS', statusLabel: null, summary: null, links: [],
+  externalRunId: null, log: 'Routed to Kafka topic org_bench.runs', invocationType: 'KAFKA', source: 'ROUTER', attempt: 1, at: Date.now(),
+  run: { blueprint: 'service', entityIdentifier: 'payments', entity: '{"identifier":"payments","title":"Payments"}', properties: '{"version":"1.4.2"}',
+    userId: 'u1', userEmail: 'dev@example.com', origin: 'UI', actionTrigger: 'DAY-2', invocation: '{"type":"KAFKA"}', createdAt: Date.now(), triggerPartition: 0, agentPayload: null },
+});
 
 const results = [];
 function record(name, value, unit, baseline) {
@@ -231,18 +243,11 @@ async function webhookSlow() {
 }
 
 // 4. Latency from produce to webhook receipt at a steady rate.
-async function latency() {
-  const RATE = 1000;
-  const SECONDS = Math.max(3, Math.round(15 * SCALE));
-  const rx = await receiver(0);
-  const topics = topicsFor('latency');
-  await createTopics(topics.trigger);
-  const router = spawnRouter(topics);
-  // Warm up: the router joins its group and creates its topics.
-  await producer.send({ topic: topics.trigger, messages: [{ key: 'r_warm', value: runMessage('r_warm', { type: 'WEBHOOK', url: rx.url }) }] });
-  await waitFor('warm-up', () => rx.seen.has('r_warm'), 60_000);
-  log(`latency: ${RATE} runs/s for ${SECONDS}s`);
-  const total = RATE * SECONDS;
+const RATE = 1000;
+
+/** Sends RATE runs/s for `seconds` to the trigger topic and waits for each at the receiver. */
+async function steadyRate(topics, rx, seconds, prefix) {
+  const total = RATE * seconds;
   const tick = 10;
   const perTick = (RATE * tick) / 1000;
   const t0 = Date.now();
@@ -251,7 +256,7 @@ async function latency() {
     const due = Math.min(total, Math.floor(((Date.now() - t0) / 1000) * RATE) + perTick);
     const messages = [];
     for (; sent < due; sent++) {
-      const runId = `r_l${sent}`;
+      const runId = `${prefix}${sent}`;
       messages.push({ key: runId, value: runMessage(runId, { type: 'WEBHOOK', url: rx.url }) });
     }
     const now = Date.now();
@@ -260,12 +265,80 @@ async function latency() {
     await sleep(tick);
   }
   await waitFor('latency drain', () => rx.latencies.length >= total, 120_000);
-  await stop(router);
   const sorted = rx.latencies.slice().sort((a, b) => a - b);
   const pct = (p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-  record('latency-p50', pct(50), 'ms');
-  record('latency-p99', pct(99), 'ms');
-  record('latency-max', sorted[sorted.length - 1], 'ms');
+  return { p50: pct(50), p99: pct(99), max: sorted[sorted.length - 1] };
+}
+
+async function warmUp(topics, rx) {
+  await producer.send({ topic: topics.trigger, messages: [{ key: 'r_warm', value: runMessage('r_warm', { type: 'WEBHOOK', url: rx.url }) }] });
+  await waitFor('warm-up', () => rx.seen.has('r_warm'), 60_000);
+  rx.latencies.length = 0;
+}
+
+const latencySeconds = () => Math.max(3, Math.round(15 * SCALE));
+let quietP99;
+
+async function latency() {
+  const rx = await receiver(0);
+  const topics = topicsFor('latency');
+  await createTopics(topics.trigger);
+  const router = spawnRouter(topics);
+  // Warm up: the router joins its group and creates its topics.
+  await warmUp(topics, rx);
+  log(`latency: ${RATE} runs/s for ${latencySeconds()}s`);
+  const l = await steadyRate(topics, rx, latencySeconds(), 'r_l');
+  await stop(router);
+  quietP99 = l.p99;
+  record('latency-p50', l.p50, 'ms');
+  record('latency-p99', l.p99, 'ms');
+  record('latency-max', l.max, 'ms');
+  await rx.close();
+}
+
+// 4b. The same rate while 20 signed-in clients loop on the heaviest list
+// queries (deep pages, free-text search, filtered totals) over 100,000
+// stored runs: the p99 against the quiet run's.
+async function latencyUnderQueries() {
+  const STORED = n(100_000);
+  const CLIENTS = 20;
+  const rx = await receiver(0);
+  const topics = topicsFor('latency-q');
+  await createTopics(topics.trigger, topics.status);
+  await produceBacklog(topics.status, STORED, (i) => ({ key: `r_a${i}`, value: JSON.stringify({ ...statusUpdate(i), run: { ...statusUpdate(i).run, entityIdentifier: `svc-${i % 997}` } }) }));
+  const server = await startServing(topics, 'start');
+  await applyRate(server, STORED);
+  await warmUp(topics, rx);
+  const headers = await server.headers();
+  const heavy = [
+    '/v1/actions/runs?offset=9000&limit=1000',
+    '/v1/actions/runs?q=svc-1&limit=1000',
+    '/v1/actions/runs?q=r_a&limit=1000&offset=5000',
+    '/v1/actions/runs?status=IN_PROGRESS&q=_a&limit=1000&offset=9000',
+  ];
+  let stopQueries = false;
+  let queries = 0;
+  let refused = 0;
+  const clients = Array.from({ length: CLIENTS }, async (_, c) => {
+    for (let k = c; !stopQueries; k++) {
+      const res = await fetch(server.base + heavy[k % heavy.length], { headers });
+      await res.arrayBuffer();
+      queries++;
+      if (!res.ok) refused++;
+    }
+  });
+  log(`latency-under-queries: ${RATE} runs/s for ${latencySeconds()}s, ${CLIENTS} clients on ${STORED} stored runs`);
+  const q0 = Date.now();
+  const l = await steadyRate(topics, rx, latencySeconds(), 'r_q');
+  const qs = queries / ((Date.now() - q0) / 1000);
+  stopQueries = true;
+  await Promise.all(clients);
+  await stop(server.child);
+  record('latency-under-queries-p50', l.p50, 'ms');
+  record('latency-under-queries-p99', l.p99, 'ms', quietP99);
+  record('latency-under-queries-max', l.max, 'ms');
+  record('heavy-queries', qs, 'req/s');
+  if (refused) log(`latency-under-queries: ${refused} of ${queries} queries refused (over their time budget)`);
   await rx.close();
 }
 
@@ -296,6 +369,64 @@ async function peakRss() {
   record('peak-rss', peak / 1024, 'MB');
 }
 
+/** A raw consume of `topic` from its start (no decoding, nothing written), in messages/s. */
+async function rawConsume(topic, N) {
+  const consumer = kafka.consumer({ groupId: `bench-raw-${id()}`, maxWaitTimeInMs: 100, maxBytesPerPartition: 1024 * 1024 });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  let read = 0;
+  const c0 = Date.now();
+  await consumer.run({ autoCommit: false, eachBatch: async ({ batch }) => void (read += batch.messages.length) });
+  const c1 = await waitFor('raw consume', () => read >= N, 600_000);
+  await consumer.disconnect();
+  return N / ((c1 - c0) / 1000);
+}
+
+async function freePort() {
+  return new Promise((r) => {
+    const s = http.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => r(port));
+    });
+  });
+}
+
+const BENCH_SECRET = 'bench-secret-0123456789abcdef';
+
+/**
+ * `action-router <command>` (api or start) on `topics` with one API client
+ * of org_bench, its HTTP server up: its base URL, a reader of the store's
+ * applied counter and a way to sign in.
+ */
+async function startServing(topics, command, extra = {}) {
+  const port = await freePort();
+  const clientsFile = join(tmpdir(), `bench-clients-${id()}.json`);
+  writeFileSync(clientsFile, JSON.stringify({ bench: { secret: BENCH_SECRET, orgId: 'org_bench', roles: [] } }));
+  const base = `http://127.0.0.1:${port}`;
+  const child = spawnNode([join(ROOT, 'bin', 'action-router.js'), command], routerEnv(topics, { HTTP_PORT: String(port), API_CLIENTS_FILE: clientsFile, ...extra }));
+  const applied = async () => {
+    try {
+      const text = await (await fetch(`${base}/metrics`)).text();
+      return Number(/action_router_store_updates_total\{result="applied"\} (\d+)/.exec(text)?.[1] ?? 0);
+    } catch {
+      return 0;
+    }
+  };
+  const headers = async () => {
+    const res = await fetch(`${base}/v1/auth/access_token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ clientId: 'bench', clientSecret: BENCH_SECRET }) });
+    return { 'content-type': 'application/json', authorization: `Bearer ${(await res.json()).accessToken}` };
+  };
+  await waitFor(`${command} up`, async () => (await fetch(`${base}/healthz`).then((r) => r.ok, () => false)), 60_000);
+  return { child, base, applied, headers };
+}
+
+/** Updates/s of the store applying N updates, from its first apply (the consumer's group join is not the store's work). */
+async function applyRate(server, N) {
+  const a0 = await waitFor('store first apply', async () => (await server.applied()) > 0, 60_000);
+  const a1 = await waitFor('store apply', async () => (await server.applied()) >= N, 1_800_000, async () => `${await server.applied()}/${N} applied`);
+  return N / ((a1 - a0) / 1000);
+}
+
 // 6. The runs API on a backlog of stored runs: the store's apply rate against
 // a raw consume of the same topic, then PATCH+log requests against the
 // rate of single acknowledged produces at the same concurrency (the floor
@@ -304,54 +435,17 @@ async function runsApi() {
   const N = n(100_000);
   const topics = topicsFor('api');
   await createTopics(topics.status);
-  const update = (i) => ({
-    runId: `r_a${i}`, orgId: 'org_bench', action: 'deploy_service', status: 'IN_PROGRESS', statusLabel: null, summary: null, links: [],
-    externalRunId: null, log: 'Routed to Kafka topic org_bench.runs', invocationType: 'KAFKA', source: 'ROUTER', attempt: 1, at: Date.now(),
-    run: { blueprint: 'service', entityIdentifier: 'payments', entity: '{"identifier":"payments","title":"Payments"}', properties: '{"version":"1.4.2"}',
-      userId: 'u1', userEmail: 'dev@example.com', origin: 'UI', actionTrigger: 'DAY-2', invocation: '{"type":"KAFKA"}', createdAt: Date.now(), triggerPartition: 0, agentPayload: null },
-  });
-  await produceBacklog(topics.status, N, (i) => ({ key: `r_a${i}`, value: JSON.stringify(update(i)) }));
-
-  // Raw consume of the same topic: no decoding, nothing written.
-  const consumer = kafka.consumer({ groupId: `bench-raw-${id()}`, maxWaitTimeInMs: 100, maxBytesPerPartition: 1024 * 1024 });
-  await consumer.connect();
-  await consumer.subscribe({ topic: topics.status, fromBeginning: true });
-  let read = 0;
-  const c0 = Date.now();
-  await consumer.run({ autoCommit: false, eachBatch: async ({ batch }) => void (read += batch.messages.length) });
-  const c1 = await waitFor('raw consume', () => read >= N, 600_000);
-  await consumer.disconnect();
-  const rawRate = N / ((c1 - c0) / 1000);
+  await produceBacklog(topics.status, N, (i) => ({ key: `r_a${i}`, value: JSON.stringify(statusUpdate(i)) }));
+  const rawRate = await rawConsume(topics.status, N);
   record('status-raw-consume', rawRate, 'msg/s');
 
-  const port = await new Promise((r) => {
-    const s = http.createServer().listen(0, '127.0.0.1', () => {
-      const { port: free } = s.address();
-      s.close(() => r(free));
-    });
-  });
-  const clientsFile = join(tmpdir(), `bench-clients-${id()}.json`);
-  writeFileSync(clientsFile, JSON.stringify({ bench: { secret: 'bench-secret-0123456789abcdef', orgId: 'org_bench', roles: [] } }));
-  const base = `http://127.0.0.1:${port}`;
-  const metric = async () => {
-    try {
-      const text = await (await fetch(`${base}/metrics`)).text();
-      return Number(/action_router_store_updates_total\{result="applied"\} (\d+)/.exec(text)?.[1] ?? 0);
-    } catch {
-      return 0;
-    }
-  };
-  const api = spawnNode([join(ROOT, 'bin', 'action-router.js'), 'api'], routerEnv(topics, { HTTP_PORT: String(port), API_CLIENTS_FILE: clientsFile }));
-  await waitFor('api up', async () => (await fetch(`${base}/healthz`).then((r) => r.ok, () => false)), 60_000);
-  // From the first update applied: the consumer's group join is not the store's work.
-  const a0 = await waitFor('store first apply', async () => (await metric()) > 0, 60_000);
-  const a1 = await waitFor('store apply', async () => (await metric()) >= N, 900_000, async () => `${await metric()}/${N} applied`);
-  record('store-apply', N / ((a1 - a0) / 1000), 'updates/s', rawRate);
+  const server = await startServing(topics, 'api');
+  const { base } = server;
+  record('store-apply', await applyRate(server, N), 'updates/s', rawRate);
 
   const CONCURRENCY = 32;
   const SECONDS = Math.max(3, Math.round(10 * SCALE));
-  const token = (await (await fetch(`${base}/v1/auth/access_token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ clientId: 'bench', clientSecret: 'bench-secret-0123456789abcdef' }) })).json()).accessToken;
-  const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
+  const headers = await server.headers();
   const latencies = [];
   let failed = 0;
   const deadline = Date.now() + SECONDS * 1000;
@@ -384,7 +478,7 @@ async function runsApi() {
     }
   }));
   const readRate = reads / ((Date.now() - g0) / 1000);
-  await stop(api);
+  await stop(server.child);
 
   // Baseline: single-message acknowledged produces at the same concurrency.
   let produced = 0;
@@ -392,7 +486,7 @@ async function runsApi() {
   const bDeadline = b0 + SECONDS * 1000;
   await Promise.all(Array.from({ length: CONCURRENCY }, async (_, w) => {
     while (Date.now() < bDeadline) {
-      await producer.send({ topic: topics.status, acks: -1, messages: [{ key: `r_a${w}`, value: JSON.stringify(update(w)) }] });
+      await producer.send({ topic: topics.status, acks: -1, messages: [{ key: `r_a${w}`, value: JSON.stringify(statusUpdate(w)) }] });
       produced++;
     }
   }));
@@ -403,6 +497,26 @@ async function runsApi() {
   const sorted = latencies.sort((a, b) => a - b);
   record('runs-api-p99', sorted[Math.floor(0.99 * (sorted.length - 1))], 'ms');
   if (failed) log(`runs-api: ${failed} requests failed`);
+}
+
+// 6b. An empty store rebuilding a long status topic (a new instance, or a
+// deleted file), against a raw consume of the same topic.
+async function storeRebuild() {
+  const N = n(1_000_000);
+  const topics = topicsFor('rebuild');
+  await createTopics(topics.status);
+  // 100,000 runs, ten updates each: the first with run info, then progress with a log line.
+  const RUNS = Math.max(10, Math.round(N / 10));
+  await produceBacklog(topics.status, N, (j) => {
+    const i = j % RUNS;
+    const u = j < RUNS ? statusUpdate(i) : { ...statusUpdate(i), run: undefined, statusLabel: `step ${Math.floor(j / RUNS)}`, log: `step ${Math.floor(j / RUNS)} done` };
+    return { key: `r_a${i}`, value: JSON.stringify(u) };
+  });
+  const rawRate = await rawConsume(topics.status, N);
+  record('store-rebuild-raw-consume', rawRate, 'msg/s');
+  const server = await startServing(topics, 'api');
+  record('store-rebuild', await applyRate(server, N), 'updates/s', rawRate);
+  await stop(server.child);
 }
 
 // 7. The console with 10,000 runs in the store, in Debian's Chromium:
@@ -588,7 +702,7 @@ async function approvalsLatency() {
 }
 
 const only = process.env.BENCH_ONLY?.split(',');
-for (const [name, fn] of [['kafka-routing', kafkaRouting], ['webhook-slow', webhookSlow], ['latency', latency], ['peak-rss', peakRss], ['runs-api', runsApi], ['console', consolePage], ['approvals', approvalsLatency]]) {
+for (const [name, fn] of [['kafka-routing', kafkaRouting], ['webhook-slow', webhookSlow], ['latency', latency], ['latency-under-queries', latencyUnderQueries], ['peak-rss', peakRss], ['runs-api', runsApi], ['store-rebuild', storeRebuild], ['console', consolePage], ['approvals', approvalsLatency]]) {
   if (!only || only.includes(name)) await fn();
 }
 
