@@ -108,13 +108,13 @@ export function runRoutes(app: FastifyInstance, runs: RunsService): void {
   const auth = (request: FastifyRequest) => principalOf(runs, request);
   const versionOf = (request: FastifyRequest) => parse(viewQuery, request.query);
 
-  app.get('/v1/actions/runs', async (request) => {
+  app.get('/v1/actions/runs', async (request, reply) => {
     const principal = await auth(request);
     const q = parse(listQuery, request.query);
     const admin = principal.orgId === ALL_ORGS;
     const cursor = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
     if (cursor === null) throw invalid('cursor: not a cursor this API gave');
-    const page = await runs.queries.listRuns({
+    const body = await runs.queries.listRunsJson({
       orgId: admin ? q.org : principal.orgId,
       entity: q.entity,
       blueprint: q.blueprint,
@@ -127,9 +127,8 @@ export function runRoutes(app: FastifyInstance, runs: RunsService): void {
       statuses: q.status,
       invocationTypes: q.invocation_type,
       text: q.q,
-    }, { limit: q.limit, offset: cursor ? 0 : q.offset, ...(cursor ? { cursor } : {}) });
-    const options = viewOptions(runs, q);
-    return { ok: true, runs: page.rows.map((r) => runView(r, options)), next: page.next };
+    }, { limit: q.limit, offset: cursor ? 0 : q.offset, ...(cursor ? { cursor } : {}) }, { v1: q.version === 'v1', exclude: q.exclude });
+    return reply.type('application/json; charset=utf-8').send(body);
   });
 
   app.get<{ Params: { id: string } }>('/v1/actions/runs/:id', async (request) => {

@@ -63,7 +63,7 @@ export class RunsService {
     this.catalog = deps.catalog;
     this.writer = new StoreWriter({ config, admin: deps.admin, logger: this.logger, metrics: new StoreMetrics(deps.registry) });
     this.store = new RunStore(this.writer.path);
-    this.queries = new QueryPool(this.writer.path, config.topics.dlq, this.logger);
+    this.queries = new QueryPool(this.writer.path, config.topics.dlq, this.logger, deps.catalog?.titles());
     this.dlqTopic = config.topics.dlq;
     this.applyTimeoutMs = config.store.applyTimeoutSeconds * 1000;
     this.writer.on('opened', (m: { rebuilt: boolean }) => {

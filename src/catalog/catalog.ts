@@ -22,6 +22,13 @@ export class ActionCatalog {
     return this.byId.get(identifier);
   }
 
+  /** Each action's title, by identifier (what a run's view shows). */
+  titles(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [id, d] of this.byId) if (d.title) out[id] = d.title;
+    return out;
+  }
+
   /** The identifiers of the actions that require approval. */
   approvalActions(): string[] {
     return [...this.byId.values()].filter((d) => d.requiredApproval).map((d) => d.identifier);

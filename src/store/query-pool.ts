@@ -5,7 +5,7 @@ import { StoreUnavailableError, describeError } from '../errors';
 import type { Logger } from '../log';
 import type { DeadLetterFilter, DeadLetterRow } from './dead-letters';
 import type { Cursor, Overview, RunFilter, RunPage } from './queries';
-import type { QueryRequest, QueryResponse } from './query-protocol';
+import type { ListView, QueryRequest, QueryResponse } from './query-protocol';
 
 /** A query answers within this or the request gets 503. */
 export const QUERY_BUDGET_MS = 3_000;
@@ -52,11 +52,13 @@ export class QueryPool {
     private readonly path: string,
     private readonly dlqTopic: string,
     private readonly logger: Logger,
+    /** The catalog's action titles, shown in the views the thread builds. */
+    private readonly titles: Record<string, string> = {},
   ) {}
 
   private thread(): Worker {
     if (this.worker) return this.worker;
-    const worker = new Worker(threadScript(), { workerData: { path: this.path, dlqTopic: this.dlqTopic } });
+    const worker = new Worker(threadScript(), { workerData: { path: this.path, dlqTopic: this.dlqTopic, titles: this.titles } });
     worker.on('message', (r: QueryResponse) => {
       const p = this.pending.get(r.id);
       if (!p) return;
@@ -111,6 +113,11 @@ export class QueryPool {
 
   listRuns(filter: RunFilter, page: { limit: number; offset?: number; cursor?: Cursor }): Promise<RunPage> {
     return this.ask({ name: 'listRuns', filter, page });
+  }
+
+  /** A page as the API's JSON body, built and serialised in the thread. */
+  async listRunsJson(filter: RunFilter, page: { limit: number; offset?: number; cursor?: Cursor }, view: ListView): Promise<Buffer> {
+    return asBuffer(await this.ask<Uint8Array>({ name: 'listRunsJson', filter, page, view }))!;
   }
 
   countRuns(filter: RunFilter): Promise<{ total: number; capped: boolean }> {

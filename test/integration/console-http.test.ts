@@ -206,8 +206,9 @@ describe('runs console (HTTP)', () => {
     let letters: Record<string, unknown>[] = [];
     await eventually(async () => {
       letters = (await get('/console/api/dead-letters', ops)).body.letters as Record<string, unknown>[];
-      return letters.length >= 2;
-    }, 'both dead letters in the store');
+      // The letter and the run's FAILURE come from two topics, applied independently: wait for both.
+      return letters.length >= 2 && letters.some((l) => l.runId === known && l.runKnown === true);
+    }, 'both dead letters in the store, and the known run');
     const raw = letters.find((l) => l.orgId === null)!;
     expect(raw).toMatchObject({ reason: 'DECODE_FAILED', sourceTopic: topics.trigger, size: 6, trimmed: false });
     const mine = letters.find((l) => l.runId === known)!;
