@@ -132,8 +132,10 @@ export class StoreWriter extends EventEmitter {
       logLevel: logger.level,
       maxUpdates: BATCH.maxUpdates,
       maxWaitMs: BATCH.maxWaitMs,
-      cacheMb: 64,
-      mmapMb: 256,
+      // Measured (600k updates, RunWriter alone): a 64 MB cache and a 256 MB map gave 37k updates/s at
+      // 398 MB peak RSS; 16 MB and no map 41k at 146 MB. Appends hardly reread pages; the map only grew RSS.
+      cacheMb: 16,
+      mmapMb: 0,
     };
     const worker = new Worker(threadScript(), { workerData: data, stdout: false, stderr: false });
     this.worker = worker;
