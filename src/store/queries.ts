@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import type { RunDetails, RunState } from './rules';
 import { DETAIL_COLUMNS, STATE_COLUMNS } from './run-writer';
 
 /**
@@ -18,53 +19,9 @@ export const LIMITS = {
   deadLetterCountCap: 10_000,
 } as const;
 
-/** One run as the store keeps it (column names in camelCase). */
-export interface RunRow {
+/** One run as the store keeps it (column names in camelCase): its `runs` row joined with its details. */
+export interface RunRow extends RunState, RunDetails {
   key: number;
-  id: string;
-  orgId: string | null;
-  action: string | null;
-  status: string;
-  statusLabel: string | null;
-  summary: string | null;
-  links: string;
-  externalRunId: string | null;
-  invocationType: string | null;
-  response: string | null;
-  blueprint: string | null;
-  entityIdentifier: string | null;
-  entity: string | null;
-  properties: string | null;
-  userId: string | null;
-  userEmail: string | null;
-  origin: string | null;
-  actionTrigger: string | null;
-  invocation: string | null;
-  triggerPartition: number | null;
-  agentPayload: string | null;
-  hasAgentPayload: number;
-  claimBy: string | null;
-  claimUntil: number | null;
-  claimAcked: number;
-  /** ANY or ALL when the run needed approval. */
-  approvalType: string | null;
-  /** JSON array of the client ids that may decide. */
-  approvers: string | null;
-  /** WAITING, APPROVED (complete, not routed yet), RELEASED, DECLINED, CANCELLED, TIMED_OUT. */
-  approvalState: string | null;
-  /** The encrypted trigger event of a waiting run (routers read it on release). */
-  parked: string | null;
-  approvalBy: string | null;
-  approvalDescription: string | null;
-  approvalDecidedAt: number | null;
-  releasedAt: number | null;
-  /** The nudge (`partition:offset`) whose release was applied. */
-  releasedNudge: string | null;
-  createdBy: string | null;
-  updatedBy: string | null;
-  createdAt: number;
-  updatedAt: number;
-  endedAt: number | null;
 }
 
 /** A run with what it is: the row joined with its details. */

@@ -28,13 +28,17 @@ export interface RunState {
   claimBy: string | null;
   claimUntil: number | null;
   claimAcked: number;
+  /** ANY or ALL when the run needed approval. */
   approvalType: string | null;
+  /** JSON array of the client ids that may decide. */
   approvers: string | null;
+  /** WAITING, APPROVED (complete, not routed yet), RELEASED, DECLINED, CANCELLED, TIMED_OUT. */
   approvalState: string | null;
   approvalBy: string | null;
   approvalDescription: string | null;
   approvalDecidedAt: number | null;
   releasedAt: number | null;
+  /** The nudge (`partition:offset`) whose release was applied. */
   releasedNudge: string | null;
   createdBy: string | null;
   updatedBy: string | null;
@@ -51,6 +55,7 @@ export interface RunDetails {
   invocation: string | null;
   agentPayload: string | null;
   response: string | null;
+  /** The encrypted trigger event of a waiting run (routers read it on release). */
   parked: string | null;
 }
 

@@ -21,10 +21,9 @@ export interface LogRow {
 /** One approver's decision on a run. */
 export type ApprovalRow = Decision;
 
-export interface UpdateRow {
+/** What an update leaves in its run's timeline, applied or not. */
+export interface TimelineFields {
   partition: number;
-  offset: string;
-  applied: number;
   status: string;
   source: string;
   actor: string | null;
@@ -32,6 +31,12 @@ export interface UpdateRow {
   summary: string | null;
   log: string | null;
   at: number;
+}
+
+/** A timeline row as read back (offset as text, applied as 0/1). */
+export interface UpdateRow extends TimelineFields {
+  offset: string;
+  applied: number;
 }
 
 const LOG_COLUMNS = 'l.seq, l.id, r.id AS runId, l.message, l.created_by AS createdBy, l.created_at AS createdAt';

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { RunStatusUpdate } from '../model/status';
 import { Decision, FoldedRun, RunDetails, RunState, fold, loaded } from './rules';
+import type { TimelineFields } from './run-store';
 
 /** What applying one update did (`invalid`: it can never apply and was skipped). */
 export type ApplyResult = 'applied' | 'ignored' | 'undecodable' | 'invalid';
@@ -74,18 +75,10 @@ const ROWS_PER_INSERT = 64;
 /** Ids looked up in one IN (...) query. */
 const IDS_PER_LOOKUP = 500;
 
-interface TimelineRow {
+interface TimelineRow extends TimelineFields {
   run: FoldedRun;
-  partition: number;
   offset: bigint;
   applied: boolean;
-  status: string;
-  source: string;
-  actor: string | null;
-  statusLabel: string | null;
-  summary: string | null;
-  log: string | null;
-  at: number;
 }
 
 interface LogRow {
