@@ -42,6 +42,8 @@ describe('failures of the infrastructure', () => {
     };
     try {
       await eventually(async () => (await readOrgTopic()).size >= 50, 'first runs routed', 30_000);
+      const appliedCounter = app.metrics.registry.getSingleMetric('action_router_store_updates_total');
+      const appliedBefore = ((await appliedCounter?.get())?.values ?? []).reduce((n, v) => n + v.value, 0);
       // Outage: the broker dies hard, stays away for several seconds, and comes back on the same data.
       stopDedicatedBroker(broker, 'SIGKILL');
       await new Promise((r) => setTimeout(r, 6_000));
@@ -58,6 +60,19 @@ describe('failures of the infrastructure', () => {
       await eventually(() => app.ready, `ready again (${app.readiness().reasons.join('; ')})`, 30_000);
       const store = app.runs!;
       await eventually(() => ids.every((id) => store.store.getRun(id) !== undefined), 'every run in the store', 30_000);
+      // The store's mirror resumed where it stood: each status record was applied once, and what it
+      // had applied before the outage was not fetched again (before the fix, every record was).
+      const checker = client.admin();
+      await checker.connect();
+      const onTopic = (await checker.fetchTopicOffsets(topics.status)).reduce((n, p) => n + Number(p.high), 0);
+      await checker.disconnect();
+      const sum = async (name: string) => ((await app.metrics.registry.getSingleMetric(name)?.get())?.values ?? []).reduce((n, v) => n + v.value, 0);
+      await eventually(async () => (await sum('action_router_store_updates_total')) >= onTopic && (await sum('action_router_store_records_fetched_total')) >= onTopic, 'the counts reported');
+      expect(await sum('action_router_store_updates_total')).toBe(onTopic);
+      const reread = (await sum('action_router_store_records_fetched_total')) - onTopic;
+      process.stdout.write(`status records: ${onTopic}, applied before the outage: ${appliedBefore}, fetched again: ${reread}\n`);
+      expect(appliedBefore).toBeGreaterThan(0);
+      expect(reread).toBeLessThan(appliedBefore);
     } finally {
       await app.stop();
       stopDedicatedBroker(broker);
