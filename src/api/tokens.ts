@@ -1,3 +1,4 @@
+import { KeyObject, createSecretKey } from 'node:crypto';
 import { SignJWT, jwtVerify } from 'jose';
 import type { ApiClients, Principal } from './clients';
 
@@ -13,7 +14,8 @@ export const CONSOLE_AUDIENCE = 'action-router-console';
  * file, so every instance sharing the file accepts every instance's tokens.
  */
 export class TokenIssuer {
-  private readonly key: Uint8Array;
+  /** Made once: jose would otherwise import raw key bytes on every verification. */
+  private readonly key: KeyObject;
 
   constructor(
     private readonly clients: ApiClients,
@@ -21,7 +23,7 @@ export class TokenIssuer {
     secret?: string,
     private readonly audience = API_AUDIENCE,
   ) {
-    this.key = secret ? new TextEncoder().encode(secret) : new Uint8Array(clients.fingerprint);
+    this.key = createSecretKey(secret ? Buffer.from(secret, 'utf8') : Buffer.from(clients.fingerprint));
   }
 
   async issue(principal: Principal): Promise<string> {
