@@ -89,7 +89,9 @@ describe('WebhookInvoker', () => {
   it('refuses loopback, private and metadata targets unless allowed, without calling', async () => {
     const before = receiver.requests.length;
     const strict = new WebhookInvoker({ config: webhookConfigSchema.parse({ retry }), secretFor: () => undefined });
-    for (const url of [`${receiver.url}/no`, receiver.url.replace('127.0.0.1', 'localhost') + '/no', 'http://169.254.169.254/latest/meta-data', 'http://[::1]:1/x']) {
+    for (const url of [`${receiver.url}/no`, receiver.url.replace('127.0.0.1', 'localhost') + '/no', 'http://169.254.169.254/latest/meta-data', 'http://[::1]:1/x',
+      // The receiver's own address in IPv6 forms that carry it (mapped, compatible, translated, NAT64, 6to4).
+      ...['::ffff:127.0.0.1', '::127.0.0.1', '::ffff:0:7f00:1', '64:ff9b::7f00:1', '2002:7f00:1::1'].map((a) => receiver.url.replace('127.0.0.1', `[${a}]`) + '/no')]) {
       const outcome = await strict.invoke(await runOf({ type: 'WEBHOOK', url }), testContext().ctx);
       expect(outcome).toMatchObject({ status: 'failed', code: ErrorCodes.TARGET_FORBIDDEN });
       if (outcome.status === 'failed') expect(outcome.summary).toContain('WEBHOOK_ALLOWED_HOSTS');
