@@ -23,6 +23,8 @@ interface Target {
   method: string;
   synchronized: boolean;
   headers: Record<string, string>;
+  /** What goes to another origin after a redirect: no custom header (any may be a credential), no signature. */
+  plainHeaders: Record<string, string>;
   body: string | undefined;
 }
 
@@ -104,16 +106,12 @@ export class WebhookInvoker implements Invoker {
     }
     const customBody = m.body !== undefined && m.body !== null;
     const body = method === 'GET' ? undefined : customBody ? JSON.stringify(m.body) : portMessageJson(toPortMessage(run), run);
-    const headers: Record<string, string> = {
-      'content-type': 'application/json',
-      'user-agent': 'action-router',
-      ...custom,
-      'X-Run-Id': run.runId,
-      'Idempotency-Key': run.runId,
-    };
+    const ids = { 'X-Run-Id': run.runId, 'Idempotency-Key': run.runId };
+    const plainHeaders: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'action-router', ...ids };
+    const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'action-router', ...custom, ...ids };
     const secret = this.deps.secretFor(run.orgId);
     if (secret) Object.assign(headers, signatureHeaders(secret, body ?? ''));
-    return { url: url.href, method, synchronized: m.synchronized === true, headers, body };
+    return { url: url.href, method, synchronized: m.synchronized === true, headers, plainHeaders, body };
   }
 
   /** One attempt, following redirects (each target checked again). */
@@ -122,15 +120,18 @@ export class WebhookInvoker implements Invoker {
     let url = target.url;
     let method = target.method;
     let body = target.body;
+    const origin = new URL(target.url).origin;
+    // Once a redirect leaves the webhook's origin, its custom headers and the signature stay behind (as fetch drops Authorization).
+    let crossed = false;
     for (let hop = 0; ; hop++) {
       const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
       if (isIP(host)) {
         const refusal = this.guard.refusal(host, host);
         if (refusal) throw new BackendError(ErrorCodes.TARGET_FORBIDDEN, refusal);
       }
-      const headers = { ...target.headers };
+      const headers = { ...(crossed ? target.plainHeaders : target.headers) };
       if (body === undefined) delete headers['content-type'];
-      if (body !== target.body) {
+      if (body !== target.body && !crossed) {
         // A 303 turned the call into a GET: the signature no longer matches a body.
         const secret = this.deps.secretFor(run.orgId);
         if (secret) Object.assign(headers, signatureHeaders(secret, body ?? ''));
@@ -150,6 +151,7 @@ export class WebhookInvoker implements Invoker {
       if (REDIRECTS.has(response.status) && location) {
         if (hop >= config.maxRedirects) throw new BackendError(ErrorCodes.BACKEND_REJECTED, `too many redirects (last: ${location})`);
         url = new URL(location, url).href;
+        if (new URL(url).origin !== origin) crossed = true;
         if (response.status === 303 || ((response.status === 301 || response.status === 302) && method === 'POST')) {
           method = 'GET';
           body = undefined;

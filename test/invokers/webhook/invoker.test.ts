@@ -112,11 +112,36 @@ describe('WebhookInvoker', () => {
     });
     afterAll(() => new Promise<void>((r) => redirector.close(() => r())));
 
-    it('follows a redirect to an allowed target, re-signing nothing it did not change', async () => {
-      const outcome = await invoker().invoke(await runOf({ type: 'WEBHOOK', url: `${url}/go` }), testContext().ctx);
+    it('follows a redirect within the origin with every header and the signature', async () => {
+      receiver.failNext(/^\/moved$/, { status: 307, headers: { location: '/landed-here' } });
+      const headers = { Authorization: 'Bearer team-token', 'X-Api-Key': 'k-123', 'X-Team': 'platform' };
+      const outcome = await invoker().invoke(await runOf({ type: 'WEBHOOK', url: `${receiver.url}/moved`, headers }), testContext().ctx);
       expect(outcome.status).toBe('delivered');
-      expect(last().request.path).toBe('/landed');
+      expect(last().request.path).toBe('/landed-here');
       expect(last().signatureOk).toBe(true);
+      expect(last().request.headers).toMatchObject({ authorization: 'Bearer team-token', 'x-api-key': 'k-123', 'x-team': 'platform' });
+    });
+
+    it.each([307, 302, 303, 308, 301])('a %s to another origin carries no custom header and no signature', async (status) => {
+      // The redirect leaves this server's origin (another port) for the receiver's.
+      const back = createServer((_req, res) => void res.writeHead(status, { location: `${receiver.url}/landed-elsewhere` }).end());
+      await new Promise<void>((r) => back.listen(0, '127.0.0.1', r));
+      try {
+        const from = `http://127.0.0.1:${(back.address() as AddressInfo).port}/start`;
+        const headers = { Authorization: 'Bearer team-token', 'X-Api-Key': 'k-123', 'Private-Token': 'glpat-1', Cookie: 'sid=1' };
+        const seen = receiver.received.length;
+        const outcome = await invoker().invoke(await runOf({ type: 'WEBHOOK', url: from, method: 'PUT', headers }), testContext().ctx);
+        // This receiver checks signatures: the unsigned call is refused (401), and the run fails.
+        expect(outcome).toMatchObject({ status: 'failed', statusLabel: 'HTTP 401' });
+        expect(receiver.received.length).toBe(seen + 1);
+        const got = last().request;
+        expect(got.path).toBe('/landed-elsewhere');
+        for (const name of ['authorization', 'x-api-key', 'private-token', 'cookie', 'x-port-signature', 'x-port-timestamp']) expect({ name, value: got.headers[name] }).toEqual({ name, value: undefined });
+        // The run is still named, so the receiver can deduplicate.
+        expect(got.headers['x-run-id']).toBeDefined();
+      } finally {
+        await new Promise<void>((r) => back.close(() => r()));
+      }
     });
 
     it('refuses a redirect to a forbidden address', async () => {
