@@ -350,9 +350,22 @@ function variableFor(path: readonly PropertyKey[]): string {
 }
 
 /** Env names of the form `<group>_<project>`: candidates for GitLab trigger tokens. */
+/** Where a project's trigger token may come from in the environment: `GITLAB_TRIGGER_TOKEN_<group>_<project>`. */
+export const GITLAB_TOKEN_PREFIX = 'GITLAB_TRIGGER_TOKEN_';
+
+/**
+ * Trigger tokens from the environment, by `<group>_<project>`: only
+ * variables under GITLAB_TOKEN_PREFIX, so an event naming a group and a
+ * project cannot have another variable's value sent as its token. Port's
+ * agent's bare `<group>_<project>` names are read only with
+ * GITLAB_UNPREFIXED_TOKEN_ENV=true.
+ */
 function gitlabEnvTokens(env: NodeJS.ProcessEnv): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env)) if (v && k.includes('_') && /[a-z]/.test(k)) out[k] = v;
+  const bare = envBoolean.safeParse(env.GITLAB_UNPREFIXED_TOKEN_ENV ?? 'false');
+  if (!bare.success) throw new ConfigError('GITLAB_UNPREFIXED_TOKEN_ENV', `expected true or false, got "${env.GITLAB_UNPREFIXED_TOKEN_ENV}"`);
+  if (bare.data) for (const [k, v] of Object.entries(env)) if (v && k.includes('_') && /[a-z]/.test(k)) out[k] = v;
+  for (const [k, v] of Object.entries(env)) if (v && k.startsWith(GITLAB_TOKEN_PREFIX) && k.length > GITLAB_TOKEN_PREFIX.length) out[k.slice(GITLAB_TOKEN_PREFIX.length)] = v;
   return out;
 }
 

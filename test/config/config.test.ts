@@ -80,7 +80,7 @@ describe('loadConfig', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
     writeFileSync(join(dir, 'orgs.json'), JSON.stringify({ org_a: 'secret-a' }));
     writeFileSync(join(dir, 'tokens.json'), JSON.stringify({ 'acme/api': 'tok' }));
-    const c = loadConfig({ SIGNING_SECRET: 'default', ORG_SECRETS_FILE: join(dir, 'orgs.json'), GITLAB_TRIGGER_TOKENS_FILE: join(dir, 'tokens.json'), acme_web: 'env-tok' });
+    const c = loadConfig({ SIGNING_SECRET: 'default', ORG_SECRETS_FILE: join(dir, 'orgs.json'), GITLAB_TRIGGER_TOKENS_FILE: join(dir, 'tokens.json'), GITLAB_TRIGGER_TOKEN_acme_web: 'env-tok' });
     expect(secretForOrg(c.signing, 'org_a')).toBe('secret-a');
     expect(secretForOrg(c.signing, 'org_b')).toBe('default');
     expect(c.invokers.gitlab.triggerTokens).toEqual({ 'acme/api': 'tok' });
@@ -88,5 +88,16 @@ describe('loadConfig', () => {
     expect(configError({ ORG_SECRETS_FILE: join(dir, 'missing.json') }).variable).toBe('ORG_SECRETS_FILE');
     writeFileSync(join(dir, 'bad.json'), '{');
     expect(configError({ GITLAB_TRIGGER_TOKENS_FILE: join(dir, 'bad.json') }).variable).toBe('GITLAB_TRIGGER_TOKENS_FILE');
+  });
+
+  it('takes GitLab trigger tokens from the environment only under their prefix, unless bare names are opted into', () => {
+    const env = { SIGNING_SECRET: 'default', GITLAB_TRIGGER_TOKEN_acme_web: 'prefixed', deploy_db_password: 'hunter2', acme_web: 'bare', db_password: 'x' };
+    const tokens = loadConfig(env).invokers.gitlab.envTokens;
+    expect(tokens).toEqual({ acme_web: 'prefixed' });
+    // An event naming group "deploy", project "db_password" finds nothing to send.
+    expect(tokens.deploy_db_password).toBeUndefined();
+    const opted = loadConfig({ ...env, GITLAB_UNPREFIXED_TOKEN_ENV: 'true' }).invokers.gitlab.envTokens;
+    expect(opted).toMatchObject({ acme_web: 'prefixed', deploy_db_password: 'hunter2' });
+    expect(configError({ ...env, GITLAB_UNPREFIXED_TOKEN_ENV: 'maybe' }).variable).toBe('GITLAB_UNPREFIXED_TOKEN_ENV');
   });
 });

@@ -35,7 +35,7 @@ describe('every invocation type through the real broker', () => {
     GITHUB_TOKEN: 'gh',
     GITHUB_POLL_INTERVAL_MS: '50',
     GITLAB_URL: gitlab.url,
-    acme_api: 'trig',
+    GITLAB_TRIGGER_TOKEN_acme_api: 'trig',
     GITLAB_API_TOKEN: 'gl',
     GITLAB_POLL_INTERVAL_MS: '50',
   });

@@ -13,7 +13,7 @@ export const gitlabConfigSchema = z.strictObject({
   url: httpUrl.default(GITLAB_DEFAULTS.url),
   /** `{ "<group>/<project>": "<trigger token>" }`, read from GITLAB_TRIGGER_TOKENS_FILE. */
   triggerTokens: z.record(z.string(), z.string()).default({}),
-  /** Also looked up: env `<group>_<project>` (Port's agent's naming). */
+  /** Also looked up, by `<group>_<project>`: env GITLAB_TRIGGER_TOKEN_<group>_<project> (and bare, opted into). */
   envTokens: z.record(z.string(), z.string()).default({}),
   /** With it, the router follows the pipeline to SUCCESS/FAILURE. */
   apiToken: z.string().min(1).optional(),

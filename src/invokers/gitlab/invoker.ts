@@ -77,7 +77,7 @@ export function gitlabTarget(run: FrozenRun, config: GitlabConfig): GitlabTarget
     variables,
     payload,
     token: config.triggerTokens[path] ?? config.envTokens[envName],
-    tokenNames: [`"${path}" in GITLAB_TRIGGER_TOKENS_FILE`, `env ${envName}`],
+    tokenNames: [`"${path}" in GITLAB_TRIGGER_TOKENS_FILE`, `env GITLAB_TRIGGER_TOKEN_${envName}`],
   };
 }
 

@@ -49,7 +49,7 @@ describe('GitlabInvoker', () => {
   it('ends FAILURE naming both places a missing token may be set', async () => {
     const outcome = await invoker({ triggerTokens: {} }).invoke(await runOf(method()), testContext().ctx);
     expect(outcome).toMatchObject({ status: 'failed', code: ErrorCodes.AUTH_FAILED });
-    expect(outcome.summary).toContain('env acme_platform_api');
+    expect(outcome.summary).toContain('env GITLAB_TRIGGER_TOKEN_acme_platform_api');
   });
 
   it('ends FAILURE on GitLab’s 404 for a wrong token', async () => {
