@@ -17,6 +17,8 @@ export const ErrorCodes = {
   /** The event does not match the ActionRun Avro schema. */
   SCHEMA_INVALID: 'SCHEMA_INVALID',
   MISSING_RUN_ID: 'MISSING_RUN_ID',
+  /** The run id breaks the API's rule (RUN_ID_PATTERN): such a run could never be read or reported on. */
+  INVALID_RUN_ID: 'INVALID_RUN_ID',
   MISSING_ORG_ID: 'MISSING_ORG_ID',
   /** The catalog is configured and does not define the action. */
   UNKNOWN_ACTION: 'UNKNOWN_ACTION',

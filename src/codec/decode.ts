@@ -1,5 +1,5 @@
 import { ErrorCode, ErrorCodes, RejectedEventError, RouterError } from '../errors';
-import { ActionRun, FrozenRun, InvocationMethod, LosslessParts, RUN_ID_PATTERN } from '../model/run';
+import { ActionRun, FrozenRun, InvocationMethod, LosslessParts, RUN_ID_PATTERN, RUN_ID_RULE } from '../model/run';
 import { JsonObject, deepFreeze, isJsonObject } from '../model/json';
 import { actionRunType, avroProblems } from './avro';
 import { Originals, PORT_PATHS, actionRunJsonToRecord, looksLikePortMessage, portMessageToRecord } from './port-message';
@@ -33,7 +33,7 @@ function readableIdentity(text: string, key: Buffer | null | undefined): EventId
     if (isJsonObject(v)) {
       const record = looksLikePortMessage(v) ? portMessageToRecord(v) : actionRunJsonToRecord(v);
       const id = { runId: nonEmptyString(record.runId), orgId: nonEmptyString(record.orgId), action: nonEmptyString(record.action) };
-      if (id.runId) return id;
+      if (id.runId && RUN_ID_PATTERN.test(id.runId)) return id;
     }
   } catch {
     // only the key is left
@@ -116,6 +116,11 @@ export async function decodeTrigger(value: Buffer | null, options: DecodeOptions
   };
   const name = (field: string) => pathNames[field] ?? field;
   if (!identity.runId) return reject(ErrorCodes.MISSING_RUN_ID, `${name('runId')}: a non-empty run id is required`, identity, encoding);
+  if (!RUN_ID_PATTERN.test(identity.runId)) {
+    // Named by its org only: a status update under this id would make a run nobody can read or end.
+    const n = [...identity.runId].length;
+    return reject(ErrorCodes.INVALID_RUN_ID, `${name('runId')}: ${RUN_ID_RULE} (got ${n} character${n === 1 ? '' : 's'})`, { ...identity, runId: null }, encoding);
+  }
   if (!identity.orgId) return reject(ErrorCodes.MISSING_ORG_ID, `${name('orgId')}: a non-empty org id is required`, identity, encoding);
 
   const problems = avroProblems(actionRunType, record);

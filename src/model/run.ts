@@ -7,6 +7,8 @@ import { JsonObject } from './json';
  * with nothing that could play tricks in a path or a log.
  */
 export const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
+/** RUN_ID_PATTERN in words, for error texts (which never echo the id itself). */
+export const RUN_ID_RULE = 'a run id is 1 to 128 letters, digits, "_", ".", ":" or "-", starting with a letter or digit';
 
 /** Invocation types the router knows; an invoker registry maps each to a backend. */
 export const INVOCATION_TYPES = ['KAFKA', 'WEBHOOK', 'GITHUB', 'GITLAB'] as const;

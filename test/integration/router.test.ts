@@ -85,6 +85,8 @@ describe('router on a real broker', () => {
       { value: good('r_schema', (m) => ((m.payload as Record<string, unknown>).censoredProperties = 'nope')), reason: 'SCHEMA_INVALID', runId: 'r_schema' },
       { value: good('r_unknown', (m) => (m.action = 'not_in_catalog')), reason: 'UNKNOWN_ACTION', runId: 'r_unknown' },
       { value: JSON.stringify(samplePortMessage({ runId: 'r_inputs', properties: {} })), reason: 'INPUT_INVALID', runId: 'r_inputs' },
+      // Run ids the API could never name: dead-lettered with their org, and no run is made of them.
+      ...['r_nul\u0000x', 'r_line\nx', '../r_up', 'r_' + 'x'.repeat(5_000), '-r_dash', 'r sp', 'r_\u00e9'].map((runId) => ({ value: good(runId), reason: 'INVALID_RUN_ID' })),
     ];
     await k.produce(topics.trigger, cases.map((c, i) => ({ key: `key-${i}`, value: c.value, headers: { 'x-origin': `case-${i}` } })));
     const dlq = await k.collect(topics.dlq, (ms) => ms.length >= cases.length);
@@ -110,6 +112,15 @@ describe('router on a real broker', () => {
     }
     expect(statuses.find((s) => s.runId === 'r_noorg')!.orgId).toBeNull();
     expect(statuses).toHaveLength(named.length);
+    for (const [i, c] of cases.entries()) {
+      if (c.reason !== 'INVALID_RUN_ID') continue;
+      const m = dlq.find((d) => d.key?.toString() === `key-${i}`)!;
+      expect(header(m, 'x-dlq-org-id')).toBe('org_demo');
+      expect(header(m, 'x-dlq-run-id')).toBeUndefined();
+      // The error names the rule, never the id itself.
+      expect(header(m, 'x-dlq-error')).toMatch(/a run id is 1 to 128 letters/);
+      expect(header(m, 'x-dlq-error')!.length).toBeLessThan(300);
+    }
   });
 
   it('dead-letters unknown invocation types, and applies the catalog’s invocationMethod', async () => {
