@@ -51,8 +51,22 @@ const lettersQuery = z.looseObject({
 });
 
 /** A place to go back to after signing in: a path of this site, nothing else. */
+/**
+ * Where sign-in goes back to: a path of this site, percent-encoded as a
+ * URL writes it (a Location header takes ASCII only), else `/`. Control
+ * characters are refused before parsing: the URL parser drops tabs and
+ * newlines, which would turn `/\t/evil.example` into `//evil.example`.
+ */
 function safeNext(next: string | undefined): string {
-  return next && /^\/(?![/\\])[^\s\\]*$/.test(next) ? next : '/';
+  if (!next || !/^\/(?![/\\])/.test(next) || /[\u0000-\u001f\u007f\\]/.test(next)) return '/';
+  let url: URL;
+  try {
+    url = new URL(next, 'http://console.invalid');
+  } catch {
+    return '/';
+  }
+  const path = `${url.pathname}${url.search}${url.hash}`;
+  return url.origin === 'http://console.invalid' && /^\/(?![/\\])/.test(path) ? path : '/';
 }
 
 const blank = (v: string | undefined) => (v === undefined || v === '' ? undefined : v);

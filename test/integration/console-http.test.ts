@@ -136,6 +136,33 @@ describe('runs console (HTTP)', () => {
     }
   });
 
+  test('sign-in with any text as `next` signs in and goes to `/` or the encoded path', async () => {
+    const cases: [string, string][] = [
+      ['/\u2603', '/%E2%98%83'],
+      ['/%E2%98%83', '/%E2%98%83'],
+      ['/runs?q=caf\u00e9#top', '/runs?q=caf%C3%A9#top'],
+      ['/a b', '/a%20b'],
+      ['/\t/evil.example', '/'],
+      ['/\n/evil.example', '/'],
+      ['/a\u0007b', '/'],
+      ['/\u0000', '/'],
+      ['/\ud800', '/%EF%BF%BD'],
+    ];
+    for (const [next, location] of cases) {
+      const res = await fetch(`${api.base}/login`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ clientId: 'acme-ci', clientSecret: CLIENTS['acme-ci'].secret, next }).toString(),
+      });
+      expect({ next, status: res.status, location: res.headers.get('location') }).toEqual({ next, status: 303, location });
+      expect(res.headers.get('set-cookie')).toMatch(/^ar_session=[^;]+/);
+    }
+    // The sign-in page itself takes such a `next` too.
+    const page = await fetch(`${api.base}/login?next=${encodeURIComponent('/\u2603')}`);
+    expect(page.status).toBe(200);
+  });
+
   test('a session is not a Bearer token, and a Bearer token is not a session', async () => {
     const cookie = await signIn('acme-ci');
     const session = cookie.slice('ar_session='.length);
