@@ -27,10 +27,24 @@ export const REDACT_PATHS = [
   'config.signing',
 ];
 
+/**
+ * Errors as pino writes them, less what carries a request's bytes: Node's
+ * HTTP parse errors hold the raw packet (`rawPacket`), Bearer tokens,
+ * secrets and cookies included.
+ */
+function errorWithoutBytes(err: unknown): unknown {
+  const out = pino.stdSerializers.err(err as Error) as unknown as Record<string, unknown>;
+  if (out && typeof out === 'object') {
+    for (const [key, value] of Object.entries(out)) if (key === 'rawPacket' || Buffer.isBuffer(value) || value instanceof Uint8Array) delete out[key];
+  }
+  return out;
+}
+
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
   const options: pino.LoggerOptions = {
     level,
     base: { service: 'action-router' },
+    serializers: { err: errorWithoutBytes },
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
   };
