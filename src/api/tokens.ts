@@ -43,7 +43,8 @@ export class TokenIssuer {
    */
   async verify(token: string): Promise<Principal | null> {
     try {
-      const { payload } = await jwtVerify(token, this.key, { issuer: ISSUER, audience: this.audience, algorithms: ['HS256'] });
+      // A token without an expiry would hold for good: refused, whoever signed it.
+      const { payload } = await jwtVerify(token, this.key, { issuer: ISSUER, audience: this.audience, algorithms: ['HS256'], requiredClaims: ['exp', 'sub'] });
       const current = typeof payload.sub === 'string' ? this.clients.principal(payload.sub) : null;
       if (!current || current.orgId !== payload.org) return null;
       return { ...current, expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : undefined };

@@ -60,6 +60,8 @@ export function buildHttpApp(source: HealthSource, logger: Logger): FastifyInsta
     return503OnClosing: true,
   });
   app.setErrorHandler(errorHandler);
+  // Bodies are JSON (the console's forms add their own parser): a text/plain body is 415, not a string a route might take.
+  app.removeContentTypeParser('text/plain');
   app.setNotFoundHandler((_request, reply) => {
     void reply.code(404).send({ ok: false, error: 'not_found', message: notFound('route').message });
   });
