@@ -1,4 +1,11 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { isInvocationType } from '../model/run';
+
+/** An invocation type as a metric label: one of the known types, `unknown` when there is none, `other` for anything an event made up. */
+export function invocationLabel(type: string | null | undefined): string {
+  if (type === null || type === undefined) return 'unknown';
+  return isInvocationType(type) ? type : 'other';
+}
 
 /**
  * The router's Prometheus metrics, on a registry of its own (so several

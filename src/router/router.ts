@@ -6,7 +6,7 @@ import { InvocationContext, InvocationOutcome, Invoker, SLOW_CALL_MS } from '../
 import type { InvokerRegistry, RoutingMode } from '../invokers/index';
 import { AbortedError, untilDone } from '../invokers/retry';
 import type { Logger } from '../log';
-import type { RouterMetrics } from '../metrics/metrics';
+import { RouterMetrics, invocationLabel } from '../metrics/metrics';
 import { FrozenRun, isInvocationType } from '../model/run';
 import { keyIdentity } from '../codec/decode';
 import type { RunStatusUpdate } from '../model/status';
@@ -331,7 +331,7 @@ export class Router {
     await untilDone(signal, () => this.deps.deadLetters.write(message, source, error, identity), (err, n) =>
       log.warn({ err: describeError(err), attempt: n }, 'dead-letter write failed; retrying'),
     );
-    this.deps.metrics.deadLettered.inc({ invocation: invocationType ?? 'unknown', reason: error.code });
+    this.deps.metrics.deadLettered.inc({ invocation: invocationLabel(invocationType), reason: error.code });
     const runId = identity.runId;
     if (!runId) return;
     const update = buildUpdate({ ...identity, runId }, {
@@ -399,7 +399,7 @@ export class Router {
       report: (fields) => report(fields, reportSignal),
       follow: (task) => void followUps.push(task),
     };
-    metrics.routed.inc({ invocation: type });
+    metrics.routed.inc({ invocation: invocationLabel(type) });
     const announce = invoker.announce(run);
     const announcement: StatusFields = { status: 'IN_PROGRESS', log: `Routing ${type} run to ${invoker.describe(run)}` };
     let announced = false;
@@ -437,9 +437,9 @@ export class Router {
     clearTimeout(slowTimer);
     // Every run's first update is IN_PROGRESS: announce a quick terminal outcome.
     if (announce === 'if-slow' && !announced && outcome.status !== 'delivered') void report(announcement).catch(() => undefined);
-    metrics.latency.observe({ invocation: type }, Number(process.hrtime.bigint() - started) / 1e9);
-    metrics.outcomes.inc({ invocation: type, outcome: outcome.status });
-    if ((outcome.attempt ?? 1) > 1) metrics.retries.inc({ invocation: type }, (outcome.attempt ?? 1) - 1);
+    metrics.latency.observe({ invocation: invocationLabel(type) }, Number(process.hrtime.bigint() - started) / 1e9);
+    metrics.outcomes.inc({ invocation: invocationLabel(type), outcome: outcome.status });
+    if ((outcome.attempt ?? 1) > 1) metrics.retries.inc({ invocation: invocationLabel(type) }, (outcome.attempt ?? 1) - 1);
     // One line per run would dominate the logs at thousands of runs a
     // second: failures at info, the rest at debug.
     if (outcome.status === 'failed') logger.info({ outcome: outcome.status, code: outcome.code }, outcome.summary);

@@ -141,6 +141,20 @@ describe('router on a real broker', () => {
     expect(header(dead!, 'x-dlq-reason')).toBe('UNKNOWN_INVOCATION');
   });
 
+  it('never makes a metric label of an invocation type an event made up', async () => {
+    app = await startApp(testConfig(topics));
+    // A label per string would grow /metrics without bound, and a quote or newline could forge series.
+    const madeUp = ['X'.repeat(4_000), 'SLACK"} 1\nfake_metric{a="', 'SQS', '\u2603'];
+    await k.produce(topics.trigger, madeUp.map((type, i) => ({ value: JSON.stringify(samplePortMessage({ runId: `r_label_${i}`, invocationMethod: { type } })) })));
+    const letters = await k.collect(topics.dlq, (ms) => ms.length >= madeUp.length);
+    expect(letters.map((m) => header(m, 'x-dlq-reason'))).toEqual(new Array(madeUp.length).fill('UNKNOWN_INVOCATION'));
+    const text = await app.metrics.registry.metrics();
+    const labels = new Set([...text.matchAll(/invocation="([^"]*)"/g)].map((m) => m[1]));
+    expect(labels).toContain('other');
+    for (const label of labels) expect(['KAFKA', 'WEBHOOK', 'GITHUB', 'GITLAB', 'other', 'unknown']).toContain(label);
+    expect(text).not.toContain('fake_metric');
+  });
+
   it('loses nothing across a restart in the middle of a stream', async () => {
     const N = 400;
     const ids = Array.from({ length: N }, (_, i) => `r_restart_${i}`);
