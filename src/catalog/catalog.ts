@@ -44,7 +44,7 @@ export class ActionCatalog {
     if (!def) {
       return new RejectedEventError(ErrorCodes.UNKNOWN_ACTION, `action "${run.action}" is not defined in the action catalog`);
     }
-    const checked = checkInputs(def, run.properties);
+    const checked = checkInputs(def, run.properties, run.censoredProperties);
     if (checked instanceof RejectedEventError) return checked;
     const { type, agent, ...settings } = def.invocationMethod;
     const invocationMethod: InvocationMethod = { ...(settings as JsonObject), type: type.toUpperCase(), agent: agent ?? false };
@@ -70,8 +70,12 @@ export class ActionCatalog {
   }
 }
 
-/** Checks inputs against `userInputs` (required, types, enums) and applies defaults. */
-export function checkInputs(def: ActionDefinition, given: Readonly<JsonObject>): JsonObject | RejectedEventError {
+/**
+ * Checks inputs against `userInputs` (required, types, enums) and applies
+ * defaults. A problem names the input and the rule; the value is shown
+ * only for inputs that are not censored, and cut short.
+ */
+export function checkInputs(def: ActionDefinition, given: Readonly<JsonObject>, censored: readonly string[] = []): JsonObject | RejectedEventError {
   const spec = userInputsOf(def);
   const out: JsonObject = { ...given };
   const problems: string[] = [];
@@ -79,7 +83,7 @@ export function checkInputs(def: ActionDefinition, given: Readonly<JsonObject>):
     if (out[name] === undefined && input.default !== undefined) out[name] = input.default as Json;
     const value = out[name];
     if (value === undefined || value === null) continue;
-    const problem = checkValue(input, value);
+    const problem = checkValue(input, value, censored.includes(name));
     if (problem) problems.push(`${name}: ${problem}`);
   }
   for (const name of spec.required) {
@@ -91,7 +95,13 @@ export function checkInputs(def: ActionDefinition, given: Readonly<JsonObject>):
   return out;
 }
 
-function checkValue(input: UserInput, value: Json): string | null {
+/** A value as an error text shows it: at most 120 characters of its JSON. */
+function shown(value: Json): string {
+  const text = JSON.stringify(value);
+  return text.length > 120 ? `${text.slice(0, 117)}...` : text;
+}
+
+function checkValue(input: UserInput, value: Json, hidden: boolean): string | null {
   const typeOk: Record<UserInput['type'], boolean> = {
     string: typeof value === 'string',
     number: typeof value === 'number' && Number.isFinite(value),
@@ -102,12 +112,12 @@ function checkValue(input: UserInput, value: Json): string | null {
   };
   if (!typeOk[input.type]) return `expected ${input.type}, got ${Array.isArray(value) ? 'array' : typeof value}`;
   if (input.enum && !input.enum.some((e) => JSON.stringify(e) === JSON.stringify(value))) {
-    return `${JSON.stringify(value)} is not one of ${JSON.stringify(input.enum)}`;
+    return `${hidden ? 'the (censored) value' : shown(value)} is not one of ${JSON.stringify(input.enum)}`;
   }
   if (input.type === 'array' && Array.isArray(value) && input.items?.enum) {
     const allowed = input.items.enum.map((e) => JSON.stringify(e));
     const bad = value.filter((v) => !allowed.includes(JSON.stringify(v)));
-    if (bad.length) return `items ${JSON.stringify(bad)} are not in ${JSON.stringify(input.items.enum)}`;
+    if (bad.length) return `${hidden ? `${bad.length} (censored) item${bad.length === 1 ? '' : 's'}` : `items ${shown(bad)}`} ${bad.length === 1 && hidden ? 'is' : 'are'} not in ${JSON.stringify(input.items.enum)}`;
   }
   return null;
 }

@@ -2,11 +2,13 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KafkaMessage } from 'kafkajs';
-import type { App } from '../../src/app';
+import { Writable } from 'node:stream';
+import { App } from '../../src/app';
+import { createLogger } from '../../src/log';
 import { verifyPortSignature } from '../../src/invokers/sign';
 import type { RunStatusUpdate } from '../../src/model/status';
 import { samplePortMessage } from '../../src/sample';
-import { TestKafka, TestTopics, json, startApp, testConfig, testTopics } from '../helpers/kafka';
+import { TestKafka, TestTopics, eventually, json, startApp, testConfig, testTopics } from '../helpers/kafka';
 
 const header = (m: KafkaMessage, name: string) => m.headers?.[name]?.toString();
 
@@ -153,6 +155,48 @@ describe('router on a real broker', () => {
     expect(labels).toContain('other');
     for (const label of labels) expect(['KAFKA', 'WEBHOOK', 'GITHUB', 'GITLAB', 'other', 'unknown']).toContain(label);
     expect(text).not.toContain('fake_metric');
+  });
+
+  it('names a censored input and its rule in errors, never its value', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'actions-'));
+    writeFileSync(join(dir, 'deploy.json'), JSON.stringify({
+      identifier: 'deploy_service',
+      userInputs: { properties: { region: { type: 'string', enum: ['eu', 'us'] }, keys: { type: 'array', items: { type: 'string', enum: ['a', 'b'] } }, note: { type: 'string', enum: ['x'] } } },
+      invocationMethod: { type: 'KAFKA' },
+    }));
+    const lines: string[] = [];
+    const sink = new Writable({ write: (c: Buffer, _e, done) => void (lines.push(c.toString()), done()) });
+    app = new App(testConfig(topics, { ACTIONS_PATH: dir }), createLogger('debug', sink));
+    await app.start();
+    const message = (runId: string, properties: Record<string, unknown>, censored: string[]) => {
+      const m = samplePortMessage({ runId, properties: properties as never }) as { payload: Record<string, unknown> };
+      m.payload.censoredProperties = censored;
+      return JSON.stringify(m);
+    };
+    await k.produce(topics.trigger, [
+      { key: 'r_cens_1', value: message('r_cens_1', { region: 'SECRET-REGION-1' }, ['region']) },
+      { key: 'r_cens_2', value: message('r_cens_2', { keys: ['a', 'SECRET-KEY-2', 'SECRET-KEY-3'] }, ['keys']) },
+      // Not censored: the value is shown (cut short).
+      { key: 'r_cens_3', value: message('r_cens_3', { note: 'visible-' + 'y'.repeat(500) }, []) },
+    ]);
+    const dlq = await k.collect(topics.dlq, (ms) => ms.length >= 3);
+    const statuses = await k.collect(topics.status, (ms) => ms.filter((m) => json<RunStatusUpdate>(m).status === 'FAILURE').length >= 3);
+    await eventually(() => ['r_cens_1', 'r_cens_2', 'r_cens_3'].every((id) => app!.runs!.store.getRun(id)?.status === 'FAILURE'), 'the failures stored');
+    const error = (key: string) => header(dlq.find((m) => m.key?.toString() === key)!, 'x-dlq-error')!;
+    expect(error('r_cens_1')).toMatch(/region: the \(censored\) value is not one of \["eu","us"\]/);
+    expect(error('r_cens_2')).toMatch(/keys: 2 \(censored\) items are not in \["a","b"\]/);
+    expect(error('r_cens_3')).toContain('"visible-yyy');
+    expect(error('r_cens_3').length).toBeLessThan(400);
+    const everywhere = [
+      ...dlq.map((m) => JSON.stringify(m.headers ?? {}, (_k, v) => (Buffer.isBuffer(v) ? v.toString() : v))),
+      ...statuses.map((m) => m.value!.toString()),
+      ...['r_cens_1', 'r_cens_2'].map((id) => JSON.stringify({ run: app!.runs!.store.getRun(id), timeline: app!.runs!.store.updatesAfter(id, 0, 100) })),
+      ...lines,
+    ].join('\n');
+    for (const secret of ['SECRET-REGION-1', 'SECRET-KEY-2', 'SECRET-KEY-3']) {
+      // The status topic and the store carry the inputs only masked; the dead-letter topic keeps the original event bytes (the operators' copy).
+      expect({ secret, found: everywhere.includes(secret) }).toEqual({ secret, found: false });
+    }
   });
 
   it('loses nothing across a restart in the middle of a stream', async () => {
