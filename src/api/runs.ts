@@ -74,13 +74,18 @@ const logsQuery = z.looseObject({ limit: int(1, 50).default(50), offset: int(0, 
 export async function visibleRun(runs: RunsService, principal: Principal, id: string, waitIfUnknown = false): Promise<RunRow> {
   if (!RUN_ID_PATTERN.test(id)) throw notFound();
   let run = runs.store.getRun(id);
+  const visible = (r: RunRow | undefined): r is RunRow => r !== undefined && canSee(principal, r.orgId);
   // A backend may report before the router's first update of the run is
   // applied (a webhook receiver that calls back at once): wait briefly.
-  if (!run && waitIfUnknown && runs.writer.runWaitCount < MAX_RUN_WAITERS) {
+  // Another org's run waits just as long before its 404, so the timing
+  // does not tell that the run exists.
+  if (!visible(run) && waitIfUnknown && runs.writer.runWaitCount < MAX_RUN_WAITERS) {
+    const until = Date.now() + UNKNOWN_RUN_WAIT_MS;
     await runs.writer.awaitRun(id, UNKNOWN_RUN_WAIT_MS);
     run = runs.store.getRun(id);
+    if (!visible(run)) await new Promise((r) => setTimeout(r, Math.max(0, until - Date.now())));
   }
-  if (!run || !canSee(principal, run.orgId)) throw notFound();
+  if (!visible(run)) throw notFound();
   return run;
 }
 

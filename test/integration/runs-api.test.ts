@@ -1,6 +1,7 @@
 import { SignJWT } from 'jose';
 import type { App } from '../../src/app';
 import { samplePortMessage, newRunId } from '../../src/sample';
+import { UNKNOWN_RUN_WAIT_MS } from '../../src/api/runs';
 import { ApiClient, apiEnv } from '../helpers/api';
 import { TestKafka, TestTopics, eventually, startApp, testConfig, testTopics } from '../helpers/kafka';
 
@@ -175,7 +176,6 @@ describe('runs API', () => {
 
   test('another org sees nothing: 404 on every route, absent from lists; an operator sees all', async () => {
     const runId = await trigger('org_acme');
-    const globex = await api.token('globex-ci');
     for (const [method, path, body] of [
       ['GET', `/v1/actions/runs/${runId}`, undefined],
       ['GET', `/v1/actions/runs/${runId}/logs`, undefined],
@@ -183,12 +183,25 @@ describe('runs API', () => {
       ['POST', `/v1/actions/runs/${runId}/logs`, { message: 'x', terminationStatus: 'FAILURE' }],
       ['PATCH', `/v1/actions/runs/${runId}/response`, { response: 'x' }],
     ] as const) {
-      const res = await api.call(method, path, { token: globex, body });
+      // A fresh token each time: tokens here last 2 s, and writes to a hidden run wait UNKNOWN_RUN_WAIT_MS.
+      const res = await api.as('globex-ci', method, path, body);
       expect([path, res.status, res.body.error]).toEqual([path, 404, 'not_found']);
     }
-    const list = await api.call('GET', '/v1/actions/runs?limit=1000', { token: globex });
+    const list = await api.as('globex-ci', 'GET', '/v1/actions/runs?limit=1000');
     expect((list.body.runs as { id: string }[]).map((r) => r.id)).not.toContain(runId);
     expect(app.runs!.store.getRun(runId)!.status).toBe('IN_PROGRESS');
+    // A write to another org's run and to an unknown run answer alike, after the same wait for a run not known yet.
+    const timed = async (path: string) => {
+      const token = await api.token('globex-ci');
+      const t0 = Date.now();
+      const res = await api.call('PATCH', path, { token, body: { status: 'FAILURE' } });
+      return { status: res.status, error: res.body.error, ms: Date.now() - t0 };
+    };
+    const [hidden, unknown] = await Promise.all([timed(`/v1/actions/runs/${runId}`), timed('/v1/actions/runs/r_never_triggered')]);
+    expect([hidden.status, hidden.error, unknown.status, unknown.error]).toEqual([404, 'not_found', 404, 'not_found']);
+    expect(hidden.ms).toBeGreaterThanOrEqual(UNKNOWN_RUN_WAIT_MS - 50);
+    expect(unknown.ms).toBeGreaterThanOrEqual(UNKNOWN_RUN_WAIT_MS - 50);
+    expect(Math.abs(hidden.ms - unknown.ms)).toBeLessThan(1_000);
     const op = await api.as('operator', 'GET', `/v1/actions/runs/${runId}`);
     expect(op.status).toBe(200);
     const opList = await api.as('operator', 'GET', '/v1/actions/runs?org=org_acme&limit=1000');
