@@ -1,4 +1,5 @@
 import { Partitioners } from 'kafkajs';
+import type { LiveOptions } from './console/live';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import { loadCatalog, ActionCatalog } from './catalog/catalog';
 import { Config, registryOptions, secretForOrg } from './config/config';
@@ -176,10 +177,11 @@ export class App {
   }
 
   /** The console's settings when it is served (with the run store, unless CONSOLE=false). */
-  get console(): SessionOptions | undefined {
+  get console(): (SessionOptions & { live: Partial<LiveOptions> }) | undefined {
     const { console: c, api } = this.config;
     if (!this.runs || !c.enabled) return undefined;
-    return { seconds: c.sessionSeconds, secureCookie: c.secureCookie, tokenSecret: api.tokenSecret };
+    const live = { maxClients: c.liveMaxStreams, maxPerOrg: c.liveMaxPerOrg, maxPerClient: c.liveMaxPerClient };
+    return { seconds: c.sessionSeconds, secureCookie: c.secureCookie, tokenSecret: api.tokenSecret, live };
   }
 
   get claimSeconds(): number {

@@ -190,6 +190,10 @@ export const configSchema = z.strictObject({
     sessionSeconds: positiveInt.default(DEFAULTS.consoleSessionSeconds),
     /** Mark the session cookie Secure (behind a TLS-terminating proxy). */
     secureCookie: envBoolean.default(false),
+    /** Live-feed streams open at once: in all, per org, per API client. */
+    liveMaxStreams: positiveInt.default(500),
+    liveMaxPerOrg: positiveInt.default(100),
+    liveMaxPerClient: positiveInt.default(20),
   }),
   signing: z.strictObject({
     defaultSecret: z.string().min(1).optional(),
@@ -268,7 +272,14 @@ export const ENV_MAP: EnvMap = {
   store: { enabled: 'RUNS_STORE', path: 'RUNS_DB_PATH', applyTimeoutSeconds: 'RUNS_APPLY_TIMEOUT_SECONDS' },
   api: { clientsFile: 'API_CLIENTS_FILE', tokenSecret: 'API_TOKEN_SECRET', tokenTtlSeconds: 'API_TOKEN_TTL_SECONDS' },
   approvals: { secret: 'APPROVAL_SECRET', timeoutMs: 'APPROVAL_TIMEOUT' },
-  console: { enabled: 'CONSOLE', sessionSeconds: 'CONSOLE_SESSION_SECONDS', secureCookie: 'CONSOLE_SECURE_COOKIE' },
+  console: {
+    enabled: 'CONSOLE',
+    sessionSeconds: 'CONSOLE_SESSION_SECONDS',
+    secureCookie: 'CONSOLE_SECURE_COOKIE',
+    liveMaxStreams: 'CONSOLE_LIVE_MAX_STREAMS',
+    liveMaxPerOrg: 'CONSOLE_LIVE_MAX_PER_ORG',
+    liveMaxPerClient: 'CONSOLE_LIVE_MAX_PER_CLIENT',
+  },
   signing: { defaultSecret: 'SIGNING_SECRET', orgSecrets: 'ORG_SECRETS_FILE' },
   invokers: { kafka: kafkaInvokerEnv, webhook: webhookEnv, github: githubEnv, gitlab: gitlabEnv },
 };

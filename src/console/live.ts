@@ -9,6 +9,8 @@ export interface LiveOptions {
   maxClients: number;
   /** At most this many open streams per API client (one client cannot take them all). */
   maxPerClient: number;
+  /** At most this many open streams per org (one org cannot take them all). */
+  maxPerOrg: number;
   /** Changes are gathered this long, then sent as one event. */
   flushMs: number;
   /** A comment line this often keeps proxies from closing an idle stream, and re-checks the client. */
@@ -17,7 +19,7 @@ export interface LiveOptions {
   maxRunsPerEvent: number;
 }
 
-const DEFAULTS: LiveOptions = { maxClients: 500, maxPerClient: 20, flushMs: 100, heartbeatMs: 15_000, maxRunsPerEvent: 500 };
+const DEFAULTS: LiveOptions = { maxClients: 500, maxPerClient: 20, maxPerOrg: 100, flushMs: 100, heartbeatMs: 15_000, maxRunsPerEvent: 500 };
 
 /** A stream whose reader is this far behind is closed (it reconnects and reloads). */
 const MAX_BUFFERED_BYTES = 1024 * 1024;
@@ -39,12 +41,13 @@ interface Client {
  */
 export class LiveFeed {
   private readonly clients = new Set<Client>();
-  private readonly changed = new Set<string>();
+  /** Changed runs since the last flush, with their org. */
+  private readonly changed = new Map<string, string | null>();
   private readonly deadLetterOrgs = new Set<string | null>();
   private timer: NodeJS.Timeout | null = null;
   private readonly heartbeat: NodeJS.Timeout;
   private readonly options: LiveOptions;
-  private readonly onApplied = (ids: string[]) => this.queue(ids);
+  private readonly onApplied = (ids: string[], orgs: (string | null)[]) => this.queue(ids, orgs);
   private readonly onDeadLetters = (orgs: (string | null)[]) => {
     orgs.forEach((o) => this.deadLetterOrgs.add(o));
     this.schedule();
@@ -64,12 +67,16 @@ export class LiveFeed {
     return this.clients.size;
   }
 
-  /** True when no stream more may open, or none more for this client. */
-  full(clientId: string): boolean {
+  /** True when no stream more may open, or none more for this client or its org. */
+  full(principal: Principal): boolean {
     if (this.clients.size >= this.options.maxClients) return true;
     let mine = 0;
-    for (const c of this.clients) if (c.principal.clientId === clientId) mine++;
-    return mine >= this.options.maxPerClient;
+    let org = 0;
+    for (const c of this.clients) {
+      if (c.principal.clientId === principal.clientId) mine++;
+      if (c.principal.orgId === principal.orgId) org++;
+    }
+    return mine >= this.options.maxPerClient || org >= this.options.maxPerOrg;
   }
 
   /** Takes over `res` as an event stream for `principal` (check `full` first). */
@@ -88,8 +95,8 @@ export class LiveFeed {
     res.on('close', () => this.clients.delete(client));
   }
 
-  private queue(ids: readonly string[]): void {
-    for (const id of ids) this.changed.add(id);
+  private queue(ids: readonly string[], orgs: readonly (string | null)[]): void {
+    ids.forEach((id, i) => this.changed.set(id, orgs[i] ?? null));
     this.schedule();
   }
 
@@ -106,21 +113,27 @@ export class LiveFeed {
 
   private flush(): void {
     this.timer = null;
-    const ids = [...this.changed];
+    const changed = [...this.changed];
     const letterOrgs = [...this.deadLetterOrgs];
     this.changed.clear();
     this.deadLetterOrgs.clear();
-    if (ids.length > this.options.maxRunsPerEvent) {
-      for (const c of this.clients) this.send(c, 'reload', { runs: ids.length });
-    } else if (ids.length > 0) {
-      const summaries: JsonObject[] = [];
-      for (const id of ids) {
-        const row = this.runs.store.getRun(id);
-        if (row) summaries.push(runSummary(row));
-      }
+    if (changed.length > 0) {
+      // Each stream hears of its org's runs only: a count, or the summaries (each run read once for all streams).
+      const summaries = new Map<string, JsonObject | null>();
+      const summary = (id: string) => {
+        if (!summaries.has(id)) {
+          const row = this.runs.store.getRun(id);
+          summaries.set(id, row ? runSummary(row) : null);
+        }
+        return summaries.get(id)!;
+      };
       for (const c of this.clients) {
-        const visible = summaries.filter((s) => canSee(c.principal, s.orgId as string | null));
-        if (visible.length > 0) this.send(c, 'runs', visible);
+        const mine = changed.filter(([, org]) => canSee(c.principal, org));
+        if (mine.length > this.options.maxRunsPerEvent) this.send(c, 'reload', { runs: mine.length });
+        else if (mine.length > 0) {
+          const visible = mine.map(([id]) => summary(id)).filter((s): s is JsonObject => s !== null && canSee(c.principal, s.orgId as string | null));
+          if (visible.length > 0) this.send(c, 'runs', visible);
+        }
       }
     }
     if (letterOrgs.length > 0) {

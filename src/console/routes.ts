@@ -10,7 +10,7 @@ import type { RunsService } from '../api/service';
 import { RUN_ID_PATTERN } from '../model/run';
 import type { RunRow } from '../store/run-store';
 import { approvalsOf, approversView, cancelBody, decisionBody } from '../api/approvals';
-import { LiveFeed } from './live';
+import { LiveFeed, LiveOptions } from './live';
 import { CONTENT_SECURITY_POLICY, deadLettersPage, loginPage, runPage, runsPage } from './pages';
 import { Sessions, SessionOptions, assertSameOrigin } from './session';
 import { consoleLogView, deadLetterDetail, deadLetterSummary, runDetail, runSummary, updateView } from './views';
@@ -58,7 +58,7 @@ const lettersQuery = z.looseObject({
  * newlines, which would turn `/\t/evil.example` into `//evil.example`.
  */
 function safeNext(next: string | undefined): string {
-  if (!next || !/^\/(?![/\\])/.test(next) || /[\u0000-\u001f\u007f\\]/.test(next)) return '/';
+  if (!next || !/^\/(?![/\\])/.test(next) || next.includes('\\') || [...next].some((ch) => ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f)) return '/';
   let url: URL;
   try {
     url = new URL(next, 'http://console.invalid');
@@ -74,6 +74,8 @@ const blank = (v: string | undefined) => (v === undefined || v === '' ? undefine
 export interface ConsoleOptions extends SessionOptions {
   /** The overview's consumer lag: the router's and the store's, summed over partitions. */
   lag?: () => Promise<{ router: number | null; store: number | null }>;
+  /** The live feed's stream limits (CONSOLE_LIVE_MAX_*). */
+  live?: Partial<LiveOptions>;
 }
 
 /**
@@ -84,7 +86,7 @@ export interface ConsoleOptions extends SessionOptions {
  */
 export function consoleRoutes(app: FastifyInstance, runs: RunsService, options: ConsoleOptions): LiveFeed {
   const sessions = new Sessions(runs, options);
-  const live = new LiveFeed(runs);
+  const live = new LiveFeed(runs, options.live);
   const assets = new Map(Object.keys(ASSETS).map((name) => [name, readFileSync(join(ASSETS_DIR, name))]));
   app.addHook('onClose', async () => live.close());
 
@@ -288,7 +290,7 @@ export function consoleRoutes(app: FastifyInstance, runs: RunsService, options: 
     const principal = await apiPrincipal(request);
     // A stream ends with its session or token: the feed closes it then (the page signs in again).
     const until = principal.expiresAt ?? Date.now() + options.seconds * 1000;
-    if (live.full(principal.clientId)) throw new ApiError(503, 'unavailable', 'too many live streams open; try again later');
+    if (live.full(principal)) throw new ApiError(503, 'unavailable', 'too many live streams open; try again later');
     reply.hijack();
     live.open(reply.raw, principal, until);
   });

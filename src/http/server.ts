@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import type { LiveOptions } from '../console/live';
 import type { AddressInfo } from 'node:net';
 import Fastify, { FastifyBaseLogger, FastifyInstance, FastifyReply, LogController } from 'fastify';
 import { agentRoutes } from '../api/agent';
@@ -23,7 +24,7 @@ export interface HealthSource {
   /** Polling agents' claim duration (AGENT_CLAIM_SECONDS). */
   readonly claimSeconds?: number;
   /** The runs console's settings; unset: no console. */
-  readonly console?: SessionOptions;
+  readonly console?: SessionOptions & { live?: Partial<LiveOptions> };
 }
 
 /** A gauge's value summed over its labels, or null when it has none yet. */

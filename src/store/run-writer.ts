@@ -30,6 +30,8 @@ export interface BatchOutcome {
   results: EntryResult[];
   /** Runs this transaction changed or reported on (the live feed, waiters). */
   runIds: string[];
+  /** The org of each of `runIds` (null when the run has none). */
+  orgIds: (string | null)[];
   /** The next offset of each partition the batch moved. */
   positions: Map<number, bigint>;
 }
@@ -194,7 +196,8 @@ export class RunWriter {
     this.timeline.run(timeline);
     this.logs.run(logs);
     for (const [partition, next] of positions) this.stmts.offset.run(partition, String(next));
-    return { results, runIds: [...touched], positions };
+    const runIds = [...touched];
+    return { results, runIds, orgIds: runIds.map((id) => runs.get(id)?.state.orgId ?? null), positions };
   }
 
   /** The runs the entries name, each read once (details and decisions only where an update may need them). */

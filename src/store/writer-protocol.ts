@@ -22,6 +22,8 @@ export type FromWriter =
   | {
       type: 'applied';
       runIds: string[];
+      /** The org of each run of `runIds`: the live feed tells each org only of its own. */
+      orgIds: (string | null)[];
       /** [mark, result, partition, offset] of each watched write. */
       marks: [string, ApplyResult, number, string][];
       /** [partition, next offset, high watermark] */

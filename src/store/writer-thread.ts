@@ -280,6 +280,7 @@ class WriterThread {
       this.post({
         type: 'applied',
         runIds: outcome.runIds,
+        orgIds: outcome.orgIds,
         marks,
         positions: this.positions(),
         counts,

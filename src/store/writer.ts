@@ -207,7 +207,7 @@ export class StoreWriter extends EventEmitter {
           const ws = this.runWaiters.get(id);
           if (ws) [...ws].forEach((w) => w());
         }
-        if (m.runIds.length > 0) this.emit('applied', m.runIds);
+        if (m.runIds.length > 0) this.emit('applied', m.runIds, m.orgIds);
         break;
       }
       case 'dead-letters':
