@@ -184,6 +184,10 @@ export class App {
     return { seconds: c.sessionSeconds, secureCookie: c.secureCookie, tokenSecret: api.tokenSecret, live };
   }
 
+  get trustProxy(): boolean | number | string[] {
+    return this.config.trustProxy;
+  }
+
   get claimSeconds(): number {
     return this.config.agent.claimSeconds;
   }

@@ -14,7 +14,9 @@ import { WATCH_HEADER } from '../store/writer-thread';
 import { Applied, StoreMetrics, StoreWriter } from '../store/writer';
 import { StoreUnavailableError } from '../errors';
 import { ApiClients } from './clients';
-import { FailureLimiter, TokenIssuer } from './tokens';
+import { TokenIssuer } from './tokens';
+import { SignInGuard } from './sign-in-guard';
+import { Counter } from 'prom-client';
 import type { Approvals } from '../approvals/approvals';
 
 export interface RunsServiceDeps {
@@ -45,7 +47,9 @@ export class RunsService {
   readonly registry: Registry;
   readonly clients: ApiClients;
   readonly tokens: TokenIssuer;
-  readonly limiter = new FailureLimiter();
+  /** Failed sign-ins: delayed, and 429 past a budget; right secrets always pass. */
+  readonly guard = new SignInGuard();
+  readonly signInFailures: Counter<'route' | 'limited'>;
   readonly catalog?: ActionCatalog;
   readonly logger: Logger;
   /** Manual approval, when the catalog has actions that require it (set by the App). */
@@ -72,6 +76,12 @@ export class RunsService {
       this.queries.reopen();
     });
     this.registry = deps.registry;
+    this.signInFailures = new Counter({
+      name: 'action_router_sign_in_failures_total',
+      help: 'Failed sign-ins (token route and console), by whether a budget was spent (429)',
+      labelNames: ['route', 'limited'],
+      registers: [deps.registry],
+    });
     this.publisher = new StatusPublisher(new BatchProducer(deps.producer), config.topics.status, deps.codec);
     this.clients = config.api.clientsFile ? ApiClients.load(config.api.clientsFile) : ApiClients.empty();
     this.tokens = new TokenIssuer(this.clients, config.api.tokenTtlSeconds, config.api.tokenSecret);

@@ -53,37 +53,3 @@ export class TokenIssuer {
     }
   }
 }
-
-/**
- * Slows down guessing: an address with too many failed sign-ins in the
- * last minute is refused (429) until the minute has passed. Successful
- * sign-ins are never counted, so an agent that asks for a token before
- * every call is never limited.
- */
-export class FailureLimiter {
-  private readonly failures = new Map<string, number[]>();
-
-  constructor(
-    private readonly maxFailures = 10,
-    private readonly windowMs = 60_000,
-  ) {}
-
-  /** Milliseconds until `key` may try again, or 0. */
-  blockedFor(key: string, now = Date.now()): number {
-    const recent = this.recent(key, now);
-    if (recent.length < this.maxFailures) return 0;
-    return recent[0]! + this.windowMs - now;
-  }
-
-  fail(key: string, now = Date.now()): void {
-    const recent = this.recent(key, now);
-    recent.push(now);
-    this.failures.set(key, recent);
-    // Bounded memory under a spray of addresses.
-    if (this.failures.size > 50_000) this.failures.delete(this.failures.keys().next().value!);
-  }
-
-  private recent(key: string, now: number): number[] {
-    return (this.failures.get(key) ?? []).filter((t) => t > now - this.windowMs);
-  }
-}

@@ -8,7 +8,7 @@ import { githubConfigSchema, githubEnv } from '../invokers/github/config';
 import { gitlabConfigSchema, gitlabEnv } from '../invokers/gitlab/config';
 import { ApiClients } from '../api/clients';
 import type { RegistryOptions } from '../codec/registry';
-import { csv, envBoolean, httpUrl, nonNegativeInt, positiveInt } from './fragments';
+import { csv, envBoolean, httpUrl, nonNegativeInt, positiveInt, trustProxy } from './fragments';
 import { checkKafkaSecurity, pemCertificates } from '../kafka/security';
 
 /** Defaults of the router itself; each invoker exports its own. */
@@ -147,6 +147,8 @@ export const configSchema = z.strictObject({
   actionsPath: z.string().min(1).optional(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(DEFAULTS.logLevel),
   httpPort: z.coerce.number().int().min(0).max(65535).default(DEFAULTS.httpPort),
+  /** Proxies whose X-Forwarded-For (and -Proto, -Host) name the client: the address sign-in limits count. */
+  trustProxy: trustProxy.default(false),
   window: z.strictObject({
     maxInFlightPerPartition: positiveInt.default(DEFAULTS.maxInFlightPerPartition),
     maxInFlight: positiveInt.default(DEFAULTS.maxInFlight),
@@ -261,6 +263,7 @@ export const ENV_MAP: EnvMap = {
   actionsPath: 'ACTIONS_PATH',
   logLevel: 'LOG_LEVEL',
   httpPort: 'HTTP_PORT',
+  trustProxy: 'TRUST_PROXY',
   window: {
     maxInFlightPerPartition: 'ROUTER_MAX_IN_FLIGHT_PER_PARTITION',
     maxInFlight: 'ROUTER_MAX_IN_FLIGHT',

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 /** Shared config pieces reused by every component that needs them. */
@@ -62,3 +63,31 @@ export function retryEnv(prefix: string): Record<keyof RetryConfig, string> {
     deadlineMs: `${prefix}_DEADLINE_MS`,
   };
 }
+
+/** Fastify's named ranges for trusted proxies. */
+const PROXY_RANGES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/**
+ * Which proxies' X-Forwarded-For to believe (Fastify's trustProxy): `false`
+ * (none, the default), `true` (any: only when nothing else can reach the
+ * port), a hop count, or addresses, CIDRs and named ranges, comma-separated.
+ */
+export const trustProxy = z.string().transform((text, ctx): boolean | number | string[] => {
+  const t = text.trim().toLowerCase();
+  if (t === 'false' || t === '') return false;
+  if (t === 'true') return true;
+  if (/^\d+$/.test(t)) return Number(t);
+  const entries = t.split(',').map((e) => e.trim()).filter(Boolean);
+  for (const entry of entries) {
+    if (PROXY_RANGES.has(entry)) continue;
+    const [address, prefix, ...rest] = entry.split('/');
+    const family = isIP(address ?? '');
+    const max = family === 6 ? 128 : 32;
+    const prefixOk = prefix === undefined || (/^\d+$/.test(prefix) && Number(prefix) <= max);
+    if (family === 0 || !prefixOk || rest.length > 0) {
+      ctx.addIssue({ code: 'custom', message: `"${entry}" is no address, CIDR or range (loopback, linklocal, uniquelocal); expected true, false, a hop count or a comma-separated list` });
+      return z.NEVER;
+    }
+  }
+  return entries;
+});

@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { LIMITS } from '../store/queries';
 import { ALL_ORGS, Principal, canSee } from '../api/clients';
-import { bearerPrincipal } from '../api/auth';
+import { bearerPrincipal, failedSignIn } from '../api/auth';
 import { ApiError, notFound, parse, unauthorized } from '../api/errors';
 import type { RunsService } from '../api/service';
 import { RUN_ID_PATTERN } from '../model/run';
@@ -130,23 +130,20 @@ export function consoleRoutes(app: FastifyInstance, runs: RunsService, options: 
 
     forms.post('/login', async (request, reply) => {
       assertSameOrigin(request);
-      const ip = request.ip;
-      const blocked = runs.limiter.blockedFor(ip);
       const body = loginBody.safeParse(request.body ?? {});
       const next = safeNext(body.success ? body.data.next : undefined);
-      if (blocked > 0) {
-        void reply.header('retry-after', String(Math.ceil(blocked / 1000)));
-        return html(reply, loginPage('Too many failed sign-ins from this address; try again in a minute.', next), 429);
-      }
+      // As the token route: the secret first, so a right one always signs in.
       const principal = body.success ? runs.clients.authenticate(body.data.clientId, body.data.clientSecret) : null;
       if (!principal) {
-        runs.limiter.fail(ip);
-        runs.logger.warn({ clientId: body.success ? body.data.clientId.slice(0, 64) : null, ip }, 'failed console sign-in');
-        await new Promise((r) => setTimeout(r, 200));
+        const verdict = await failedSignIn(runs, 'console', request.ip, body.success ? body.data.clientId : '');
+        if (verdict.status === 429) {
+          void reply.header('retry-after', String(Math.ceil(verdict.retryAfterMs / 1000)));
+          return html(reply, loginPage('Too many failed sign-ins; try again in a minute.', next), 429);
+        }
         return html(reply, loginPage('Those credentials were not accepted.', next), 401);
       }
       await sessions.open(request, reply, principal);
-      runs.logger.info({ clientId: principal.clientId, ip }, 'console sign-in');
+      runs.logger.info({ clientId: principal.clientId, ip: request.ip }, 'console sign-in');
       return reply.redirect(next, 303);
     });
 

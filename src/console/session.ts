@@ -71,15 +71,15 @@ export function assertSameOrigin(request: FastifyRequest): void {
     throw new ApiError(403, 'forbidden', 'cross-site request refused');
   }
   const origin = request.headers.origin;
-  if (typeof origin === 'string' && origin !== 'null') {
-    let host: string;
-    try {
-      host = new URL(origin).host;
-    } catch {
-      throw new ApiError(403, 'forbidden', 'cross-site request refused');
-    }
-    if (host !== request.headers.host) throw new ApiError(403, 'forbidden', 'cross-site request refused');
-  } else if (origin === 'null') {
+  if (origin === undefined) return;
+  // The whole origin: scheme and host (http://here is not https://here), as the proxy reports them under TRUST_PROXY.
+  let url: URL | null;
+  try {
+    url = typeof origin === 'string' && origin !== 'null' ? new URL(origin) : null;
+  } catch {
+    url = null;
+  }
+  if (!url || url.protocol !== `${request.protocol}:` || url.host !== request.host) {
     throw new ApiError(403, 'forbidden', 'cross-site request refused');
   }
 }

@@ -25,6 +25,8 @@ export interface HealthSource {
   readonly claimSeconds?: number;
   /** The runs console's settings; unset: no console. */
   readonly console?: SessionOptions & { live?: Partial<LiveOptions> };
+  /** TRUST_PROXY: whose X-Forwarded-For names the client. */
+  readonly trustProxy?: boolean | number | string[];
 }
 
 /** A gauge's value summed over its labels, or null when it has none yet. */
@@ -33,6 +35,16 @@ async function gaugeSum(registry: Registry, name: string): Promise<number | null
   if (!metric) return null;
   const { values } = await metric.get();
   return values.length ? values.reduce((sum, v) => sum + v.value, 0) : null;
+}
+
+/**
+ * TRUST_PROXY as Fastify takes it. A hop count trusts the nearest `n`
+ * hops whoever they are (as Express does; Fastify itself now trusts none
+ * for a number), so it is only for a port nothing but the proxies reaches.
+ */
+function proxyTrust(setting: boolean | number | string[]): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (typeof setting !== 'number') return setting;
+  return (_address, hop) => hop < setting;
 }
 
 /** Port's limit on a request body. */
@@ -58,6 +70,7 @@ export function buildHttpApp(source: HealthSource, logger: Logger): FastifyInsta
         .send({ ok: false, error: status === 414 ? 'uri_too_long' : 'bad_request', message: err.message });
     },
     requestTimeout: 60_000,
+    trustProxy: proxyTrust(source.trustProxy ?? false),
     return503OnClosing: true,
   });
   app.setErrorHandler(errorHandler);

@@ -100,4 +100,17 @@ describe('loadConfig', () => {
     expect(opted).toMatchObject({ acme_web: 'prefixed', deploy_db_password: 'hunter2' });
     expect(configError({ ...env, GITLAB_UNPREFIXED_TOKEN_ENV: 'maybe' }).variable).toBe('GITLAB_UNPREFIXED_TOKEN_ENV');
   });
+
+  it('reads TRUST_PROXY as Fastify takes it, and names it when it is neither', () => {
+    expect(loadConfig({}).trustProxy).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: 'false' }).trustProxy).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: 'true' }).trustProxy).toBe(true);
+    expect(loadConfig({ TRUST_PROXY: '2' }).trustProxy).toBe(2);
+    expect(loadConfig({ TRUST_PROXY: 'loopback, 10.0.0.0/8,fd00::/8, 192.0.2.7' }).trustProxy).toEqual(['loopback', '10.0.0.0/8', 'fd00::/8', '192.0.2.7']);
+    for (const bad of ['yes-please', '10.0.0.0/33', 'fd00::/129', '10.0.0/8', 'proxy.internal', '10.0.0.1/8/1']) {
+      const err = configError({ TRUST_PROXY: bad });
+      expect(err.variable).toBe('TRUST_PROXY');
+      expect(err.message).toContain(bad);
+    }
+  });
 });

@@ -47,9 +47,9 @@ export class ApiClient {
   async call(
     method: string,
     path: string,
-    o: { token?: string; body?: unknown; raw?: string | Buffer; contentType?: string } = {},
+    o: { token?: string; body?: unknown; raw?: string | Buffer; contentType?: string; headers?: Record<string, string> } = {},
   ): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = { ...o.headers };
     if (o.token) headers.authorization = `Bearer ${o.token}`;
     let body: string | Buffer | undefined;
     if (o.raw !== undefined) {

@@ -104,7 +104,17 @@ describe('runs console (HTTP)', () => {
     expect(bad.status).toBe(401);
     expect(bad.headers.get('set-cookie')).toBeNull();
     expect(await bad.text()).toContain('Those credentials were not accepted.');
-    const crossSite: Record<string, string>[] = [{ origin: 'https://evil.example' }, { 'sec-fetch-site': 'cross-site' }, { origin: 'null' }];
+    // Another host, another scheme on this host (an http page is not the https console), another port, no origin at all, garbage.
+    const here = new URL(api.base);
+    const crossSite: Record<string, string>[] = [
+      { origin: 'https://evil.example' },
+      { origin: `https://${here.host}` },
+      { origin: `http://${here.hostname}:${Number(here.port) + 1}` },
+      { 'sec-fetch-site': 'cross-site' },
+      { 'sec-fetch-site': 'same-site' },
+      { origin: 'null' },
+      { origin: 'not a url' },
+    ];
     for (const headers of crossSite) {
       const res = await fetch(`${api.base}/login`, {
         method: 'POST',

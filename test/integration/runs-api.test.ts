@@ -298,18 +298,18 @@ describe('runs API', () => {
     }
   });
 
-  test('guessing secrets is slowed down, an agent taking a token per call is not', async () => {
+  test('guessing is refused past the budget, the right secret is not; without TRUST_PROXY X-Forwarded-For is not believed', async () => {
     // Earlier tests failed a few sign-ins from this address already.
     const statuses: number[] = [];
     for (let i = 0; i < 12; i++) {
-      statuses.push((await api.call('POST', '/v1/auth/access_token', { body: { clientId: 'acme-ci', clientSecret: `guess-${i}` } })).status);
+      const headers = { 'x-forwarded-for': `203.0.113.${i + 1}` };
+      statuses.push((await api.call('POST', '/v1/auth/access_token', { body: { clientId: 'acme-ci', clientSecret: `guess-${i}` }, headers })).status);
     }
     const firstRefusal = statuses.indexOf(429);
     expect(firstRefusal).toBeGreaterThan(0);
     expect(statuses.slice(0, firstRefusal).every((s) => s === 401)).toBe(true);
     expect(statuses.slice(firstRefusal).every((s) => s === 429)).toBe(true);
-    const limited = await api.call('POST', '/v1/auth/access_token', { body: { clientId: 'acme-ci', clientSecret: 'acme-secret-0123456789abcdef' } });
-    expect(limited.status).toBe(429);
-    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+    const right = await api.call('POST', '/v1/auth/access_token', { body: { clientId: 'acme-ci', clientSecret: 'acme-secret-0123456789abcdef' } });
+    expect(right.status).toBe(200);
   });
 });
