@@ -158,6 +158,8 @@ async function runService(mode: 'router' | 'agent' | 'api', orgId?: string): Pro
   }
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+  // SIGHUP re-reads the clients file (it is also watched); it never stops the process.
+  process.on('SIGHUP', () => app.runs?.reloadClients('SIGHUP'));
   try {
     servers.push(await startHttpServer(config.httpPort, app, logger));
     await app.start();

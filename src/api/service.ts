@@ -14,6 +14,7 @@ import { WATCH_HEADER } from '../store/writer-thread';
 import { Applied, StoreMetrics, StoreWriter } from '../store/writer';
 import { StoreUnavailableError } from '../errors';
 import { ApiClients } from './clients';
+import { ClientsFileWatcher } from './clients-watch';
 import { TokenIssuer } from './tokens';
 import { SignInGuard } from './sign-in-guard';
 import { Counter } from 'prom-client';
@@ -46,6 +47,8 @@ export class RunsService {
   /** The router's own metrics (the console's overview reads them). */
   readonly registry: Registry;
   readonly clients: ApiClients;
+  /** Re-reads API_CLIENTS_FILE when it changes. */
+  private readonly clientsWatcher: ClientsFileWatcher | null;
   readonly tokens: TokenIssuer;
   /** Failed sign-ins: delayed, and 429 past a budget; right secrets always pass. */
   readonly guard = new SignInGuard();
@@ -84,15 +87,23 @@ export class RunsService {
     });
     this.publisher = new StatusPublisher(new BatchProducer(deps.producer), config.topics.status, deps.codec);
     this.clients = config.api.clientsFile ? ApiClients.load(config.api.clientsFile) : ApiClients.empty();
+    this.clientsWatcher = config.api.clientsFile ? new ClientsFileWatcher(this.clients, config.api.clientsFile, this.logger) : null;
     this.tokens = new TokenIssuer(this.clients, config.api.tokenTtlSeconds, config.api.tokenSecret);
   }
 
   async start(): Promise<void> {
     if (this.clients.size === 0) this.logger.warn('API_CLIENTS_FILE is unset or empty: the runs API answers 401 to everything');
+    this.clientsWatcher?.start();
     await this.writer.start();
   }
 
+  /** Reads API_CLIENTS_FILE again now (SIGHUP). */
+  reloadClients(why = 'SIGHUP'): void {
+    this.clientsWatcher?.reload(why);
+  }
+
   async stop(): Promise<void> {
+    this.clientsWatcher?.stop();
     await this.writer.stop();
     await this.queries.close();
     this.store.close();

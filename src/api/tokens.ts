@@ -1,5 +1,5 @@
 import { KeyObject, createSecretKey } from 'node:crypto';
-import { SignJWT, jwtVerify } from 'jose';
+import { SignJWT, errors, jwtVerify } from 'jose';
 import type { ApiClients, Principal } from './clients';
 
 const ISSUER = 'action-router';
@@ -14,8 +14,10 @@ export const CONSOLE_AUDIENCE = 'action-router-console';
  * file, so every instance sharing the file accepts every instance's tokens.
  */
 export class TokenIssuer {
-  /** Made once: jose would otherwise import raw key bytes on every verification. */
-  private readonly key: KeyObject;
+  /** API_TOKEN_SECRET's key; unset: keys from the clients file's versions. */
+  private readonly fixed: KeyObject | null;
+  /** Made once per fingerprint: jose would otherwise import raw key bytes on every verification. */
+  private readonly derived = new WeakMap<Buffer, KeyObject>();
 
   constructor(
     private readonly clients: ApiClients,
@@ -23,33 +25,50 @@ export class TokenIssuer {
     secret?: string,
     private readonly audience = API_AUDIENCE,
   ) {
-    this.key = createSecretKey(secret ? Buffer.from(secret, 'utf8') : Buffer.from(clients.fingerprint));
+    this.fixed = secret ? createSecretKey(Buffer.from(secret, 'utf8')) : null;
   }
 
   async issue(principal: Principal): Promise<string> {
-    return new SignJWT({ org: principal.orgId, roles: [...principal.roles] })
+    return new SignJWT({ org: principal.orgId, roles: [...principal.roles], sv: this.clients.secretVersion(principal.clientId) })
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
       .setSubject(principal.clientId)
       .setIssuer(ISSUER)
       .setAudience(this.audience)
       .setIssuedAt()
       .setExpirationTime(`${this.ttlSeconds}s`)
-      .sign(this.key);
+      .sign(this.keys()[0]!);
   }
 
   /**
    * The principal a token stands for, or null: a bad signature, another
-   * algorithm, expired, or a client removed or moved to another org since.
+   * algorithm, expired, or a client removed, moved to another org or given
+   * a new secret since (the file is re-read while the process runs).
    */
   async verify(token: string): Promise<Principal | null> {
-    try {
-      // A token without an expiry would hold for good: refused, whoever signed it.
-      const { payload } = await jwtVerify(token, this.key, { issuer: ISSUER, audience: this.audience, algorithms: ['HS256'], requiredClaims: ['exp', 'sub'] });
-      const current = typeof payload.sub === 'string' ? this.clients.principal(payload.sub) : null;
-      if (!current || current.orgId !== payload.org) return null;
-      return { ...current, expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : undefined };
-    } catch {
-      return null;
+    for (const key of this.keys()) {
+      try {
+        // A token without an expiry would hold for good: refused, whoever signed it.
+        const { payload } = await jwtVerify(token, key, { issuer: ISSUER, audience: this.audience, algorithms: ['HS256'], requiredClaims: ['exp', 'sub'] });
+        const current = typeof payload.sub === 'string' ? this.clients.principal(payload.sub) : null;
+        if (!current || current.orgId !== payload.org || payload.sv !== this.clients.secretVersion(current.clientId)) return null;
+        return { ...current, expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : undefined };
+      } catch (err) {
+        // Another key may have signed it (an earlier version of the file); anything else is final.
+        if (!(err instanceof errors.JWSSignatureVerificationFailed)) return null;
+      }
     }
+    return null;
+  }
+
+  private keys(): KeyObject[] {
+    if (this.fixed) return [this.fixed];
+    return this.clients.fingerprints.map((f) => {
+      let key = this.derived.get(f);
+      if (!key) {
+        key = createSecretKey(Buffer.from(f));
+        this.derived.set(f, key);
+      }
+      return key;
+    });
   }
 }

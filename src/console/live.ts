@@ -25,7 +25,10 @@ const DEFAULTS: LiveOptions = { maxClients: 500, maxPerClient: 20, maxPerOrg: 10
 const MAX_BUFFERED_BYTES = 1024 * 1024;
 
 interface Client {
+  /** Kept current: a change of roles in the clients file applies to open streams too. */
   principal: Principal;
+  /** The client's secret when the stream opened: a new one ends it. */
+  secretVersion: string | null;
   res: ServerResponse;
   /** When the session or token ends. */
   until: number;
@@ -48,6 +51,7 @@ export class LiveFeed {
   private readonly heartbeat: NodeJS.Timeout;
   private readonly options: LiveOptions;
   private readonly onApplied = (ids: string[], orgs: (string | null)[]) => this.queue(ids, orgs);
+  private readonly onClientsChanged = () => this.recheck(Date.now());
   private readonly onDeadLetters = (orgs: (string | null)[]) => {
     orgs.forEach((o) => this.deadLetterOrgs.add(o));
     this.schedule();
@@ -60,6 +64,7 @@ export class LiveFeed {
     this.options = { ...DEFAULTS, ...options };
     runs.writer.on('applied', this.onApplied);
     runs.writer.on('dead-letters', this.onDeadLetters);
+    runs.clients.on('changed', this.onClientsChanged);
     this.heartbeat = setInterval(() => this.beat(), this.options.heartbeatMs).unref();
   }
 
@@ -90,7 +95,7 @@ export class LiveFeed {
       connection: 'keep-alive',
     });
     res.write(`retry: 2000\nevent: hello\ndata: ${JSON.stringify({ clientId: principal.clientId })}\n\n`);
-    const client: Client = { principal, res, until };
+    const client: Client = { principal, res, until, secretVersion: this.runs.clients.secretVersion(principal.clientId) };
     this.clients.add(client);
     res.on('close', () => this.clients.delete(client));
   }
@@ -154,18 +159,25 @@ export class LiveFeed {
     c.res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
   }
 
-  /** Keeps streams open, and ends those of expired sessions or clients removed from the file. */
+  /** Keeps streams open, and ends those of expired sessions and of clients the file no longer has as they were. */
   private beat(): void {
-    const now = Date.now();
+    for (const c of this.recheck(Date.now())) c.res.write(': keep-alive\n\n');
+  }
+
+  /** Ends the streams whose session ended, or whose client was removed, moved to another org or given a new secret; the others, with their current roles. */
+  private recheck(now: number): Client[] {
+    const kept: Client[] = [];
     for (const c of this.clients) {
       const current = this.runs.clients.principal(c.principal.clientId);
-      if (now >= c.until || !current || current.orgId !== c.principal.orgId) {
+      if (now >= c.until || !current || current.orgId !== c.principal.orgId || this.runs.clients.secretVersion(current.clientId) !== c.secretVersion) {
         c.res.end();
         this.clients.delete(c);
         continue;
       }
-      c.res.write(': keep-alive\n\n');
+      c.principal = { ...current, expiresAt: c.principal.expiresAt };
+      kept.push(c);
     }
+    return kept;
   }
 
   close(): void {
@@ -173,6 +185,7 @@ export class LiveFeed {
     if (this.timer) clearTimeout(this.timer);
     this.runs.writer.off('applied', this.onApplied);
     this.runs.writer.off('dead-letters', this.onDeadLetters);
+    this.runs.clients.off('changed', this.onClientsChanged);
     for (const c of this.clients) c.res.end();
     this.clients.clear();
   }

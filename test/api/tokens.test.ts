@@ -13,8 +13,8 @@ describe('TokenIssuer', () => {
   const clients = ApiClients.load(join(dir, 'clients.json'));
   const issuer = new TokenIssuer(clients, 3600, SECRET);
   const key = Buffer.from(SECRET, 'utf8');
-  const forge = (claims: { exp?: number; sub?: string }) => {
-    let jwt = new SignJWT({ org: 'org_acme', roles: [] }).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setIssuer('action-router').setAudience(API_AUDIENCE).setIssuedAt();
+  const forge = (claims: { exp?: number; sub?: string; sv?: string | null }) => {
+    let jwt = new SignJWT({ org: 'org_acme', roles: [], sv: 'sv' in claims ? claims.sv : clients.secretVersion('acme-ci') }).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setIssuer('action-router').setAudience(API_AUDIENCE).setIssuedAt();
     if (claims.sub) jwt = jwt.setSubject(claims.sub);
     if (claims.exp) jwt = jwt.setExpirationTime(claims.exp);
     return jwt.sign(key);
@@ -30,5 +30,11 @@ describe('TokenIssuer', () => {
     expect(await issuer.verify(await forge({ sub: 'acme-ci', exp: inAnHour }))).toMatchObject({ clientId: 'acme-ci' });
     expect(await issuer.verify(await forge({ sub: 'acme-ci' }))).toBeNull();
     expect(await issuer.verify(await forge({ exp: inAnHour }))).toBeNull();
+  });
+
+  test('a token issued under another secret of its client is refused', async () => {
+    const inAnHour = Math.floor(Date.now() / 1000) + 3600;
+    expect(await issuer.verify(await forge({ sub: 'acme-ci', exp: inAnHour, sv: 'an-old-secret' }))).toBeNull();
+    expect(await issuer.verify(await forge({ sub: 'acme-ci', exp: inAnHour, sv: null }))).toBeNull();
   });
 });
