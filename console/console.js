@@ -418,6 +418,10 @@
   }
 
   // ---- dead letters ---------------------------------------------------------------
+  const LETTER_COPY = {
+    masked: 'Censored inputs and the invocation\u2019s headers and body are masked, as on a run page; the dead-letter topic has the original bytes.',
+    withheld: 'Not shown: the message may hold secrets that cannot be masked. The dead-letter topic has the original bytes.',
+  };
   function deadLettersPage() {
     const tbody = document.querySelector('#letters tbody');
     const reasons = document.getElementById('reasons');
@@ -437,7 +441,8 @@
       fill(
         cell,
         el('div', { class: 'toolbar', role: 'group', 'aria-label': 'Show the message as' }, asText, asHex, d.trimmed ? el('span', { class: 'hint', text: ` first ${d.keptBytes} of ${d.size} bytes` }) : null),
-        view,
+        LETTER_COPY[d.copy] ? el('p', { class: 'hint', text: LETTER_COPY[d.copy] }) : null,
+        d.copy === 'withheld' ? null : view,
         el('dl', { class: 'headers' }, d.key !== null ? [el('dt', { text: 'key' }), el('dd', { text: d.key })] : null, headers.map(([k, v]) => [el('dt', { text: k }), el('dd', { text: v })])),
       );
       show(d.text !== null ? 'text' : 'hex');

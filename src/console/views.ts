@@ -108,6 +108,8 @@ export function deadLetterDetail(d: DeadLetterRow, visibleRun: boolean): JsonObj
   return {
     ...deadLetterSummary(d, visibleRun),
     headers: jsonOf(d.headers),
+    // 'masked': censored inputs and invocation headers and body masked as on a run page; 'withheld': not kept (the topic has it).
+    copy: (['as-is', 'masked', 'withheld'] as const)[d.copy] ?? 'withheld',
     key: d.key ? d.key.toString('utf8') : null,
     // Text only when the bytes are UTF-8; Avro and other binary values are shown as hex.
     text: Buffer.from(text, 'utf8').equals(value) ? text : null,

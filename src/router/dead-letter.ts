@@ -7,6 +7,8 @@ import { classifyWriteError } from '../kafka/write-error';
 export interface DeadLetterIdentity {
   runId?: string | null;
   orgId?: string | null;
+  /** The decoded event holds what a run page masks (`x-dlq-sensitive`): the store does not keep a copy it cannot mask. */
+  sensitive?: boolean;
 }
 
 export interface SourcePosition {
@@ -26,6 +28,7 @@ export function deadLetterHeaders(
   // Ours, beside the contract's: whose run it was, when the event says (the console's org view).
   if (identity.runId) known['x-dlq-run-id'] = identity.runId;
   if (identity.orgId) known['x-dlq-org-id'] = identity.orgId;
+  if (identity.sensitive) known['x-dlq-sensitive'] = 'true';
   return {
     ...known,
     'x-dlq-reason': error.code,

@@ -11,7 +11,7 @@ import { FrozenRun, isInvocationType } from '../model/run';
 import { keyIdentity } from '../codec/decode';
 import type { RunStatusUpdate } from '../model/status';
 import { StatusFields, StatusPublisher, buildUpdate } from '../status/publisher';
-import { runInfo } from '../status/run-info';
+import { carriesSecrets, runInfo } from '../status/run-info';
 import type { DeadLetterWriter } from './dead-letter';
 import type { Intake } from './intake';
 import { Followers } from './followers';
@@ -328,7 +328,8 @@ export class Router {
     run?: FrozenRun,
   ): Promise<void> {
     log.warn({ reason: error.code, error: error.message, runId: identity.runId, orgId: identity.orgId }, 'dead-lettering message');
-    await untilDone(signal, () => this.deps.deadLetters.write(message, source, error, identity), (err, n) =>
+    const letter = { runId: identity.runId, orgId: identity.orgId, sensitive: run ? carriesSecrets(run) : false };
+    await untilDone(signal, () => this.deps.deadLetters.write(message, source, error, letter), (err, n) =>
       log.warn({ err: describeError(err), attempt: n }, 'dead-letter write failed; retrying'),
     );
     this.deps.metrics.deadLettered.inc({ invocation: invocationLabel(invocationType), reason: error.code });

@@ -49,6 +49,13 @@ export function redactInvocation(method: JsonObject): JsonObject {
   return out;
 }
 
+/** True when a run holds what a run page masks: censored inputs, invocation headers or a custom body. */
+export function carriesSecrets(run: Pick<FrozenRun, 'censoredProperties' | 'invocationMethod'>): boolean {
+  const headers = run.invocationMethod.headers;
+  const hasHeaders = headers !== null && typeof headers === 'object' && Object.keys(headers).length > 0;
+  return run.censoredProperties.length > 0 || hasHeaders || 'body' in run.invocationMethod;
+}
+
 /** The RunInfo a run's first update carries. */
 export function runInfo(run: FrozenRun, triggerPartition: number | null, agentPayload: string | null = null): RunInfo {
   const email = run.user && typeof run.user.email === 'string' ? run.user.email : null;

@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { KafkaMessage } from 'kafkajs';
+import { maskLetterHeaders, maskLetterValue } from './letter-mask';
 
 /** What of a dead letter's value the store keeps (the console shows it, the topic has all of it). */
 export const KEPT_VALUE_BYTES = 64 * 1024;
@@ -24,6 +25,8 @@ export interface DeadLetterRow {
   /** True when the router trimmed it (x-dlq-trimmed) or the store kept only its start. */
   trimmed: number;
   headers: string;
+  /** LetterCopy: the value as on the topic, masked, or withheld. */
+  copy: number;
 }
 
 export interface DeadLetterFilter {
@@ -36,7 +39,7 @@ export interface DeadLetterFilter {
 }
 
 const COLUMNS = `seq, partition, offset, reason, error, source_topic AS sourceTopic, source_partition AS sourcePartition,
-  source_offset AS sourceOffset, run_id AS runId, org_id AS orgId, at, key, value, size, trimmed, headers`;
+  source_offset AS sourceOffset, run_id AS runId, org_id AS orgId, at, key, value, size, trimmed, headers, copy`;
 
 function header(m: KafkaMessage, name: string): string | null {
   const v = m.headers?.[name];
@@ -67,9 +70,9 @@ export class DeadLetterStore {
     }
     this.stmts = {
       insert: db.prepare(`INSERT OR IGNORE INTO dead_letters (partition, offset, reason, error, source_topic, source_partition,
-        source_offset, run_id, org_id, at, key, value, size, trimmed, headers)
+        source_offset, run_id, org_id, at, key, value, size, trimmed, headers, copy)
         VALUES (@partition, @offset, @reason, @error, @sourceTopic, @sourcePartition, @sourceOffset, @runId, @orgId, @at,
-        @key, @value, @size, @trimmed, @headers)`),
+        @key, @value, @size, @trimmed, @headers, @copy)`),
       offset: db.prepare(
         'INSERT INTO dlq_offsets (partition, next_offset) VALUES (?, ?) ON CONFLICT (partition) DO UPDATE SET next_offset = excluded.next_offset',
       ),
@@ -90,7 +93,9 @@ export class DeadLetterStore {
     const added: (string | null)[] = [];
     this.db.transaction(() => {
       for (const m of messages) {
-        const value = m.value ?? null;
+        // What the console may show: masked as the run page masks (the topic keeps the original bytes).
+        const kept = m.value ? maskLetterValue(m.value, header(m, 'x-dlq-sensitive') === 'true') : { value: null, copy: 0 };
+        const value = kept.value;
         const at = Date.parse(header(m, 'x-dlq-at') ?? '');
         const sourcePartition = Number(header(m, 'x-dlq-source-partition'));
         const orgId = header(m, 'x-dlq-org-id');
@@ -107,11 +112,12 @@ export class DeadLetterStore {
           at: Number.isFinite(at) ? at : Number(m.timestamp),
           key: m.key ? m.key.subarray(0, 1024) : null,
           value: value ? value.subarray(0, KEPT_VALUE_BYTES) : null,
-          size: Number(header(m, 'x-dlq-original-size') ?? value?.length ?? 0),
+          size: Number(header(m, 'x-dlq-original-size') ?? m.value?.length ?? 0),
           trimmed: header(m, 'x-dlq-trimmed') === 'true' || (value?.length ?? 0) > KEPT_VALUE_BYTES ? 1 : 0,
           headers: JSON.stringify(
-            Object.fromEntries(Object.keys(m.headers ?? {}).map((k) => [k, (header(m, k) ?? '').slice(0, 2048)])),
+            maskLetterHeaders(Object.fromEntries(Object.keys(m.headers ?? {}).map((k) => [k, (header(m, k) ?? '').slice(0, 2048)]))),
           ),
+          copy: kept.copy,
         }).changes;
         if (inserted > 0) added.push(orgId);
       }

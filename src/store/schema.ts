@@ -13,7 +13,7 @@ import Database from 'better-sqlite3';
  * the response, the parked event), so that an update rewrites a short row.
  * Child rows point at `runs.key`, an integer.
  */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 const DDL = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -120,6 +120,8 @@ CREATE TABLE IF NOT EXISTS dead_letters (
   size INTEGER NOT NULL,
   trimmed INTEGER NOT NULL,
   headers TEXT NOT NULL,
+  -- 0: the value as on the topic; 1: masked as the run page masks; 2: withheld (see letter-mask.ts).
+  copy INTEGER NOT NULL DEFAULT 0,
   UNIQUE (partition, offset)
 );
 CREATE INDEX IF NOT EXISTS dead_letters_org ON dead_letters (org_id, seq);

@@ -265,6 +265,73 @@ describe('runs console (HTTP)', () => {
     expect((await get('/console/api/dead-letters', globex)).body.letters).toEqual([]);
   });
 
+  test('dead letters: the store and the console mask what a run page masks; the topic keeps the original bytes', async () => {
+    const SECRETS: [string, string, string, string, string] = ['hunter2-password-value', 'tok-3f9a-api-token', 'Bearer sekret-header-value', 'x-api-key-value-77', 'body-secret-value'];
+    const port = newRunId();
+    // Port's message, with censored inputs, custom headers and a body, made invalid (no trigger.at): SCHEMA_INVALID.
+    const portMessage = samplePortMessage({
+      runId: port,
+      orgId: 'org_acme',
+      invocationMethod: { type: 'WEBHOOK', url: 'https://hooks.example/run', headers: { Authorization: SECRETS[2], 'X-Api-Key': SECRETS[3] }, body: { token: SECRETS[4] } },
+    });
+    const payload = portMessage.payload as Record<string, unknown>;
+    payload.properties = { password: SECRETS[0], apiToken: SECRETS[1], region: 'eu-west-1' };
+    payload.censoredProperties = ['password', 'apiToken'];
+    delete (portMessage.trigger as Record<string, unknown>).at;
+    // The router's own form, free-form fields as JSON text, invalid too (no triggeredAt).
+    const own = newRunId();
+    const ownForm = {
+      runId: own,
+      orgId: 'org_acme',
+      action: 'deploy',
+      invocationMethod: { type: 'WEBHOOK', agent: false, settings: JSON.stringify({ url: 'https://hooks.example/x', headers: { Authorization: SECRETS[2] } }) },
+      properties: JSON.stringify({ password: SECRETS[0], size: 3 }),
+      censoredProperties: ['password'],
+    };
+    // JSON the store cannot read, naming censored inputs: withheld.
+    const broken = `{"context":{"runId":"${newRunId()}"},"payload":{"censoredProperties":["password"],"properties":{"password":"${SECRETS[0]}"`;
+    await kafka.produce(topics.trigger, [
+      { key: port, value: JSON.stringify(portMessage), headers: { authorization: SECRETS[2], 'x-trace-id': 'trace-1' } },
+      { key: own, value: JSON.stringify(ownForm) },
+      { key: 'broken', value: broken },
+    ]);
+    const ops = await signIn('operator');
+    let letters: Record<string, unknown>[] = [];
+    await eventually(async () => {
+      letters = (await get('/console/api/dead-letters?limit=200', ops)).body.letters as Record<string, unknown>[];
+      return [port, own].every((id) => letters.some((l) => l.runId === id)) && letters.some((l) => l.reason === 'DECODE_FAILED' && l.size === broken.length);
+    }, 'the three letters in the store');
+    const detail = async (l: Record<string, unknown>) => (await get(`/console/api/dead-letters/${l.seq as number}`, ops)).body.letter as { copy: string; text: string; headers: Record<string, string> };
+
+    const portLetter = await detail(letters.find((l) => l.runId === port)!);
+    expect(portLetter.copy).toBe('masked');
+    const shown = JSON.parse(portLetter.text as string);
+    expect(shown.payload.properties).toEqual({ password: '********', apiToken: '********', region: 'eu-west-1' });
+    expect(shown.payload.action.invocationMethod).toMatchObject({ url: 'https://hooks.example/run', headers: { Authorization: '[redacted]', 'X-Api-Key': '[redacted]' }, body: '[redacted]' });
+    expect(portLetter.headers).toMatchObject({ authorization: '[redacted]', 'x-trace-id': 'trace-1', 'x-dlq-reason': 'SCHEMA_INVALID' });
+    const ownLetter = await detail(letters.find((l) => l.runId === own)!);
+    expect(ownLetter.copy).toBe('masked');
+    const ownShown = JSON.parse(ownLetter.text as string);
+    expect(JSON.parse(ownShown.properties as string)).toEqual({ password: '********', size: 3 });
+    expect(JSON.parse(ownShown.invocationMethod.settings as string)).toEqual({ url: 'https://hooks.example/x', headers: { Authorization: '[redacted]' } });
+    const brokenLetter = await detail(letters.find((l) => l.size === broken.length && l.reason === 'DECODE_FAILED')!);
+    expect(brokenLetter).toMatchObject({ copy: 'withheld', text: '', keptBytes: 0 });
+    // Whatever the console serves of them (the list, each letter, the org's own view), no secret is in it.
+    const acme = await signIn('acme-ci');
+    const served = JSON.stringify([letters, portLetter, ownLetter, brokenLetter, (await get('/console/api/dead-letters?limit=200', acme)).body]);
+    for (const secret of SECRETS) expect(served).not.toContain(secret);
+    const page = await get('/dead-letters', ops);
+    for (const secret of SECRETS) expect(String(page.body.text)).not.toContain(secret);
+
+    // The operators' copy on the topic is the event as it came, byte for byte.
+    const dlq = await kafka.collect(topics.dlq, (ms) => [port, own, 'broken'].every((k) => ms.some((m) => m.key?.toString() === k)));
+    const original = (k: string) => dlq.find((m) => m.key?.toString() === k)!;
+    expect(original(port).value!.toString()).toBe(JSON.stringify(portMessage));
+    expect(original(port).headers!.authorization!.toString()).toBe(SECRETS[2]);
+    expect(original(own).value!.toString()).toBe(JSON.stringify(ownForm));
+    expect(original('broken').value!.toString()).toBe(broken);
+  });
+
   test('the live feed sends each client the changes of its own org only', async () => {
     const acme = await signIn('acme-ci');
     const globex = await signIn('globex-ci');

@@ -135,12 +135,15 @@ describe('router on a real broker', () => {
     await k.produce(topics.trigger, [
       // The event claims WEBHOOK; the catalog says KAFKA and wins.
       { value: JSON.stringify(samplePortMessage({ runId: 'r_cat', action: 'to_kafka', orgId: 'org_cat', invocationMethod: { type: 'WEBHOOK', url: 'http://evil.example' } })) },
-      { value: JSON.stringify(samplePortMessage({ runId: 'r_slack', action: 'to_slack' })) },
+      { key: 'r_slack', value: JSON.stringify(samplePortMessage({ runId: 'r_slack', action: 'to_slack' })) },
+      { key: 'r_slack_secret', value: JSON.stringify(withCensored(samplePortMessage({ runId: 'r_slack_secret', action: 'to_slack' }))) },
     ]);
     const [routed] = await k.collect(topics.orgTemplate.replace('{orgId}', 'org_cat'), (ms) => ms.length >= 1);
     expect(json(routed!)).toMatchObject({ payload: { action: { invocationMethod: { type: 'KAFKA' } } } });
-    const [dead] = await k.collect(topics.dlq, (ms) => ms.length >= 1);
-    expect(header(dead!, 'x-dlq-reason')).toBe('UNKNOWN_INVOCATION');
+    const dead = await k.collect(topics.dlq, (ms) => ms.length >= 2);
+    expect(dead.map((m) => header(m, 'x-dlq-reason'))).toEqual(['UNKNOWN_INVOCATION', 'UNKNOWN_INVOCATION']);
+    // The store withholds a copy it could not mask when the router says the decoded event held secrets.
+    expect(dead.map((m) => [m.key!.toString(), header(m, 'x-dlq-sensitive')]).sort()).toEqual([['r_slack', undefined], ['r_slack_secret', 'true']]);
   });
 
   it('never makes a metric label of an invocation type an event made up', async () => {
@@ -220,3 +223,11 @@ describe('router on a real broker', () => {
     expect(routed.length - N).toBeLessThanOrEqual(16);
   });
 });
+
+/** A run message with a censored input. */
+function withCensored(msg: ReturnType<typeof samplePortMessage>): ReturnType<typeof samplePortMessage> {
+  const payload = msg.payload as Record<string, unknown>;
+  payload.properties = { ...(payload.properties as object), pw: 's3cret' };
+  payload.censoredProperties = ['pw'];
+  return msg;
+}
