@@ -7,7 +7,6 @@ import type { Verdict } from './sign-in-guard';
 
 const tokenBody = z.strictObject({ clientId: z.string().min(1).max(256), clientSecret: z.string().min(1).max(4096) });
 
-
 /** The principal of a request's Bearer token: undefined without one, null for a bad or expired one. */
 export async function bearerPrincipal(runs: RunsService, request: FastifyRequest): Promise<Principal | null | undefined> {
   const header = request.headers.authorization;

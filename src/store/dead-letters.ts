@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { KafkaMessage } from 'kafkajs';
-import { maskLetterHeaders, maskLetterValue } from './letter-mask';
+import { LetterCopy, maskLetterHeaders, maskLetterValue } from './letter-mask';
 
 /** What of a dead letter's value the store keeps (the console shows it, the topic has all of it). */
 export const KEPT_VALUE_BYTES = 64 * 1024;
@@ -94,7 +94,7 @@ export class DeadLetterStore {
     this.db.transaction(() => {
       for (const m of messages) {
         // What the console may show: masked as the run page masks (the topic keeps the original bytes).
-        const kept = m.value ? maskLetterValue(m.value, header(m, 'x-dlq-sensitive') === 'true') : { value: null, copy: 0 };
+        const kept = m.value ? maskLetterValue(m.value, header(m, 'x-dlq-sensitive') === 'true') : { value: null, copy: LetterCopy.ASIS };
         const value = kept.value;
         const at = Date.parse(header(m, 'x-dlq-at') ?? '');
         const sourcePartition = Number(header(m, 'x-dlq-source-partition'));
