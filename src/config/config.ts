@@ -35,6 +35,7 @@ export const DEFAULTS = {
   kafkaStartTimeoutMs: 30_000,
   agentClaimSeconds: 60,
   runsApplyTimeoutSeconds: 10,
+  runsWriterNice: 10,
 } as const;
 
 /** A duration: seconds, or a number with s, m, h or d (`90s`, `30m`, `2h`, `7d`); in milliseconds. */
@@ -172,6 +173,8 @@ export const configSchema = z.strictObject({
     path: z.string().min(1).optional(),
     /** How long an API write (and a polling claim) waits for the store to apply it before answering 503 (claims: handed to nobody). */
     applyTimeoutSeconds: positiveInt.max(300).default(DEFAULTS.runsApplyTimeoutSeconds),
+    /** The writer thread's CPU priority (Linux nice, 0–19): above 0, routing gets a shared core first and the store catches up after. */
+    writerNice: nonNegativeInt.max(19).default(DEFAULTS.runsWriterNice),
   }),
   api: z.strictObject({
     clientsFile: z.string().min(1).optional(),
@@ -272,7 +275,7 @@ export const ENV_MAP: EnvMap = {
     sessionTimeoutMs: 'ROUTER_SESSION_TIMEOUT_MS',
   },
   agent: { signatureToleranceSeconds: 'AGENT_SIGNATURE_TOLERANCE_SECONDS', delivery: 'AGENT_DELIVERY', claimSeconds: 'AGENT_CLAIM_SECONDS' },
-  store: { enabled: 'RUNS_STORE', path: 'RUNS_DB_PATH', applyTimeoutSeconds: 'RUNS_APPLY_TIMEOUT_SECONDS' },
+  store: { enabled: 'RUNS_STORE', path: 'RUNS_DB_PATH', applyTimeoutSeconds: 'RUNS_APPLY_TIMEOUT_SECONDS', writerNice: 'RUNS_WRITER_NICE' },
   api: { clientsFile: 'API_CLIENTS_FILE', tokenSecret: 'API_TOKEN_SECRET', tokenTtlSeconds: 'API_TOKEN_TTL_SECONDS' },
   approvals: { secret: 'APPROVAL_SECRET', timeoutMs: 'APPROVAL_TIMEOUT' },
   console: {

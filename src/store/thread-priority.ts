@@ -7,12 +7,22 @@ import { setPriority } from 'node:os';
  * or when refused, nothing changes. Returns whether it took effect.
  */
 export function lowerThisThread(nice: number): boolean {
+  const tid = thisThreadId();
+  if (tid === null) return false;
   try {
-    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    if (!Number.isInteger(tid) || tid <= 0) return false;
     setPriority(tid, nice);
     return true;
   } catch {
     return false;
+  }
+}
+
+/** The calling thread's kernel id (Linux), or null elsewhere. */
+export function thisThreadId(): number | null {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    return Number.isInteger(tid) && tid > 0 ? tid : null;
+  } catch {
+    return null;
   }
 }

@@ -11,13 +11,15 @@ export interface WriterData {
   maxWaitMs: number;
   cacheMb: number;
   mmapMb: number;
+  /** The thread's nice value (RUNS_WRITER_NICE); 0 leaves it as the process's. */
+  nice: number;
 }
 
 /** Messages from the writer thread to the routing thread. */
 export type FromWriter =
   | { type: 'opened'; rebuilt: boolean; movedTo?: string; runs: number }
   /** Consuming; [partition, next offset, high watermark] where the store stands. */
-  | { type: 'started'; positions: [number, string, string][] }
+  | { type: 'started'; positions: [number, string, string][]; thread: { tid: number | null; nice: number | null } }
   | { type: 'caught-up' }
   | {
       type: 'applied';

@@ -8,6 +8,7 @@
  * this thread.
  */
 import { statSync } from 'node:fs';
+import { getPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
@@ -21,6 +22,7 @@ import { DeadLetterStore } from './dead-letters';
 import { commitApplied, resumePositions, startMirrorConsumer } from './mirror';
 import { ApplyResult, RunWriter, WriterEntry } from './run-writer';
 import { isCorruption, migrate, moveAside, openWritable, wipe } from './schema';
+import { lowerThisThread, thisThreadId } from './thread-priority';
 import { normalized, updateProblem } from './valid-update';
 import type { FromWriter, ToWriter, WriterData } from './writer-protocol';
 
@@ -136,7 +138,7 @@ class WriterThread {
     });
     await this.startDeadLetters();
     this.fileTimer = setInterval(() => this.checkFile(), FILE_CHECK_MS);
-    this.post({ type: 'started', positions: this.positions() });
+    this.post({ type: 'started', positions: this.positions(), thread: threadInfo() });
     this.logger.info({ topic: statusTopic, runs: this.count(), rebuilt: opened.rebuilt }, 'run store writer applying the status topic');
   }
 
@@ -397,6 +399,16 @@ class WriterThread {
   }
 }
 
+/** This thread's kernel id and nice value, where the system says (Linux). */
+function threadInfo(): { tid: number | null; nice: number | null } {
+  const tid = thisThreadId();
+  try {
+    return { tid, nice: tid === null ? null : getPriority(tid) };
+  } catch {
+    return { tid, nice: null };
+  }
+}
+
 /** The file's identity (device and inode), or '' when it does not exist. */
 function fileIdOf(path: string): string {
   try {
@@ -410,7 +422,10 @@ function fileIdOf(path: string): string {
 if (parentPort) {
   const port = parentPort;
   const post = (m: FromWriter) => port.postMessage(m);
-  const thread = new WriterThread(workerData as WriterData, post);
+  const data = workerData as WriterData;
+  // Routing first: on a shared core the store yields, and catches up when routing idles.
+  if (data.nice > 0) lowerThisThread(data.nice);
+  const thread = new WriterThread(data, post);
   const fetchedTimer = setInterval(() => {
     const n = thread.takeFetched();
     if (n > 0) post({ type: 'fetched', count: n });

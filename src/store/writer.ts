@@ -105,6 +105,8 @@ export class StoreWriter extends EventEmitter {
   private readonly high = new Map<number, bigint>();
   private lastProgress = Date.now();
   private stopped: (() => void) | null = null;
+  /** The running writer thread's kernel id and nice value (RUNS_WRITER_NICE), as it said at start. */
+  thread: { tid: number | null; nice: number | null } | null = null;
 
   constructor(private readonly deps: StoreWriterDeps) {
     super();
@@ -136,6 +138,7 @@ export class StoreWriter extends EventEmitter {
       // 398 MB peak RSS; 16 MB and no map 41k at 146 MB. Appends hardly reread pages; the map only grew RSS.
       cacheMb: 16,
       mmapMb: 0,
+      nice: config.store.writerNice,
     };
     const worker = new Worker(threadScript(), { workerData: data, stdout: false, stderr: false });
     this.worker = worker;
@@ -190,6 +193,8 @@ export class StoreWriter extends EventEmitter {
         this.emit('opened', m);
         break;
       case 'started':
+        this.thread = m.thread;
+        this.deps.logger.debug({ thread: m.thread }, 'run store writer thread started');
         this.failing = null;
         this.lastProgress = Date.now();
         this.takePositions(m.positions);

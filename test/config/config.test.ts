@@ -30,6 +30,8 @@ describe('loadConfig', () => {
     expect(c.invokers.github.apiUrl).toBe(GITHUB_DEFAULTS.apiUrl);
     expect(c.invokers.gitlab.url).toBe('https://gitlab.com');
     expect(c.kafka.sasl).toBeUndefined();
+    expect(c.store.writerNice).toBe(10);
+    expect(loadConfig({ RUNS_WRITER_NICE: '0' }).store.writerNice).toBe(0);
   });
 
   it('reads every kind of value', () => {
@@ -65,6 +67,8 @@ describe('loadConfig', () => {
     [{ KAFKA_SASL_MECHANISM: 'gssapi', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 'p' }, 'KAFKA_SASL_MECHANISM'],
     [{ GITHUB_APP_ID: '1' }, 'GITHUB_APP_ID'],
     [{ ROUTER_MAX_IN_FLIGHT: '10', ROUTER_MAX_IN_FLIGHT_PER_PARTITION: '20' }, 'ROUTER_MAX_IN_FLIGHT_PER_PARTITION'],
+    [{ RUNS_WRITER_NICE: '20' }, 'RUNS_WRITER_NICE'],
+    [{ RUNS_WRITER_NICE: '-5' }, 'RUNS_WRITER_NICE'],
   ])('names the variable of an invalid value: %j', (env, variable) => {
     const err = configError(env);
     expect(err.variable).toBe(variable);

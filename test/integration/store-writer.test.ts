@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Kafka, logLevel } from 'kafkajs';
@@ -223,6 +223,17 @@ describe('run store writer', () => {
     await eventually(() => app.ready, 'ready again');
     const patch = await api.as('acme-ci', 'PATCH', `/v1/actions/runs/${during[0]}`, { status: 'SUCCESS' });
     expect(patch.status).toBe(200);
+  });
+
+  test('the writer thread runs at RUNS_WRITER_NICE and the routing thread keeps its priority', async () => {
+    const before = getPriority(0);
+    const { app } = await startWith(testTopics(), { RUNS_WRITER_NICE: '7' });
+    const thread = app.runs!.writer.thread!;
+    expect(thread.tid).not.toBeNull();
+    expect(thread.tid).not.toBe(process.pid);
+    // Asked of the kernel here, not taken from the thread's word.
+    expect(getPriority(thread.tid!)).toBe(Math.max(before, 7));
+    expect(getPriority(0)).toBe(before);
   });
 
   test('a full disk: readiness false with the reason, writes 503 in the envelope, everything applied once when space returns', async () => {
