@@ -145,6 +145,7 @@ export class App {
       followable: this.runs ? (partitions) => this.followable(partitions) : undefined,
       agentPayload: (run) => (polledByAgent(run, config.agent.delivery) ? pollingPayload(run) : null),
       approvals: this.approvals,
+      ownerOf: this.runs ? (runId) => this.runs!.store.orgOf(runId) : undefined,
     });
   }
 

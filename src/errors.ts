@@ -20,6 +20,8 @@ export const ErrorCodes = {
   /** The run id breaks the API's rule (RUN_ID_PATTERN): such a run could never be read or reported on. */
   INVALID_RUN_ID: 'INVALID_RUN_ID',
   MISSING_ORG_ID: 'MISSING_ORG_ID',
+  /** The run id already names a run of another org (run ids are global): the event touches nothing of that run. */
+  RUN_ID_CONFLICT: 'RUN_ID_CONFLICT',
   /** The catalog is configured and does not define the action. */
   UNKNOWN_ACTION: 'UNKNOWN_ACTION',
   /** User inputs do not satisfy the action's `userInputs`. */

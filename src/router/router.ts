@@ -42,6 +42,12 @@ export interface RouterDeps {
   agentPayload?: (run: FrozenRun) => string | null;
   /** Manual approval (needs the run store): parks runs of actions that require it, releases approved ones. */
   approvals?: Approvals;
+  /**
+   * The org a run id already belongs to, as far as the run store knows
+   * (undefined: not known). An event whose run id names another org's run
+   * is dead-lettered RUN_ID_CONFLICT and touches nothing of that run.
+   */
+  ownerOf?: (runId: string) => string | null | undefined;
 }
 
 /** A header's value as text, or null. */
@@ -290,6 +296,12 @@ export class Router {
       return this.deadLetter(message, source, result.error, result.identity, null, signal, log);
     }
     const run = result.run;
+    const owner = this.deps.ownerOf?.(run.runId);
+    if (owner && owner !== run.orgId) {
+      // Named by its own org; no status update, which would be one of the other org's run.
+      const conflict = new RejectedEventError(ErrorCodes.RUN_ID_CONFLICT, 'the run id already names a run of another org');
+      return this.deadLetter(message, source, conflict, run, run.invocationMethod.type, signal, log, run, false);
+    }
     const resolution = invokers.resolve(run, mode);
     if ('skip' in resolution) {
       metrics.skipped.inc();
@@ -326,6 +338,8 @@ export class Router {
     signal: AbortSignal,
     log: Logger,
     run?: FrozenRun,
+    /** false: no FAILURE update for the run (its id is not this event's to end). */
+    report = true,
   ): Promise<void> {
     log.warn({ reason: error.code, error: error.message, runId: identity.runId, orgId: identity.orgId }, 'dead-lettering message');
     const letter = { runId: identity.runId, orgId: identity.orgId, sensitive: run ? carriesSecrets(run) : false };
@@ -334,7 +348,7 @@ export class Router {
     );
     this.deps.metrics.deadLettered.inc({ invocation: invocationLabel(invocationType), reason: error.code });
     const runId = identity.runId;
-    if (!runId) return;
+    if (!runId || !report) return;
     const update = buildUpdate({ ...identity, runId }, {
       status: 'FAILURE',
       statusLabel: error.code,

@@ -66,6 +66,7 @@ function statements(db: Database.Database) {
        AND (r.claim_by IS NULL OR (r.claim_acked = 0 AND r.claim_until < ?)) ORDER BY r.created_at LIMIT ?`,
     ),
     count: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM runs'),
+    org: db.prepare<[string], { orgId: string | null }>('SELECT org_id AS orgId FROM runs WHERE id = ?'),
   };
 }
 
@@ -105,6 +106,17 @@ export class RunStore {
 
   getRun(id: string): RunRow | undefined {
     return this.s.get.get(id);
+  }
+
+  /** The org of a stored run: undefined when the store does not know the run (or is not open yet). */
+  orgOf(id: string): string | null | undefined {
+    if (!this.stmts) return undefined;
+    try {
+      return this.stmts.org.get(id)?.orgId;
+    } catch {
+      // Unreadable now (the file being replaced): not known; the writer still refuses another org's updates.
+      return undefined;
+    }
   }
 
   /** The approvers' decisions on a run, in order. */

@@ -146,6 +146,17 @@ export class TestKafka {
     await consumer.run({ autoCommit: false, eachMessage: async ({ message }) => onMessage(message) });
   }
 
+  /** Whether `groupId` has committed everything on `topic` (each message's outcome acknowledged). */
+  async committedAll(groupId: string, topic: string): Promise<boolean> {
+    const admin = await this.adminClient();
+    const ends = await admin.fetchTopicOffsets(topic);
+    const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+    return ends.every((e) => {
+      const c = committed?.partitions.find((p) => p.partition === e.partition)?.offset ?? '-1';
+      return e.high === '0' || BigInt(c) >= BigInt(e.high);
+    });
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.consumers.map((c) => c.disconnect().catch(() => undefined)));
     await this.producer?.disconnect();

@@ -125,6 +125,45 @@ describe('router on a real broker', () => {
     }
   });
 
+  it('an event whose run id is another org’s run is dead-lettered RUN_ID_CONFLICT and touches nothing of that run', async () => {
+    app = await startApp(testConfig(topics));
+    const store = app.runs!.store;
+    const theirs = ['r_conflict_port', 'r_conflict_own', 'r_conflict_done'];
+    await k.produce(topics.trigger, theirs.map((runId) => ({ key: runId, value: JSON.stringify(samplePortMessage({ runId, orgId: 'org_b', invocationMethod: { type: 'KAFKA' } })) })));
+    await eventually(() => theirs.every((id) => store.getRun(id)?.status === 'IN_PROGRESS'), 'org_b’s runs in the store');
+    // One of them has ended already.
+    await k.produce(topics.status, [{ key: 'r_conflict_done', value: JSON.stringify({ runId: 'r_conflict_done', orgId: 'org_b', action: 'deploy_service', status: 'SUCCESS', statusLabel: 'done', summary: null, links: [], externalRunId: null, log: null, invocationType: 'KAFKA', source: 'BACKEND', attempt: 1, at: Date.now() }) }]);
+    await eventually(() => store.getRun('r_conflict_done')?.status === 'SUCCESS', 'org_b’s ended run');
+    const before = Object.fromEntries(theirs.map((id) => [id, { run: store.getRun(id), timeline: store.updates(id).length }]));
+
+    // Org A names them: as Port's message, as the router's own form, and with a webhook that must never be called.
+    const ownForm = { runId: 'r_conflict_own', orgId: 'org_a', action: 'scale', triggeredAt: new Date().toISOString(), invocationMethod: { type: 'KAFKA' }, properties: {} };
+    const attempts = [
+      JSON.stringify(samplePortMessage({ runId: 'r_conflict_port', orgId: 'org_a', invocationMethod: { type: 'KAFKA' } })),
+      JSON.stringify(ownForm),
+      JSON.stringify(samplePortMessage({ runId: 'r_conflict_done', orgId: 'org_a', invocationMethod: { type: 'WEBHOOK', url: 'http://127.0.0.1:9/never' } })),
+    ];
+    const mine = JSON.stringify(samplePortMessage({ runId: 'r_conflict_mine', orgId: 'org_a', invocationMethod: { type: 'KAFKA' } }));
+    await k.produce(topics.trigger, [...attempts.map((value, i) => ({ key: `conflict-${i}`, value })), { key: 'r_conflict_mine', value: mine }]);
+
+    const dlq = await k.collect(topics.dlq, (ms) => ms.length >= attempts.length);
+    expect(dlq.map((m) => header(m, 'x-dlq-reason'))).toEqual(attempts.map(() => 'RUN_ID_CONFLICT'));
+    expect(dlq.map((m) => header(m, 'x-dlq-org-id'))).toEqual(attempts.map(() => 'org_a'));
+    expect(dlq.map((m) => header(m, 'x-dlq-run-id')).sort()).toEqual([...theirs].sort());
+    expect(dlq.map((m) => m.value!.toString()).sort()).toEqual([...attempts].sort());
+    // Every outcome acknowledged (a status update would have been one): then nothing of org_b's runs moved.
+    await eventually(() => k.committedAll(topics.group, topics.trigger), 'the router committed every trigger');
+    await eventually(() => store.getRun('r_conflict_mine') !== undefined, 'org_a’s own run');
+    const statuses = (await k.collect(topics.status, (ms) => ms.some((m) => m.key?.toString() === 'r_conflict_mine'))).map((m) => json<RunStatusUpdate>(m));
+    expect(statuses.filter((u) => u.orgId === 'org_a').map((u) => u.runId)).toEqual(['r_conflict_mine']);
+    for (const id of theirs) {
+      expect(store.getRun(id)).toEqual(before[id]!.run);
+      expect(store.updates(id)).toHaveLength(before[id]!.timeline);
+    }
+    const orgA = await k.collect(topics.orgTemplate.replace('{orgId}', 'org_a'), (ms) => ms.length >= 1);
+    expect(orgA.map((m) => m.key?.toString())).toEqual(['r_conflict_mine']);
+  });
+
   it('dead-letters unknown invocation types, and applies the catalog’s invocationMethod', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'actions-'));
     writeFileSync(join(dir, 'a.json'), JSON.stringify([
