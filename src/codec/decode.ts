@@ -1,6 +1,6 @@
 import { ErrorCode, ErrorCodes, RejectedEventError, RouterError } from '../errors';
 import { ActionRun, FrozenRun, InvocationMethod, LosslessParts, RUN_ID_PATTERN, RUN_ID_RULE } from '../model/run';
-import { JsonObject, deepFreeze, isJsonObject } from '../model/json';
+import { JsonObject, TOO_DEEP, deepFreeze, isJsonObject, jsonTooDeep } from '../model/json';
 import { actionRunType, avroProblems } from './avro';
 import { Originals, PORT_PATHS, actionRunJsonToRecord, looksLikePortMessage, portMessageToRecord } from './port-message';
 import { RegistryCodec, isConfluentFramed } from './registry';
@@ -85,6 +85,8 @@ export async function decodeTrigger(value: Buffer | null, options: DecodeOptions
   } else {
     let parsed: unknown;
     const text = value.toString('utf8');
+    // Before anything walks it: the identity is still read (JSON.parse does not recurse).
+    if (jsonTooDeep(text)) return reject(ErrorCodes.SCHEMA_INVALID, TOO_DEEP, readableIdentity(text, options.key), null);
     try {
       // JSON.parse unless it would change a value (big integers, float
       // forms, integer-like keys) or the text holds a lone surrogate.
@@ -182,6 +184,7 @@ function parseFreeForm(record: Record<string, unknown>, name: (f: string) => str
   };
   const objectField = (field: string, text: string | null, part: 'properties' | 'entity' | 'user' | 'invocationMethod'): JsonObject | null | string => {
     if (text === null) return null;
+    if (jsonTooDeep(text)) return `${name(field)}: ${TOO_DEEP}`;
     try {
       let v: unknown;
       if (needsLossless(text)) {

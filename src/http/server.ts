@@ -5,13 +5,14 @@ import Fastify, { FastifyBaseLogger, FastifyInstance, FastifyReply, LogControlle
 import { agentRoutes } from '../api/agent';
 import { approvalRoutes } from '../api/approvals';
 import { authRoutes } from '../api/auth';
-import { errorHandler, notFound } from '../api/errors';
+import { ApiError, errorHandler, notFound } from '../api/errors';
 import { runRoutes } from '../api/runs';
 import type { RunsService } from '../api/service';
 import { consoleRoutes } from '../console/routes';
 import type { SessionOptions } from '../console/session';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../log';
+import { TOO_DEEP, jsonTooDeep } from '../model/json';
 import type { RouterMetrics } from '../metrics/metrics';
 
 export interface HealthSource {
@@ -76,6 +77,17 @@ export function buildHttpApp(source: HealthSource, logger: Logger): FastifyInsta
   app.setErrorHandler(errorHandler);
   // Bodies are JSON (the console's forms add their own parser): a text/plain body is 415, not a string a route might take.
   app.removeContentTypeParser('text/plain');
+  // JSON nested past MAX_JSON_DEPTH is refused (422) before it is parsed; the rest goes to Fastify's own parser (prototype keys refused).
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = String(body);
+    if (jsonTooDeep(text)) {
+      done(new ApiError(422, 'json_too_deep', `the body is ${TOO_DEEP}`), undefined);
+      return;
+    }
+    parseJson(request, text, done);
+  });
   app.setNotFoundHandler((_request, reply) => {
     void reply.code(404).send({ ok: false, error: 'not_found', message: notFound('route').message });
   });

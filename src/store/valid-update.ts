@@ -1,3 +1,4 @@
+import { TOO_DEEP, jsonTooDeep } from '../model/json';
 import type { RunStatusUpdate } from '../model/status';
 
 /**
@@ -30,6 +31,14 @@ const text =
     if (v === null || v === undefined) return nullable ? null : 'is missing';
     if (typeof v !== 'string') return `is a ${typeof v}, not a string`;
     return v.length > max ? `is ${v.length} characters, over ${max}` : null;
+  };
+/** A JSON text field (entity, inputs, a response): bounded in size and in nesting, as every JSON read. */
+const jsonText =
+  (max: number): Check =>
+  (v) => {
+    const problem = text(max)(v);
+    if (problem || typeof v !== 'string') return problem;
+    return jsonTooDeep(v) ? `is ${TOO_DEEP}` : null;
   };
 const oneOf =
   (symbols: Set<string>, nullable = false): Check =>
@@ -91,21 +100,21 @@ const FIELDS: Fields = Object.entries({
   source: oneOf(SOURCES),
   at: integer(),
   actor: text(L.shortText),
-  response: text(L.largeText),
+  response: jsonText(L.largeText),
   statusDetail: oneOf(DETAILS, true),
   run: record({
     blueprint: text(L.shortText),
     entityIdentifier: text(L.shortText),
-    entity: text(L.largeText),
-    properties: text(L.largeText),
+    entity: jsonText(L.largeText),
+    properties: jsonText(L.largeText),
     userId: text(L.shortText),
     userEmail: text(L.shortText),
     origin: text(L.shortText),
     actionTrigger: text(L.shortText),
-    invocation: text(L.largeText),
+    invocation: jsonText(L.largeText),
     createdAt: integer(true),
     triggerPartition: integer(true),
-    agentPayload: text(L.largeText),
+    agentPayload: jsonText(L.largeText),
   }),
   claim: record({ by: text(L.shortText, false), until: integer(), acked: bool }),
   approval: record({

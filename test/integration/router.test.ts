@@ -6,6 +6,7 @@ import { Writable } from 'node:stream';
 import { App } from '../../src/app';
 import { createLogger } from '../../src/log';
 import { verifyPortSignature } from '../../src/invokers/sign';
+import type { Json } from '../../src/model/json';
 import type { RunStatusUpdate } from '../../src/model/status';
 import { samplePortMessage } from '../../src/sample';
 import { TestKafka, TestTopics, eventually, json, startApp, testConfig, testTopics } from '../helpers/kafka';
@@ -123,6 +124,39 @@ describe('router on a real broker', () => {
       expect(header(m, 'x-dlq-error')).toMatch(/a run id is 1 to 128 letters/);
       expect(header(m, 'x-dlq-error')!.length).toBeLessThan(300);
     }
+  });
+
+  it('events nested past the JSON depth limit are dead-lettered SCHEMA_INVALID with their org and run id, and their runs end FAILURE', async () => {
+    app = await startApp(testConfig(topics));
+    const deep = (depth: number): Json => {
+      let v: Json = 'bottom';
+      for (let i = 0; i < depth; i++) v = i % 2 ? { k: v } : [v];
+      return v;
+    };
+    const port = (runId: string, depth: number) => JSON.stringify(samplePortMessage({ runId, orgId: 'org_deep', invocationMethod: { type: 'KAFKA' }, properties: { tree: deep(depth) } }));
+    // The router's own form as text: JSON.stringify itself cannot write 10,000 levels.
+    const own = (runId: string, depth: number) =>
+      `{"runId":"${runId}","orgId":"org_deep","action":"scale","triggeredAt":"${new Date().toISOString()}","invocationMethod":{"type":"KAFKA"},"properties":{"tree":${'['.repeat(depth)}1${']'.repeat(depth)}}}`;
+    const cases = [
+      { runId: 'r_deep_port', value: port('r_deep_port', 1_000) },
+      { runId: 'r_deep_own', value: own('r_deep_own', 10_000) },
+      { runId: 'r_deep_just', value: own('r_deep_just', 64) },
+    ];
+    const fine = { runId: 'r_deep_fine', value: own('r_deep_fine', 50) };
+    await k.produce(topics.trigger, [...cases, fine].map((c) => ({ key: c.runId, value: c.value })));
+    const dlq = await k.collect(topics.dlq, (ms) => ms.length >= cases.length);
+    expect(dlq).toHaveLength(cases.length);
+    for (const c of cases) {
+      const m = dlq.find((d) => header(d, 'x-dlq-run-id') === c.runId)!;
+      expect(m).toBeDefined();
+      expect(header(m, 'x-dlq-reason')).toBe('SCHEMA_INVALID');
+      expect(header(m, 'x-dlq-org-id')).toBe('org_deep');
+      expect(header(m, 'x-dlq-error')).toContain('nested deeper than 64 levels');
+      expect(m.value!.toString()).toBe(c.value);
+    }
+    const statuses = (await k.collect(topics.status, (ms) => ms.length >= cases.length + 1)).map((m) => json<RunStatusUpdate>(m));
+    for (const c of cases) expect(statuses.find((u) => u.runId === c.runId)).toMatchObject({ status: 'FAILURE', statusLabel: 'SCHEMA_INVALID', orgId: 'org_deep' });
+    expect(statuses.find((u) => u.runId === 'r_deep_fine')).toMatchObject({ status: 'IN_PROGRESS' });
   });
 
   it('an event whose run id is another org’s run is dead-lettered RUN_ID_CONFLICT and touches nothing of that run', async () => {

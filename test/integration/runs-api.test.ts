@@ -174,6 +174,30 @@ describe('runs API', () => {
     expect((await api.call('GET', '/v1/actions/runs?active=maybe', { token })).status).toBe(422);
   });
 
+  test('JSON nested past the depth limit is refused with 422 on every route, before anything walks it', async () => {
+    const runId = await trigger();
+    const token = await api.token('acme-ci');
+    const deepArray = (d: number) => `${'['.repeat(d)}1${']'.repeat(d)}`;
+    const deepObject = (d: number) => `${'{"a":'.repeat(d)}1${'}'.repeat(d)}`;
+    for (const [method, path, raw] of [
+      ['PATCH', `/v1/actions/runs/${runId}/response`, `{"response":${deepArray(5_000)}}`],
+      ['PATCH', `/v1/actions/runs/${runId}/response`, `{"response":${deepObject(64)}}`],
+      ['PATCH', `/v1/actions/runs/${runId}`, `{"summary":"x","extra":${deepObject(100_000)}}`],
+      ['POST', `/v1/actions/runs/${runId}/logs`, `{"message":${deepArray(65)}}`],
+      ['POST', '/v1/auth/access_token', `{"clientId":${deepArray(10_000)}}`],
+    ] as const) {
+      const res = await api.call(method, path, { token, raw });
+      expect([path, res.status, res.body.error]).toEqual([path, 422, 'json_too_deep']);
+      expect(res.body.message).toContain('nested deeper than 64 levels');
+    }
+    // Within the limit it is the run's response.
+    const ok = await api.call('PATCH', `/v1/actions/runs/${runId}/response`, { token, raw: `{"response":${deepObject(60)}}` });
+    expect(ok.status).toBe(200);
+    let depth = 0;
+    for (let v = (ok.body.run as { response: unknown }).response; typeof v === 'object' && v !== null; v = (v as { a: unknown }).a) depth++;
+    expect(depth).toBe(60);
+  });
+
   test('another org sees nothing: 404 on every route, absent from lists; an operator sees all', async () => {
     const runId = await trigger('org_acme');
     for (const [method, path, body] of [

@@ -65,6 +65,9 @@ describe('run store writer', () => {
       JSON.stringify({ ...update(id), statusLabel: 'x'.repeat(5_000) }),
       JSON.stringify({ ...update(id), run: { triggerPartition: 'zero' } }),
       JSON.stringify({ ...update(id), orgId: 'org_globex', statusLabel: 'hijacked' }),
+      // JSON text fields nested past the depth limit (the API and the console would walk them).
+      JSON.stringify({ ...update(id), response: `${'['.repeat(5_000)}${']'.repeat(5_000)}` }),
+      JSON.stringify({ ...update(id), run: { entity: `${'{"a":'.repeat(65)}1${'}'.repeat(65)}` } }),
     ];
     const messages = [
       { key: id, value: JSON.stringify(update(id, { log: 'first', statusLabel: 'one' })) },

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { portMessageJson, toPortMessage } from '../../codec/port-message';
 import { BackendError, ErrorCodes, RouterError } from '../../errors';
-import type { JsonObject } from '../../model/json';
+import { type JsonObject, jsonTooDeep } from '../../model/json';
 import type { FrozenRun } from '../../model/run';
 import { AddressGuard } from '../http/address-guard';
 import { HttpResponse, excerpt, httpRequest, statusError } from '../http/client';
@@ -170,7 +170,8 @@ export class WebhookInvoker implements Invoker {
 /** A response body as JSON text: the JSON it is, else the text as a JSON string (cut responses are kept as text). */
 function responseJson(response: HttpResponse): string | undefined {
   if (!response.body) return undefined;
-  if (!response.truncated) {
+  // Nested past the limit: kept as text, as an answer that is not JSON.
+  if (!response.truncated && !jsonTooDeep(response.body)) {
     try {
       return JSON.stringify(JSON.parse(response.body));
     } catch {

@@ -150,6 +150,20 @@ describe('WebhookInvoker', () => {
     });
   });
 
+  it('keeps an answer nested past the JSON depth limit as text, and one within it as JSON', async () => {
+    for (const depth of [65, 5_000]) {
+      const deep = `${'['.repeat(depth)}${']'.repeat(depth)}`;
+      receiver.failNext(/^\/deep$/, { status: 200, body: deep });
+      const outcome = await invoker().invoke(await runOf({ type: 'WEBHOOK', url: `${receiver.url}/deep`, synchronized: true }), testContext().ctx);
+      expect(outcome.status).toBe('succeeded');
+      expect(outcome.response).toBe(JSON.stringify(deep));
+    }
+    const within = `${'['.repeat(60)}${']'.repeat(60)}`;
+    receiver.failNext(/^\/within$/, { status: 200, body: `  ${within}\n` });
+    const kept = await invoker().invoke(await runOf({ type: 'WEBHOOK', url: `${receiver.url}/within`, synchronized: true }), testContext().ctx);
+    expect(kept.response).toBe(within);
+  });
+
   it('caps the response it keeps', async () => {
     receiver.failNext(/^\/big$/, { status: 200, body: 'x'.repeat(100_000) });
     const outcome = await invoker({ maxResponseBytes: 1_000 }).invoke(await runOf({ type: 'WEBHOOK', url: `${receiver.url}/big`, synchronized: true }), testContext().ctx);
