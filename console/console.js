@@ -81,7 +81,54 @@
       return href ? el('a', { href, rel: 'noopener noreferrer', target: '_blank', class: 'ext', text: label, title: l }) : el('span', { text: l });
     });
   }
-  const pretty = (v) => el('pre', { class: 'json', text: JSON.stringify(v, null, 2) });
+  /** What a JSON value shows at most: a response or inputs can be megabytes (pretty printing multiplies them). */
+  const SHOW_CHARS = 100000;
+  /** `v` indented, cut at SHOW_CHARS characters: nothing past the cut is even built. */
+  function boundedJson(v) {
+    const out = [];
+    let size = 0;
+    let cut = false;
+    const put = (s) => {
+      if (cut) return;
+      if (size + s.length > SHOW_CHARS) {
+        out.push(s.slice(0, SHOW_CHARS - size));
+        cut = true;
+      } else {
+        out.push(s);
+        size += s.length;
+      }
+    };
+    const walk = (x, indent) => {
+      if (cut) return;
+      if (x === null || typeof x !== 'object') return put(JSON.stringify(x) ?? 'null');
+      const keys = Array.isArray(x) ? null : Object.keys(x);
+      const n = keys ? keys.length : x.length;
+      const [open, close] = keys ? ['{', '}'] : ['[', ']'];
+      if (n === 0) return put(open + close);
+      const inner = indent + '  ';
+      put(open + '\n');
+      for (let i = 0; i < n && !cut; i++) {
+        put(inner);
+        if (keys) put(JSON.stringify(keys[i]) + ': ');
+        walk(keys ? x[keys[i]] : x[i], inner);
+        put(i < n - 1 ? ',\n' : '\n');
+      }
+      put(indent + close);
+    };
+    try {
+      walk(v, '');
+    } catch {
+      // Nested past what the browser can walk (stored before the depth limit).
+      return { text: '(too deeply nested to show)', cut: true };
+    }
+    return { text: out.join(''), cut };
+  }
+  const pretty = (v) => {
+    const { text, cut } = boundedJson(v);
+    const pre = el('pre', { class: 'json', text });
+    if (!cut) return pre;
+    return el('div', {}, pre, el('p', { class: 'hint cut', text: `Cut at ${SHOW_CHARS.toLocaleString('en')} characters; the runs API returns the whole value.` }));
+  };
   const announce = (text) => {
     const s = document.getElementById('live-status');
     if (s) s.textContent = text;

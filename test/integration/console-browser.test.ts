@@ -217,6 +217,26 @@ describe('runs console (browser)', () => {
     expect(await page.locator('img').count()).toBe(0);
   });
 
+  test('a response of megabytes is shown cut, with a note, and the rest of the page still renders', async () => {
+    const runId = await trigger('org_acme');
+    await stored(runId);
+    // 60 levels (within the depth limit) around 400,000 numbers: about 1 MB of JSON, 50 MB pretty-printed in full.
+    const response = `${'['.repeat(60)}${new Array(400_000).fill(7).join(',')}${']'.repeat(60)}`;
+    const update = { runId, orgId: 'org_acme', action: 'deploy_service', status: 'IN_PROGRESS', statusLabel: 'answered', summary: null, links: [], externalRunId: null, log: null, invocationType: 'KAFKA', source: 'BACKEND', attempt: 1, at: Date.now(), response };
+    await kafka.produce(topics.status, [{ key: runId, value: JSON.stringify(update) }]);
+    await eventually(() => app.runs!.store.getRun(runId)?.statusLabel === 'answered', 'the response in the store');
+    const page = await signedIn('acme-ci');
+    await page.goto(`${api.base}/runs/${runId}`);
+    await visible(page.locator('#run[aria-busy="false"]'));
+    const shown = page.locator('section[aria-labelledby="h-response"] pre.json');
+    const length = await shown.evaluate((e) => e.textContent!.length);
+    expect(length).toBe(100_000);
+    expect(await shown.evaluate((e) => e.textContent!.startsWith('[\n  [\n    ['))).toBe(true);
+    await text(page.locator('p.cut'), 'Cut at 100,000 characters', true);
+    // The sections after it are there too.
+    await visible(page.locator('section[aria-labelledby="h-properties"] pre.json'));
+  });
+
   test('labelled controls, keyboard navigation, and a phone-sized screen', async () => {
     const runId = await trigger('org_acme');
     await stored(runId);
