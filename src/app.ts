@@ -185,6 +185,11 @@ export class App {
     return { seconds: c.sessionSeconds, secureCookie: c.secureCookie, tokenSecret: api.tokenSecret, live };
   }
 
+  /** CONSOLE_ALLOWED_HOSTS: the Host names the HTTP server answers as (empty: any). */
+  get allowedHosts(): string[] {
+    return this.config.console.allowedHosts;
+  }
+
   get trustProxy(): boolean | number | string[] {
     return this.config.trustProxy;
   }

@@ -8,7 +8,7 @@ import { githubConfigSchema, githubEnv } from '../invokers/github/config';
 import { gitlabConfigSchema, gitlabEnv } from '../invokers/gitlab/config';
 import { ApiClients } from '../api/clients';
 import type { RegistryOptions } from '../codec/registry';
-import { csv, envBoolean, httpUrl, nonNegativeInt, positiveInt, trustProxy } from './fragments';
+import { csv, envBoolean, hostList, httpUrl, nonNegativeInt, positiveInt, trustProxy } from './fragments';
 import { checkKafkaSecurity, pemCertificates } from '../kafka/security';
 
 /** Defaults of the router itself; each invoker exports its own. */
@@ -193,6 +193,8 @@ export const configSchema = z.strictObject({
     enabled: envBoolean.default(true),
     /** How long a console sign-in lasts. */
     sessionSeconds: positiveInt.default(DEFAULTS.consoleSessionSeconds),
+    /** The Host names the HTTP server answers as (a DNS-rebinding page names its own); empty: any. Probes and /metrics answer any. */
+    allowedHosts: hostList.default([]),
     /** Mark the session cookie Secure (behind a TLS-terminating proxy). */
     secureCookie: envBoolean.default(false),
     /** Live-feed streams open at once: in all, per org, per API client. */
@@ -282,6 +284,7 @@ export const ENV_MAP: EnvMap = {
     enabled: 'CONSOLE',
     sessionSeconds: 'CONSOLE_SESSION_SECONDS',
     secureCookie: 'CONSOLE_SECURE_COOKIE',
+    allowedHosts: 'CONSOLE_ALLOWED_HOSTS',
     liveMaxStreams: 'CONSOLE_LIVE_MAX_STREAMS',
     liveMaxPerOrg: 'CONSOLE_LIVE_MAX_PER_ORG',
     liveMaxPerClient: 'CONSOLE_LIVE_MAX_PER_CLIENT',

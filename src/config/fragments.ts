@@ -29,6 +29,12 @@ export const csv = z
   .string()
   .transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean));
 
+/** Host names (or IP literals), each with an optional port: `console.example.com`, `127.0.0.1:8080`, `[::1]:8080`. */
+const HOST_ENTRY = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*|\[[0-9a-f:.]+\])(?::\d{1,5})?$/;
+export const hostList = csv
+  .transform((hosts) => hosts.map((h) => h.toLowerCase()))
+  .refine((hosts) => hosts.every((h) => HOST_ENTRY.test(h)), 'must be comma-separated host names or IP literals, each with an optional :port (no scheme, path or wildcard)');
+
 /**
  * Retry and backoff policy shared by every invoker: exponential backoff with
  * full jitter, bounded by attempts and by an overall deadline.

@@ -28,6 +28,21 @@ export interface HealthSource {
   readonly console?: SessionOptions & { live?: Partial<LiveOptions> };
   /** TRUST_PROXY: whose X-Forwarded-For names the client. */
   readonly trustProxy?: boolean | number | string[];
+  /** CONSOLE_ALLOWED_HOSTS: the Host names answered as (empty or unset: any). */
+  readonly allowedHosts?: readonly string[];
+}
+
+/** Paths that answer whatever Host a request names: probes and scrapes address the pod, not a name. */
+const ANY_HOST = new Set(['/healthz', '/readyz', '/metrics']);
+
+/**
+ * True when `host` (a Host header, or X-Forwarded-Host under TRUST_PROXY)
+ * is one of `allowed`: an entry without a port takes any port.
+ */
+export function hostAllowed(host: string, allowed: readonly string[]): boolean {
+  const h = host.toLowerCase();
+  const bare = h.startsWith('[') ? h.slice(0, h.indexOf(']') + 1) : h.split(':')[0]!;
+  return allowed.some((a) => a === h || a === bare);
 }
 
 /** A gauge's value summed over its labels, or null when it has none yet. */
@@ -75,6 +90,14 @@ export function buildHttpApp(source: HealthSource, logger: Logger): FastifyInsta
     return503OnClosing: true,
   });
   app.setErrorHandler(errorHandler);
+  const allowed = source.allowedHosts ?? [];
+  if (allowed.length > 0) {
+    // A DNS-rebinding page reaches this server under its own name: refused before any route (sign-in included) sees it.
+    app.addHook('onRequest', async (request, reply) => {
+      if (ANY_HOST.has(request.url.split('?')[0]!) || hostAllowed(request.host, allowed)) return;
+      return reply.code(421).send({ ok: false, error: 'misdirected_request', message: 'this server does not answer for that host name (CONSOLE_ALLOWED_HOSTS)' });
+    });
+  }
   // Bodies are JSON (the console's forms add their own parser): a text/plain body is 415, not a string a route might take.
   app.removeContentTypeParser('text/plain');
   // JSON nested past MAX_JSON_DEPTH is refused (422) before it is parsed; the rest goes to Fastify's own parser (prototype keys refused).

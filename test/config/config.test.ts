@@ -31,6 +31,8 @@ describe('loadConfig', () => {
     expect(c.invokers.gitlab.url).toBe('https://gitlab.com');
     expect(c.kafka.sasl).toBeUndefined();
     expect(c.store.writerNice).toBe(10);
+    expect(c.console.allowedHosts).toEqual([]);
+    expect(loadConfig({ CONSOLE_ALLOWED_HOSTS: 'Console.Example.com:8443, 10.0.0.5,[::1]:8080' }).console.allowedHosts).toEqual(['console.example.com:8443', '10.0.0.5', '[::1]:8080']);
     expect(loadConfig({ RUNS_WRITER_NICE: '0' }).store.writerNice).toBe(0);
   });
 
@@ -68,6 +70,9 @@ describe('loadConfig', () => {
     [{ GITHUB_APP_ID: '1' }, 'GITHUB_APP_ID'],
     [{ ROUTER_MAX_IN_FLIGHT: '10', ROUTER_MAX_IN_FLIGHT_PER_PARTITION: '20' }, 'ROUTER_MAX_IN_FLIGHT_PER_PARTITION'],
     [{ RUNS_WRITER_NICE: '20' }, 'RUNS_WRITER_NICE'],
+    [{ CONSOLE_ALLOWED_HOSTS: 'https://console.example.com' }, 'CONSOLE_ALLOWED_HOSTS'],
+    [{ CONSOLE_ALLOWED_HOSTS: '*.example.com' }, 'CONSOLE_ALLOWED_HOSTS'],
+    [{ CONSOLE_ALLOWED_HOSTS: 'console.example.com/login' }, 'CONSOLE_ALLOWED_HOSTS'],
     [{ RUNS_WRITER_NICE: '-5' }, 'RUNS_WRITER_NICE'],
   ])('names the variable of an invalid value: %j', (env, variable) => {
     const err = configError(env);
