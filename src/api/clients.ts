@@ -22,6 +22,8 @@ export interface Principal {
   roles: readonly string[];
   /** When the token or session it came from ends (ms). */
   expiresAt?: number;
+  /** The token's or session's own id (`jti`): a signed-out session is refused by it. */
+  tokenId?: string;
 }
 
 /** True when `principal` may see runs of `orgId`. */

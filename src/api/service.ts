@@ -19,6 +19,7 @@ import { TokenIssuer } from './tokens';
 import { SignInGuard } from './sign-in-guard';
 import { Counter } from 'prom-client';
 import type { Approvals } from '../approvals/approvals';
+import { SignOuts } from './sign-outs';
 
 export interface RunsServiceDeps {
   config: Config;
@@ -57,6 +58,8 @@ export class RunsService {
   readonly logger: Logger;
   /** Manual approval, when the catalog has actions that require it (set by the App). */
   approvals?: Approvals;
+  /** Signed-out console sessions, shared by every instance (with the console). */
+  readonly signOuts: SignOuts | null;
   private readonly publisher: StatusPublisher;
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly dlqTopic: string;
@@ -89,12 +92,24 @@ export class RunsService {
     this.clients = config.api.clientsFile ? ApiClients.load(config.api.clientsFile) : ApiClients.empty();
     this.clientsWatcher = config.api.clientsFile ? new ClientsFileWatcher(this.clients, config.api.clientsFile, this.logger) : null;
     this.tokens = new TokenIssuer(this.clients, config.api.tokenTtlSeconds, config.api.tokenSecret);
+    this.signOuts = config.console.enabled
+      ? new SignOuts({
+          kafka: deps.kafka,
+          admin: deps.admin,
+          producer: deps.producer,
+          topic: config.console.signOutTopic ?? `${config.topics.status}.sign-outs`,
+          autoCreate: config.topics.autoCreate,
+          sessionSeconds: config.console.sessionSeconds,
+          logger: this.logger,
+        })
+      : null;
   }
 
   async start(): Promise<void> {
     if (this.clients.size === 0) this.logger.warn('API_CLIENTS_FILE is unset or empty: the runs API answers 401 to everything');
     this.clientsWatcher?.start();
     await this.writer.start();
+    await this.signOuts?.start();
   }
 
   /** Reads API_CLIENTS_FILE again now (SIGHUP). */
@@ -104,6 +119,7 @@ export class RunsService {
 
   async stop(): Promise<void> {
     this.clientsWatcher?.stop();
+    await this.signOuts?.stop();
     await this.writer.stop();
     await this.queries.close();
     this.store.close();

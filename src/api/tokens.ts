@@ -1,4 +1,4 @@
-import { KeyObject, createSecretKey } from 'node:crypto';
+import { KeyObject, createSecretKey, randomUUID } from 'node:crypto';
 import { SignJWT, errors, jwtVerify } from 'jose';
 import type { ApiClients, Principal } from './clients';
 
@@ -35,6 +35,7 @@ export class TokenIssuer {
       .setIssuer(ISSUER)
       .setAudience(this.audience)
       .setIssuedAt()
+      .setJti(randomUUID())
       .setExpirationTime(`${this.ttlSeconds}s`)
       .sign(this.keys()[0]!);
   }
@@ -48,10 +49,12 @@ export class TokenIssuer {
     for (const key of this.keys()) {
       try {
         // A token without an expiry would hold for good: refused, whoever signed it.
-        const { payload } = await jwtVerify(token, key, { issuer: ISSUER, audience: this.audience, algorithms: ['HS256'], requiredClaims: ['exp', 'sub'] });
+        // A console session has an id, so that signing out can end it.
+        const requiredClaims = this.audience === CONSOLE_AUDIENCE ? ['exp', 'sub', 'jti'] : ['exp', 'sub'];
+        const { payload } = await jwtVerify(token, key, { issuer: ISSUER, audience: this.audience, algorithms: ['HS256'], requiredClaims });
         const current = typeof payload.sub === 'string' ? this.clients.principal(payload.sub) : null;
         if (!current || current.orgId !== payload.org || payload.sv !== this.clients.secretVersion(current.clientId)) return null;
-        return { ...current, expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : undefined };
+        return { ...current, expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : undefined, ...(typeof payload.jti === 'string' ? { tokenId: payload.jti } : {}) };
       } catch (err) {
         // Another key may have signed it (an earlier version of the file); anything else is final.
         if (!(err instanceof errors.JWSSignatureVerificationFailed)) return null;

@@ -193,6 +193,8 @@ export const configSchema = z.strictObject({
     enabled: envBoolean.default(true),
     /** How long a console sign-in lasts. */
     sessionSeconds: positiveInt.default(DEFAULTS.consoleSessionSeconds),
+    /** Where sign-outs go, so that every instance ends the session; unset: `<STATUS_TOPIC>.sign-outs`. */
+    signOutTopic: z.string().min(1).optional(),
     /** The Host names the HTTP server answers as (a DNS-rebinding page names its own); empty: any. Probes and /metrics answer any. */
     allowedHosts: hostList.default([]),
     /** Mark the session cookie Secure (behind a TLS-terminating proxy). */
@@ -285,6 +287,7 @@ export const ENV_MAP: EnvMap = {
     sessionSeconds: 'CONSOLE_SESSION_SECONDS',
     secureCookie: 'CONSOLE_SECURE_COOKIE',
     allowedHosts: 'CONSOLE_ALLOWED_HOSTS',
+    signOutTopic: 'CONSOLE_SIGN_OUT_TOPIC',
     liveMaxStreams: 'CONSOLE_LIVE_MAX_STREAMS',
     liveMaxPerOrg: 'CONSOLE_LIVE_MAX_PER_ORG',
     liveMaxPerClient: 'CONSOLE_LIVE_MAX_PER_CLIENT',
@@ -419,6 +422,7 @@ export function loadConfig(given: NodeJS.ProcessEnv = process.env): Config {
   const config = result.data;
   checkKafkaSecurity(config.kafka);
   if (config.schemaRegistry.caFile) pemCertificates('SCHEMA_REGISTRY_CA_FILE', config.schemaRegistry.caFile);
+  config.console.signOutTopic ??= `${config.topics.status}.sign-outs`;
   config.store.path ??= join(DEFAULTS.runsDbDir, `runs-${config.topics.status.replace(/[^A-Za-z0-9._-]/g, '_')}.db`);
   // A bad clients file stops the start, naming the variable.
   if (config.api.clientsFile) ApiClients.load(config.api.clientsFile);

@@ -65,6 +65,7 @@ export class LiveFeed {
     runs.writer.on('applied', this.onApplied);
     runs.writer.on('dead-letters', this.onDeadLetters);
     runs.clients.on('changed', this.onClientsChanged);
+    runs.signOuts?.on('ended', this.onClientsChanged);
     this.heartbeat = setInterval(() => this.beat(), this.options.heartbeatMs).unref();
   }
 
@@ -164,17 +165,18 @@ export class LiveFeed {
     for (const c of this.recheck(Date.now())) c.res.write(': keep-alive\n\n');
   }
 
-  /** Ends the streams whose session ended, or whose client was removed, moved to another org or given a new secret; the others, with their current roles. */
+  /** Ends the streams whose session ended or was signed out (on any instance), or whose client was removed, moved to another org or given a new secret; the others, with their current roles. */
   private recheck(now: number): Client[] {
     const kept: Client[] = [];
     for (const c of this.clients) {
       const current = this.runs.clients.principal(c.principal.clientId);
-      if (now >= c.until || !current || current.orgId !== c.principal.orgId || this.runs.clients.secretVersion(current.clientId) !== c.secretVersion) {
+      const signedOut = c.principal.tokenId !== undefined && this.runs.signOuts?.has(c.principal.tokenId) === true;
+      if (now >= c.until || signedOut || !current || current.orgId !== c.principal.orgId || this.runs.clients.secretVersion(current.clientId) !== c.secretVersion) {
         c.res.end();
         this.clients.delete(c);
         continue;
       }
-      c.principal = { ...current, expiresAt: c.principal.expiresAt };
+      c.principal = { ...current, expiresAt: c.principal.expiresAt, ...(c.principal.tokenId ? { tokenId: c.principal.tokenId } : {}) };
       kept.push(c);
     }
     return kept;
@@ -186,6 +188,7 @@ export class LiveFeed {
     this.runs.writer.off('applied', this.onApplied);
     this.runs.writer.off('dead-letters', this.onDeadLetters);
     this.runs.clients.off('changed', this.onClientsChanged);
+    this.runs.signOuts?.off('ended', this.onClientsChanged);
     for (const c of this.clients) c.res.end();
     this.clients.clear();
   }

@@ -149,7 +149,7 @@ export function consoleRoutes(app: FastifyInstance, runs: RunsService, options: 
 
     forms.post('/logout', async (request, reply) => {
       assertSameOrigin(request);
-      sessions.close(request, reply);
+      await sessions.close(request, reply);
       return reply.redirect('/login', 303);
     });
   });

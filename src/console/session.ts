@@ -3,6 +3,7 @@ import type { Principal } from '../api/clients';
 import { ApiError } from '../api/errors';
 import { CONSOLE_AUDIENCE, TokenIssuer } from '../api/tokens';
 import type { RunsService } from '../api/service';
+import type { SignOuts } from '../api/sign-outs';
 
 export const SESSION_COOKIE = 'ar_session';
 
@@ -31,17 +32,28 @@ function cookies(request: FastifyRequest): Map<string, string> {
  */
 export class Sessions {
   private readonly issuer: TokenIssuer;
+  private readonly signOuts: SignOuts | null;
 
   constructor(
     runs: RunsService,
     private readonly options: SessionOptions,
   ) {
     this.issuer = new TokenIssuer(runs.clients, options.seconds, options.tokenSecret, CONSOLE_AUDIENCE);
+    this.signOuts = runs.signOuts;
   }
 
+  /** The session's principal, or null: none, invalid, expired, or signed out on any instance. */
   async principal(request: FastifyRequest): Promise<Principal | null> {
     const token = cookies(request).get(SESSION_COOKIE);
-    return token ? this.issuer.verify(token) : null;
+    const principal = token ? await this.issuer.verify(token) : null;
+    if (!principal || !this.signOuts) return principal;
+    let ended: boolean;
+    try {
+      ended = await this.signOuts.isEnded(principal.tokenId!);
+    } catch {
+      throw new ApiError(503, 'unavailable', 'this instance has not read every sign-out yet; try again', { 'retry-after': '2' });
+    }
+    return ended ? null : principal;
   }
 
   async open(request: FastifyRequest, reply: FastifyReply, principal: Principal): Promise<void> {
@@ -49,8 +61,17 @@ export class Sessions {
     void reply.header('set-cookie', this.cookie(request, token, this.options.seconds));
   }
 
-  close(request: FastifyRequest, reply: FastifyReply): void {
+  /** Signs out: the cookie is cleared here, and the session ended on every instance. */
+  async close(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     void reply.header('set-cookie', this.cookie(request, '', 0));
+    const token = cookies(request).get(SESSION_COOKIE);
+    const principal = token ? await this.issuer.verify(token) : null;
+    if (!principal?.tokenId || !this.signOuts) return;
+    try {
+      await this.signOuts.end(principal.tokenId, principal.expiresAt ?? Date.now() + this.options.seconds * 1000);
+    } catch {
+      throw new ApiError(503, 'unavailable', 'signed out here, but the sign-out could not be recorded for the other instances; sign out again', { 'retry-after': '2' });
+    }
   }
 
   private cookie(request: FastifyRequest, value: string, maxAge: number): string {
