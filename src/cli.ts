@@ -91,8 +91,10 @@ async function withBrokers(config: Config, logger: Logger): Promise<() => Promis
 function checkScope(config: Config, mode: 'router' | 'agent' | 'api', orgId?: string): CheckScope {
   const { topics } = config;
   if (mode === 'agent') return { topics: [topics.orgTemplate.split('{orgId}').join(orgId ?? ''), topics.status], groupId: `${config.groupId}-agent` };
-  if (mode === 'api') return { topics: [topics.status, topics.dlq] };
-  return { topics: [topics.trigger, topics.status, topics.dlq], groupId: config.groupId };
+  // With the console, sign-outs go through a topic of their own.
+  const signOuts = config.console.enabled && config.console.signOutTopic ? [config.console.signOutTopic] : [];
+  if (mode === 'api') return { topics: [topics.status, topics.dlq, ...signOuts] };
+  return { topics: [topics.trigger, topics.status, topics.dlq, ...(config.store.enabled ? signOuts : [])], groupId: config.groupId };
 }
 
 /**

@@ -237,8 +237,9 @@ describe('connectivity', () => {
       { KAFKA_BROKERS: at('SASL_PLAINTEXT'), KAFKA_SASL_MECHANISM: 'scram-sha-256', KAFKA_SASL_USERNAME: 'mallory', KAFKA_SASL_PASSWORD: SCRAM.mallory },
       /FAIL {2}topic conn-\w+\.triggers: not authorized \(TOPIC_AUTHORIZATION_FAILED\)/,
       /FAIL {2}topic conn-\w+\.status: not authorized/,
+      /FAIL {2}topic conn-\w+\.status\.sign-outs: not authorized/,
     );
-    expect(lines.split('\n')).toHaveLength(3);
+    expect(lines.split('\n')).toHaveLength(4);
   });
 
   test('TLS to a plaintext port, and plaintext to a TLS port', async () => {
