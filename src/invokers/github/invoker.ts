@@ -2,7 +2,7 @@ import { portMessageJson, toPortMessage } from '../../codec/port-message';
 import { BackendError, ErrorCodes, RouterError, describeError } from '../../errors';
 import type { Json, JsonObject } from '../../model/json';
 import type { FrozenRun } from '../../model/run';
-import { HttpResponse, httpRequest, retryAfterMs, statusError } from '../http/client';
+import { HttpResponse, bodyObject, httpRequest, retryAfterMs, statusError } from '../http/client';
 import type { InvocationContext, InvocationOutcome, Invoker } from '../invoker';
 import { followJob } from '../follow';
 import { AbortedError, sleep, withRetry } from '../retry';
@@ -109,7 +109,10 @@ export class GithubInvoker implements Invoker {
         ctx.logger.warn({ attempt: n, waitMs: wait, error: e.message }, 'GitHub dispatch failed; retrying'),
       );
       attempts = result.attempts;
-      if (result.value.body) details = JSON.parse(result.value.body) as typeof details;
+      // GitHub's return_run_details answer; a 204, or one that cannot be read, leaves the run to be found by listing.
+      const answer = bodyObject(result.value.body);
+      if (answer && Number.isSafeInteger(answer.workflow_run_id)) details.workflow_run_id = answer.workflow_run_id as number;
+      if (answer && typeof answer.html_url === 'string') details.html_url = answer.html_url;
     } catch (err) {
       if (err instanceof AbortedError) throw err;
       const e = err as RouterError;

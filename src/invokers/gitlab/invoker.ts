@@ -2,7 +2,7 @@ import { JsonLike, JsonMap, JsonNumber, pythonJson } from '../../codec/lossless-
 import { portMessageJson, toPortMessage } from '../../codec/port-message';
 import { BackendError, ErrorCodes, RouterError } from '../../errors';
 import type { FrozenRun } from '../../model/run';
-import { httpRequest, statusError } from '../http/client';
+import { HttpResponse, bodyObject, httpRequest, statusError } from '../http/client';
 import type { InvocationContext, InvocationOutcome, Invoker } from '../invoker';
 import { followJob } from '../follow';
 import { AbortedError, withRetry } from '../retry';
@@ -23,6 +23,13 @@ interface Pipeline {
   id: number;
   status: string;
   web_url: string;
+}
+
+/** The pipeline an answer names, or null when it names none. */
+function pipelineOf(body: string): Pipeline | null {
+  const p = bodyObject(body);
+  if (!p || !Number.isSafeInteger(p.id) || typeof p.web_url !== 'string') return null;
+  return { id: p.id as number, status: typeof p.status === 'string' ? p.status : 'created', web_url: p.web_url };
 }
 
 const FAILED = new Set(['failed', 'canceled', 'skipped']);
@@ -105,7 +112,7 @@ export class GitlabInvoker implements Invoker {
       return { status: 'failed', code: ErrorCodes.AUTH_FAILED, summary: `No GitLab trigger token for ${target.path}: set ${target.tokenNames.join(' or ')}` };
     }
     const url = `${this.config.url}/api/v4/projects/${encodeURIComponent(target.path)}/trigger/pipeline`;
-    let pipeline: Pipeline;
+    let answer: HttpResponse;
     let attempts: number;
     try {
       const result = await withRetry(this.config.retry, ctx.signal, async () => {
@@ -120,14 +127,19 @@ export class GitlabInvoker implements Invoker {
         });
         const err = statusError(res, `GitLab trigger of ${target.path}`);
         if (err) throw err;
-        return JSON.parse(res.body) as Pipeline;
+        return res;
       }, (e, n, wait) => ctx.logger.warn({ attempt: n, waitMs: wait, error: e.message }, 'GitLab trigger failed; retrying'));
-      pipeline = result.value;
+      answer = result.value;
       attempts = result.attempts;
     } catch (err) {
       if (err instanceof AbortedError) throw err;
       const e = err as RouterError;
       return { status: 'failed', code: e.code, summary: `GitLab pipeline trigger of ${target.path} on ${target.ref} failed: ${e.message}`, attempt: Number(e.details.attempts ?? 1) };
+    }
+    // GitLab took the trigger: whatever its answer says, the pipeline must not be triggered again.
+    const pipeline = pipelineOf(answer.body);
+    if (!pipeline) {
+      return { status: 'delivered', log: `GitLab took the trigger for ${target.path} on ${target.ref} (HTTP ${answer.status}) but its answer names no pipeline: it cannot be followed`, attempt: attempts };
     }
     const fields = { links: [pipeline.web_url], externalRunId: String(pipeline.id), attempt: attempts };
     if (this.config.apiToken) ctx.follow((signal) => this.followPipeline(target, pipeline, ctx, signal));

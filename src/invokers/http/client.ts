@@ -2,6 +2,7 @@ import http, { IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import type { LookupFunction } from 'node:net';
 import { BackendError, ErrorCodes, describeError } from '../../errors';
+import { isJsonObject, jsonTooDeep, type JsonObject } from '../../model/json';
 import { AbortedError } from '../retry';
 
 /**
@@ -147,4 +148,19 @@ export function statusError(res: HttpResponse, what: string): BackendError | nul
     retriable,
     details: { status: res.status, retryAfterMs: retryAfterMs(res.headers['retry-after']) },
   });
+}
+
+/**
+ * A successful answer's body as a JSON object, or null when it is none (not
+ * JSON, nested past the limit, or not an object). Read after the call, never
+ * inside its retry: an answer that cannot be read is no reason to call again.
+ */
+export function bodyObject(body: string): JsonObject | null {
+  if (!body || jsonTooDeep(body)) return null;
+  try {
+    const v: unknown = JSON.parse(body);
+    return isJsonObject(v) ? v : null;
+  } catch {
+    return null;
+  }
 }

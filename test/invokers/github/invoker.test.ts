@@ -97,6 +97,18 @@ describe('GithubInvoker', () => {
     expect(t.followUps).toHaveLength(0);
   });
 
+  it('a dispatch answer it cannot read is still a dispatch: no FAILURE, no second dispatch', async () => {
+    for (const body of ['<html>accepted</html>', '{"workflow_run_id":"12","html_url":5}', '[1,2]']) {
+      const before = github.requests.filter((q) => q.path.endsWith('/dispatches')).length;
+      github.failNext(/\/dispatches$/, { status: 200, body });
+      const outcome = await invoker().invoke(await runOf(method({ reportWorkflowStatus: false })), testContext().ctx);
+      expect([body, outcome.status]).toEqual([body, 'succeeded']);
+      expect(outcome.externalRunId).toBeUndefined();
+      expect(outcome.links).toEqual([]);
+      expect(github.requests.filter((q) => q.path.endsWith('/dispatches')).length).toBe(before + 1);
+    }
+  });
+
   it('waits for a primary rate limit to reset, then retries', async () => {
     const reset = Math.ceil(Date.now() / 1000) + 1;
     github.failNext(/dispatches$/, { status: 403, headers: { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(reset) }, body: { message: 'API rate limit exceeded' } });

@@ -68,6 +68,20 @@ describe('GitlabInvoker', () => {
     }
   });
 
+  it('a trigger answer it cannot read is still one trigger: delivered, not followed, never sent again', async () => {
+    for (const body of ['<html>created</html>', '{"id":"abc","web_url":"x"}', '']) {
+      const before = gitlab.requests.filter((q) => q.path.endsWith('/trigger/pipeline')).length;
+      gitlab.failNext(/\/trigger\/pipeline$/, { status: 201, body });
+      const t = testContext();
+      const outcome = await invoker({ apiToken: 'api-token' }).invoke(await runOf(method()), t.ctx);
+      expect([body, outcome.status]).toEqual([body, 'delivered']);
+      expect(outcome.externalRunId).toBeUndefined();
+      expect(outcome.status === 'delivered' && outcome.log).toContain('cannot be followed');
+      expect(t.followUps).toHaveLength(0);
+      expect(gitlab.requests.filter((q) => q.path.endsWith('/trigger/pipeline')).length).toBe(before + 1);
+    }
+  });
+
   it('leaves the run to report on its own without an API token', async () => {
     const t = testContext();
     expect((await invoker().invoke(await runOf(method()), t.ctx)).status).toBe('delivered');
