@@ -102,7 +102,7 @@ export class GithubInvoker implements Invoker {
     }
     const where = `${target.owner}/${target.repo} workflow ${target.workflow} on ${target.ref}`;
     const dispatchedAt = Date.now();
-    let details: { workflow_run_id?: number; html_url?: string } = {};
+    const details: { workflow_run_id?: number; html_url?: string } = {};
     let attempts: number;
     try {
       const result = await withRetry(this.config.retry, ctx.signal, () => this.dispatch(target, ctx.signal), (e, n, wait) =>
