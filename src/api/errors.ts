@@ -50,7 +50,8 @@ export function errorHandler(err: FastifyError | ApiError, request: FastifyReque
       ? 'payload_too_large'
       : err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
         ? 'unsupported_media_type'
-        : err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || err.name === 'SyntaxError'
+        : // Only the body parser's own errors are the client's bad JSON; a SyntaxError anywhere else is ours (500).
+          err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY'
           ? 'invalid_json'
           : status >= 500
             ? 'internal_error'
