@@ -1,5 +1,5 @@
 import { Partitioners } from 'kafkajs';
-import type { Server } from 'node:http';
+import type { FastifyInstance } from 'fastify';
 import { App } from './app';
 import { Config, loadConfig, registryOptions } from './config/config';
 import { ConfigError, describeError } from './errors';
@@ -129,12 +129,13 @@ async function runService(mode: 'router' | 'agent' | 'api', orgId?: string): Pro
   }
   let app: App;
   let stopping = false;
-  const servers: Server[] = [];
+  const servers: FastifyInstance[] = [];
   async function shutdown(signal: string, code = 0): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
-    servers.forEach((s) => s.close());
+    // Fastify's close, so that its onClose hooks run (the live feed ends its streams) before the store closes.
+    await Promise.all(servers.map((s) => s.close().catch(() => undefined)));
     await app.stop();
     await stopBroker();
     process.exit(code);
@@ -167,7 +168,7 @@ async function runService(mode: 'router' | 'agent' | 'api', orgId?: string): Pro
     await app.start();
   } catch (err) {
     // Leave nothing behind: not the group, not the broker this call started.
-    servers.forEach((s) => s.close());
+    await Promise.all(servers.map((s) => s.close().catch(() => undefined)));
     await app.stop().catch(() => undefined);
     await stopBroker();
     throw err;

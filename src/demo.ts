@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import type { Server } from 'node:http';
+import type { FastifyInstance } from 'fastify';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { Partitioners } from 'kafkajs';
@@ -118,7 +118,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
   const allDone = new Promise<void>((r) => (done = r));
   await router.start();
   const server = await listen(base.httpPort, router, logger);
-  const consoleUrl = `http://localhost:${(server.address() as AddressInfo).port}/`;
+  const consoleUrl = `http://localhost:${(server.server.address() as AddressInfo).port}/`;
   const admin = kafka.admin();
   await admin.connect();
   await admin.createTopics({ topics: [{ topic: config.topics.orgTemplate.replace('{orgId}', 'org_demo'), numPartitions: 3 }], waitForLeaders: true });
@@ -163,7 +163,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     });
     say('\nStopping...');
   }
-  server.close();
+  await server.close();
   await producer.disconnect();
   await tail.disconnect();
   await kafkaBackend.disconnect();
@@ -175,7 +175,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
 }
 
 /** The router's HTTP server on HTTP_PORT, or on any free port when that one is taken. */
-async function listen(port: number, app: App, logger: Logger): Promise<Server> {
+async function listen(port: number, app: App, logger: Logger): Promise<FastifyInstance> {
   try {
     return await startHttpServer(port, app, logger);
   } catch (err) {

@@ -88,7 +88,8 @@ export function consoleRoutes(app: FastifyInstance, runs: RunsService, options: 
   const sessions = new Sessions(runs, options);
   const live = new LiveFeed(runs, options.live);
   const assets = new Map(Object.keys(ASSETS).map((name) => [name, readFileSync(join(ASSETS_DIR, name))]));
-  app.addHook('onClose', async () => live.close());
+  // preClose: the streams are open requests, which would keep the server from closing.
+  app.addHook('preClose', async () => live.close());
 
   /** An API Bearer token when the request has one (the CLI), else the session. */
   async function principalOf(request: FastifyRequest): Promise<Principal | null> {

@@ -1,4 +1,3 @@
-import type { Server } from 'node:http';
 import type { LiveOptions } from '../console/live';
 import type { AddressInfo } from 'node:net';
 import Fastify, { FastifyBaseLogger, FastifyInstance, FastifyReply, LogController } from 'fastify';
@@ -147,12 +146,16 @@ export function buildHttpApp(source: HealthSource, logger: Logger): FastifyInsta
   return app;
 }
 
-/** Builds the server and listens on `port` (0: any free port). */
-export async function startHttpServer(port: number, source: HealthSource, logger: Logger): Promise<Server> {
+/**
+ * Builds the server and listens on `port` (0: any free port). Close it with
+ * the instance's `close()`, never its Node server's: that runs the onClose
+ * hooks (the live feed ends its streams and timers before the store closes).
+ */
+export async function startHttpServer(port: number, source: HealthSource, logger: Logger): Promise<FastifyInstance> {
   const app = buildHttpApp(source, logger);
   await app.listen({ port, host: '::' }).catch(() => app.listen({ port, host: '0.0.0.0' }));
   const address = app.server.address() as AddressInfo;
   const paths = `/healthz /readyz /metrics${source.runs ? ' /v1' : ''}${source.runs && source.console ? ' and the console at /' : ''}`;
   logger.info({ port: address.port, api: Boolean(source.runs), console: Boolean(source.runs && source.console) }, `http server listening (${paths})`);
-  return app.server;
+  return app;
 }

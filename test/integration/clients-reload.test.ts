@@ -177,4 +177,44 @@ describe('clients file reload', () => {
       await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
     }
   }, 90_000);
+
+  test('SIGTERM with a live stream open: the stream is ended by the server, then the process exits 0', async () => {
+    const child = spawn(process.execPath, [join(ROOT, 'bin', 'action-router.js'), 'api'], {
+      // A clients file of its own: the tests above edit theirs.
+      env: { PATH: process.env.PATH, KAFKA_BROKERS: brokers(), ...topicEnv(testTopics()), LOG_LEVEL: 'info', HTTP_PORT: '0', ...apiEnv(), RUNS_DB_PATH: join(tmpdir(), `sigterm-${Date.now()}.db`) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const lines: Record<string, unknown>[] = [];
+    let buffered = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      const parts = buffered.split('\n');
+      buffered = parts.pop()!;
+      for (const part of parts) if (part.startsWith('{')) lines.push(JSON.parse(part) as Record<string, unknown>);
+    });
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    try {
+      await eventually(() => lines.some((l) => String(l.msg).startsWith('http server listening')), 'the api listening', 60_000);
+      const port = Number(lines.find((l) => String(l.msg).startsWith('http server listening'))!.port);
+      const base = `http://127.0.0.1:${port}`;
+      const token = (await (await fetch(`${base}/v1/auth/access_token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ clientId: 'acme-ci', clientSecret: CLIENTS['acme-ci'].secret }) })).json()) as { accessToken: string };
+      const res = await fetch(`${base}/console/events`, { headers: { authorization: `Bearer ${token.accessToken}` } });
+      expect(res.status).toBe(200);
+      // How the stream ends: 'clean' when the server ends it, else the error the client saw.
+      const ended = (async () => {
+        try {
+          for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) void chunk;
+          return 'clean';
+        } catch (err) {
+          return `broken: ${(err as Error).message}`;
+        }
+      })();
+      child.kill('SIGTERM');
+      expect(await ended).toBe('clean');
+      expect(await exited).toBe(0);
+      expect(lines.filter((l) => Number(l.level) >= 50)).toEqual([]);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  }, 90_000);
 });

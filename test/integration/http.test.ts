@@ -1,4 +1,4 @@
-import { get as httpGet, Server } from 'node:http';
+import { get as httpGet } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startHttpServer } from '../../src/http/server';
 import { silentLogger } from '../../src/log';
@@ -24,8 +24,8 @@ describe('health, readiness and metrics endpoints', () => {
   it('reports liveness, readiness and Prometheus metrics of a running router', async () => {
     const topics = testTopics();
     const app = await startApp(testConfig(topics));
-    const server: Server = await startHttpServer(0, app, silentLogger());
-    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const server = await startHttpServer(0, app, silentLogger());
+    const base = `http://127.0.0.1:${(server.server.address() as AddressInfo).port}`;
     try {
       expect((await fetchText(`${base}/healthz`)).status).toBe(200);
       expect((await fetchText(`${base}/readyz`)).status).toBe(200);
@@ -50,6 +50,6 @@ describe('health, readiness and metrics endpoints', () => {
       await app.stop();
     }
     expect((await fetchText(`${base}/readyz`)).status).toBe(503);
-    await new Promise<void>((r) => server.close(() => r()));
+    await server.close();
   });
 });
