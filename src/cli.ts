@@ -136,9 +136,14 @@ async function runService(mode: 'router' | 'agent' | 'api', orgId?: string): Pro
     logger.info({ signal }, 'shutting down');
     // Fastify's close, so that its onClose hooks run (the live feed ends its streams) before the store closes.
     await Promise.all(servers.map((s) => s.close().catch(() => undefined)));
-    await app.stop();
-    await stopBroker();
-    process.exit(code);
+    // Whatever fails while stopping is said, and the exit code still given (never an unhandled rejection).
+    let exitCode = code;
+    await app.stop().catch((err: unknown) => {
+      logger.error({ err: describeError(err) }, 'stopping failed');
+      exitCode = exitCode || 1;
+    });
+    await stopBroker().catch(() => undefined);
+    process.exit(exitCode);
   }
   // A consumer that kafkajs will not restart: exit non-zero so that the
   // supervisor (systemd, Kubernetes) starts a fresh process.

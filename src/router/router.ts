@@ -603,7 +603,12 @@ export class Router {
     if (this.commitTimer) clearInterval(this.commitTimer);
     if (consumer) {
       const topics = [...new Set([...this.partitions.values()].map((s) => s.topic))];
-      if (topics.length) consumer.pause(topics.map((topic) => ({ topic })));
+      try {
+        if (topics.length) consumer.pause(topics.map((topic) => ({ topic })));
+      } catch (err) {
+        // The consumer is gone (a crash kafkajs did not restart): nothing is fetched anyway; runs in flight still get their grace.
+        logger.warn({ err: describeError(err) }, 'consumer already stopped');
+      }
     }
     logger.info({ inFlight: this.totalInFlight }, 'stopping: finishing in-flight runs');
     if (!(await this.waitIdle(window.shutdownGraceMs))) {

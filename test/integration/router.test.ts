@@ -159,6 +159,18 @@ describe('router on a real broker', () => {
     expect(statuses.find((u) => u.runId === 'r_deep_fine')).toMatchObject({ status: 'IN_PROGRESS' });
   });
 
+  it('stops cleanly after its consumer is gone (a crash kafkajs will not restart): no throw, and runs routed before it stay committed', async () => {
+    app = await startApp(testConfig(topics));
+    await k.produce(topics.trigger, [{ key: 'r_before_crash', value: JSON.stringify(samplePortMessage({ runId: 'r_before_crash', orgId: 'org_crash', invocationMethod: { type: 'KAFKA' } })) }]);
+    await k.collect(topics.orgTemplate.replace('{orgId}', 'org_crash'), (ms) => ms.length >= 1);
+    await eventually(() => k.committedAll(topics.group, topics.trigger), 'the routed run committed');
+    // What kafkajs leaves after a crash it does not restart: no consumer group to pause or commit through.
+    await (app.router as unknown as { consumer: { stop(): Promise<void> } }).consumer.stop();
+    const stopping = app.stop();
+    app = null;
+    await expect(stopping).resolves.toBeUndefined();
+  });
+
   it('an event whose run id is another org’s run is dead-lettered RUN_ID_CONFLICT and touches nothing of that run', async () => {
     app = await startApp(testConfig(topics));
     const store = app.runs!.store;
