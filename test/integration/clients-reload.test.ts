@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import { renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -153,9 +153,10 @@ describe('clients file reload', () => {
     expect(await listStatus(token)).toBe(401);
   });
 
-  test('SIGHUP makes the router read the file again, and does not stop it', async () => {
+  /** `action-router api` as a process on new topics with `clientsFile`, and its JSON log lines as they come. */
+  function spawnApi(clientsFile: string, name: string): { child: ChildProcess; lines: Record<string, unknown>[] } {
     const child = spawn(process.execPath, [join(ROOT, 'bin', 'action-router.js'), 'api'], {
-      env: { PATH: process.env.PATH, KAFKA_BROKERS: brokers(), ...topicEnv(testTopics()), LOG_LEVEL: 'info', HTTP_PORT: '0', API_CLIENTS_FILE: file, RUNS_DB_PATH: join(tmpdir(), `sighup-${Date.now()}.db`) },
+      env: { PATH: process.env.PATH, KAFKA_BROKERS: brokers(), ...topicEnv(testTopics()), LOG_LEVEL: 'info', HTTP_PORT: '0', API_CLIENTS_FILE: clientsFile, RUNS_DB_PATH: join(tmpdir(), `${name}-${Date.now()}.db`) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const lines: Record<string, unknown>[] = [];
@@ -166,6 +167,11 @@ describe('clients file reload', () => {
       buffered = parts.pop()!;
       for (const part of parts) if (part.startsWith('{')) lines.push(JSON.parse(part) as Record<string, unknown>);
     });
+    return { child, lines };
+  }
+
+  test('SIGHUP makes the router read the file again, and does not stop it', async () => {
+    const { child, lines } = spawnApi(file, 'sighup');
     try {
       await eventually(() => lines.some((l) => String(l.msg).startsWith('http server listening')), 'the api listening', 60_000);
       child.kill('SIGHUP');
@@ -179,19 +185,8 @@ describe('clients file reload', () => {
   }, 90_000);
 
   test('SIGTERM with a live stream open: the stream is ended by the server, then the process exits 0', async () => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin', 'action-router.js'), 'api'], {
-      // A clients file of its own: the tests above edit theirs.
-      env: { PATH: process.env.PATH, KAFKA_BROKERS: brokers(), ...topicEnv(testTopics()), LOG_LEVEL: 'info', HTTP_PORT: '0', ...apiEnv(), RUNS_DB_PATH: join(tmpdir(), `sigterm-${Date.now()}.db`) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const lines: Record<string, unknown>[] = [];
-    let buffered = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const parts = buffered.split('\n');
-      buffered = parts.pop()!;
-      for (const part of parts) if (part.startsWith('{')) lines.push(JSON.parse(part) as Record<string, unknown>);
-    });
+    // A clients file of its own: the tests above edit theirs.
+    const { child, lines } = spawnApi(apiEnv().API_CLIENTS_FILE!, 'sigterm');
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     try {
       await eventually(() => lines.some((l) => String(l.msg).startsWith('http server listening')), 'the api listening', 60_000);
