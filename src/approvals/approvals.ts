@@ -91,6 +91,8 @@ export type Release = { event: { key: Buffer | null; value: Buffer } } | { rejec
 export class Approvals {
   readonly cipher: ParkedCipher;
   private readonly logger: Logger;
+  /** The sweep under way, if any. */
+  private sweeping: Promise<void> | null = null;
 
   constructor(private readonly deps: ApprovalsDeps) {
     this.cipher = new ParkedCipher(deps.secret);
@@ -309,7 +311,17 @@ export class Approvals {
    * deciding process stopped between the decision and the nudge) are
    * nudged again.
    */
-  async sweep(partitions: readonly number[], now = Date.now()): Promise<void> {
+  sweep(partitions: readonly number[], now = Date.now()): Promise<void> {
+    // One at a time: a sweep's writes wait on the store (up to RUNS_APPLY_TIMEOUT_SECONDS), longer than the
+    // interval, and a second sweep would read the same runs as waiting and write their timeouts and nudges again.
+    if (this.sweeping) return this.sweeping;
+    this.sweeping = this.sweepOnce(partitions, now).finally(() => {
+      this.sweeping = null;
+    });
+    return this.sweeping;
+  }
+
+  private async sweepOnce(partitions: readonly number[], now: number): Promise<void> {
     const { runs, timeoutMs } = this.deps;
     const { expired, stalled } = runs.store.approvalSweep(partitions, timeoutMs === null ? 0 : now - timeoutMs, now - STALLED_RELEASE_MS);
     for (const row of expired) {

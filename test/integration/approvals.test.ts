@@ -292,6 +292,30 @@ describe('approvals', () => {
     }
   });
 
+  test('sweeps never overlap: two at once write each timeout once', async () => {
+    const own = testTopics();
+    // An hour: the app's own sweeps expire nothing; the two below look from two hours on.
+    const timed = await startApp(testConfig(own, { ...env, APPROVAL_TIMEOUT: '1h' }));
+    try {
+      const ids: string[] = [];
+      for (let i = 0; i < 4; i++) ids.push(await trigger('deploy_prod', {}, undefined, own));
+      for (const id of ids) await waiting(id, timed);
+      const later = Date.now() + 2 * 3600_000;
+      const partitions = timed.router.ownedPartitions();
+      // What two interval ticks do when the first sweep's writes outlast the interval.
+      await Promise.all([timed.approvals!.sweep(partitions, later), timed.approvals!.sweep(partitions, later)]);
+      for (const id of ids) expect(status(id, timed)).toBe('FAILURE');
+      const admin = kafka.kafka.admin();
+      await admin.connect();
+      const total = (await admin.fetchTopicOffsets(own.status)).reduce((n, p) => n + Number(p.high), 0);
+      await admin.disconnect();
+      const updates = (await kafka.collect(own.status, (ms) => ms.length >= total)).map((m) => JSON.parse(m.value!.toString()) as { runId: string; approval?: { event: string } | null });
+      for (const id of ids) expect([id, updates.filter((u) => u.runId === id && u.approval?.event === 'TIMED_OUT').length]).toEqual([id, 1]);
+    } finally {
+      await timed.stop();
+    }
+  });
+
   test('kill -9 of the router between approval and invocation: the run is invoked once', async () => {
     const own = testTopics();
     // A short session: the restarted router gets the partitions without waiting 30 s for the killed one's to lapse.
