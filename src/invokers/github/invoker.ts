@@ -82,8 +82,13 @@ export class GithubInvoker implements Invoker {
     return 'if-slow';
   }
   private readonly auth: GithubAuth;
-  /** Workflow run ids already matched to a Port run (fallback matching). */
-  private readonly claimed = new Set<number>();
+  /**
+   * Workflow run ids already matched to a Port run (fallback matching), with
+   * when. A lookup lists runs created from 10 s before its dispatch and goes
+   * on for GITHUB_FIND_RUN_TIMEOUT_MS: a claim older than that (and a minute
+   * for clocks) can match no lookup any more and is forgotten.
+   */
+  private readonly claimed = new Map<number, number>();
 
   constructor(private readonly config: GithubConfig) {
     this.auth = new GithubAuth(config);
@@ -180,12 +185,28 @@ export class GithubInvoker implements Invoker {
       const titled = runs.find((r) => `${r.display_title ?? ''} ${r.name ?? ''}`.includes(run.runId));
       const chosen = titled ?? [...runs].sort((a, b) => a.created_at.localeCompare(b.created_at) || a.id - b.id)[0];
       if (chosen) {
-        this.claimed.add(chosen.id);
+        this.claim(chosen.id);
         return chosen;
       }
       await sleep(Math.min(this.config.pollIntervalMs * n, 15_000), signal);
     }
     return null;
+  }
+
+  private claim(id: number): void {
+    const now = Date.now();
+    const keep = this.config.findRunTimeoutMs + 10_000 + 60_000;
+    // Oldest first (a Map keeps insertion order): stop at the first claim still needed.
+    for (const [claimedId, at] of this.claimed) {
+      if (now - at <= keep) break;
+      this.claimed.delete(claimedId);
+    }
+    this.claimed.set(id, now);
+  }
+
+  /** How many workflow runs are held as claimed now (bounded by the lookup window). */
+  get claimedCount(): number {
+    return this.claimed.size;
   }
 
   private async followRun(run: FrozenRun, target: GithubTarget, dispatchedAt: number, knownId: number | undefined, ctx: InvocationContext, signal: AbortSignal) {

@@ -90,6 +90,32 @@ describe('GithubInvoker', () => {
     }
   });
 
+  it('forgets a claimed workflow run once no lookup can list it any more (the claims stay bounded)', async () => {
+    const old = new FakeGithub({ token: 'gh-token', runDetails: false, stepMs: 20 });
+    await old.start();
+    // Only Date is faked: the HTTP calls and their timers run as usual.
+    jest.useFakeTimers({ doNotFake: ['hrtime', 'nextTick', 'performance', 'queueMicrotask', 'requestAnimationFrame', 'cancelAnimationFrame', 'requestIdleCallback', 'cancelIdleCallback', 'setImmediate', 'clearImmediate', 'setInterval', 'clearInterval', 'setTimeout', 'clearTimeout'] });
+    try {
+      const inv = new GithubInvoker(githubConfigSchema.parse({ apiUrl: old.url, token: 'gh-token', pollIntervalMs: 30, findRunTimeoutMs: 5_000, retry }));
+      const follow = async (runId: string) => {
+        const t = testContext();
+        await inv.invoke(await runOf(method(), {}, runId), t.ctx);
+        await t.settle();
+        expect(t.reports.find((r) => r.log?.includes('found'))).toBeDefined();
+      };
+      await follow('r_claim_1');
+      await follow('r_claim_2');
+      expect(inv.claimedCount).toBe(2);
+      // Past the lookup window (5 s), 10 s before a dispatch and a minute for clocks: the next claim forgets both.
+      jest.setSystemTime(Date.now() + 76_000);
+      await follow('r_claim_3');
+      expect(inv.claimedCount).toBe(1);
+    } finally {
+      jest.useRealTimers();
+      await old.close();
+    }
+  });
+
   it('does not follow when reportWorkflowStatus is false', async () => {
     const t = testContext();
     const outcome = await invoker().invoke(await runOf(method({ reportWorkflowStatus: false })), t.ctx);
