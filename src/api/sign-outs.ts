@@ -49,12 +49,11 @@ export class SignOuts extends EventEmitter {
   async start(): Promise<void> {
     const { admin, topic, kafka, logger } = this.deps;
     await this.ensureTopic();
+    // Per partition: where reading stands (from the first record kept) and the end it must reach.
     const marks = await topicOffsets(admin, topic);
-    const want = new Map(marks.map((m) => [m.partition, BigInt(m.high)]));
-    const read = new Map<number, bigint>();
+    const read = new Map(marks.map((m) => [m.partition, BigInt(m.low)]));
     const check = () => {
-      if (this.loaded) return;
-      for (const [p, high] of want) if ((read.get(p) ?? BigInt(marks.find((m) => m.partition === p)!.low)) < high) return;
+      if (this.loaded || marks.some((m) => read.get(m.partition)! < BigInt(m.high))) return;
       this.loaded = true;
       this.markLoaded();
     };
@@ -83,11 +82,12 @@ export class SignOuts extends EventEmitter {
     if (!autoCreate) throw new Error(`the sign-out topic ${topic} (CONSOLE_SIGN_OUT_TOPIC) does not exist and TOPICS_AUTO_CREATE is false`);
     // One partition: a handful of records an hour; kept as long as a session lives, and an hour more.
     const retentionMs = String((sessionSeconds + 3600) * 1000);
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1, configEntries: [{ name: 'retention.ms', value: retentionMs }] }], waitForLeaders: true }).catch((err: unknown) => {
+    const created = await admin.createTopics({ topics: [{ topic, numPartitions: 1, configEntries: [{ name: 'retention.ms', value: retentionMs }] }], waitForLeaders: true }).catch((err: unknown) => {
       // Another instance created it first.
       if (!/already exists/i.test(describeError(err))) throw err;
+      return false;
     });
-    logger.info({ topic, retentionMs }, 'created the sign-out topic');
+    if (created) logger.info({ topic, retentionMs }, 'created the sign-out topic');
   }
 
   private take(value: Buffer | null): void {
