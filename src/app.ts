@@ -15,8 +15,8 @@ import { Approvals } from './approvals/approvals';
 
 /** How often a router looks for waiting runs past APPROVAL_TIMEOUT and approved runs not routed. */
 const APPROVAL_SWEEP_MS = 2_000;
-import { DeadLetterWriter } from './router/dead-letter';
-import { Intake, TriggerIntake } from './router/intake';
+import { DeadLetterWriter } from './router/stages/dead-letter';
+import { Intake, TriggerIntake } from './router/stages/intake';
 import { ResumableRun, Router } from './router/router';
 import { runFromRow } from './store/run-store';
 import { polledByAgent } from './invokers/kafka/invoker';
@@ -144,7 +144,7 @@ export class App {
       onFatal: options.onFatal,
       followable: this.runs ? (partitions) => this.followable(partitions) : undefined,
       agentPayload: (run) => (polledByAgent(run, config.agent.delivery) ? pollingPayload(run) : null),
-      approvals: this.approvals,
+      gate: this.approvals,
       ownerOf: this.runs ? (runId) => this.runs!.store.orgOf(runId) : undefined,
     });
   }

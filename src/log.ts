@@ -55,3 +55,22 @@ export function createLogger(level: string, destination?: pino.DestinationStream
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });
 }
+
+/**
+ * A child logger made on first use: most runs log nothing, and pino's
+ * child() (bindings serialised, redaction set up) is not free on a path
+ * taken thousands of times a second.
+ */
+export function lazyChild(parent: Logger, bindings: Record<string, unknown>): Logger {
+  let child: Logger | undefined;
+  return new Proxy(parent, {
+    get(target, prop) {
+      // Level checks need no child (and must not touch the proxy again).
+      if (prop === 'isLevelEnabled') return target.isLevelEnabled.bind(target);
+      if (prop === 'level') return target.level;
+      child ??= target.child(bindings);
+      const value = Reflect.get(child, prop, child);
+      return typeof value === 'function' ? value.bind(child) : value;
+    },
+  });
+}

@@ -5,7 +5,7 @@ import { ErrorCodes, RejectedEventError } from '../errors';
 import { verifyOrgMessageBody } from '../invokers/kafka/org-message';
 import { verifyPortSignature } from '../invokers/sign';
 import { isJsonObject } from '../model/json';
-import type { Intake, IntakeResult } from '../router/intake';
+import type { Intake, IntakeResult } from '../router/stages/intake';
 
 /**
  * The agent's intake: reads Port's run message from the org topic, checks

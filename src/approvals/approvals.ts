@@ -14,9 +14,7 @@ import type { RunApproval } from '../model/status';
 import type { StatusFields } from '../status/publisher';
 import { runInfo } from '../status/run-info';
 import type { RunRow } from '../store/run-store';
-
-/** The header of a release nudge on the trigger topic (its value is ignored: the store decides). */
-export const RELEASE_HEADER = 'x-action-router-release';
+import { RELEASE_HEADER, Release, RunGate } from '../router/stages/gate';
 
 /** An approved run not routed this long after the decision is nudged again (the first nudge was lost). */
 export const STALLED_RELEASE_MS = 15_000;
@@ -75,9 +73,6 @@ export interface ApprovalsDeps {
   logger: Logger;
 }
 
-/** What the release of a nudge came to. */
-export type Release = { event: { key: Buffer | null; value: Buffer } } | { reject: RouterError } | null;
-
 /**
  * Manual approval. The router parks a run whose action requires approval
  * (WAITING_FOR_APPROVAL, its event sealed in the update); approvers decide
@@ -88,7 +83,7 @@ export type Release = { event: { key: Buffer | null; value: Buffer } } | { rejec
  * path. Only the store's record counts: a nudge for a run the store does
  * not show approved changes nothing.
  */
-export class Approvals {
+export class Approvals implements RunGate {
   readonly cipher: ParkedCipher;
   private readonly logger: Logger;
   /** The sweep under way, if any. */
@@ -102,6 +97,10 @@ export class Approvals {
   requirement(run: FrozenRun): ApprovalRequirement | null {
     const def = this.deps.catalog.get(run.action);
     return def ? approvalOf(def) : null;
+  }
+
+  holds(run: FrozenRun): boolean {
+    return this.requirement(run) !== null;
   }
 
   /** The client ids that may decide on a run of `orgId`: the listed clients and the org's clients holding a listed role. */

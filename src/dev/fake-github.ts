@@ -24,6 +24,9 @@ export interface FakeGithubOptions {
   repos?: string[];
   /** Answer dispatches with run details when asked (GitHub.com since 2026-02). */
   runDetails?: boolean;
+  /** How long an installation token takes to mint, and how long it lives (default an hour). */
+  tokenDelayMs?: number;
+  tokenLifetimeMs?: number;
   /** Time each run spends queued, then in progress. */
   stepMs?: number;
   /** The conclusion of a run, from its inputs (default success; input `conclusion` overrides). */
@@ -143,6 +146,7 @@ export class FakeGithub extends FakeHttpServer {
     if (!this.verifyJwt(req)) return { status: 401, body: { message: 'A JSON web token could not be decoded' } };
     const token = `ghs_${Math.random().toString(36).slice(2)}`;
     this.tokens.add(token);
-    return { status: 201, body: { token, expires_at: new Date(Date.now() + 3600_000).toISOString() } };
+    const expiresAt = new Date(Date.now() + (this.options.tokenLifetimeMs ?? 3600_000)).toISOString();
+    return { status: 201, body: { token, expires_at: expiresAt }, delayMs: this.options.tokenDelayMs };
   }
 }

@@ -98,3 +98,17 @@ export async function untilDone<T>(
     }
   }
 }
+
+/**
+ * Waits for `work` (shared, owned by someone else) as long as `signal`
+ * allows: the caller's abort ends the wait with AbortedError and leaves the
+ * work running for its other waiters.
+ */
+export function waitFor<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(new AbortedError());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new AbortedError());
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}

@@ -100,8 +100,28 @@ export class TestKafka {
     return this.admin;
   }
 
-  async createTopic(topic: string, partitions = 3): Promise<void> {
-    await (await this.adminClient()).createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
+  async createTopic(topic: string, partitions = 3, config: Record<string, string> = {}): Promise<void> {
+    const configEntries = Object.entries(config).map(([name, value]) => ({ name, value }));
+    await (await this.adminClient()).createTopics({ topics: [{ topic, numPartitions: partitions, configEntries }], waitForLeaders: true });
+  }
+
+  /** How many records `topic` holds (0 when it does not exist). */
+  async messageCount(topic: string): Promise<number> {
+    const admin = await this.adminClient();
+    if (!(await admin.listTopics()).includes(topic)) return 0;
+    const offsets = await admin.fetchTopicOffsets(topic);
+    return offsets.reduce((n, o) => n + Number(BigInt(o.high) - BigInt(o.low)), 0);
+  }
+
+  /** Deletes one test's topics (the org topics and the sign-out topic too) and its group. */
+  async deleteTopics(topics: TestTopics): Promise<void> {
+    const admin = await this.adminClient();
+    const [orgPrefix, orgSuffix] = topics.orgTemplate.split('{orgId}') as [string, string];
+    const mine = (await admin.listTopics()).filter(
+      (t) => t === topics.trigger || t === topics.dlq || t.startsWith(topics.status) || (t.startsWith(orgPrefix) && t.endsWith(orgSuffix)),
+    );
+    if (mine.length) await admin.deleteTopics({ topics: mine, timeout: 10_000 }).catch(() => undefined);
+    await admin.deleteGroups([topics.group]).catch(() => undefined);
   }
 
   /** Waits for a topic the router creates on its own (org topics). */

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Browser, chromium } from 'playwright-core';
 import type { App } from '../../src/app';
-import { RELEASE_HEADER } from '../../src/approvals/approvals';
+import { RELEASE_HEADER } from '../../src/router/stages/gate';
 import { verifyPortSignature } from '../../src/invokers/sign';
 import { newRunId, samplePortMessage } from '../../src/sample';
 import { ApiClient } from '../helpers/api';

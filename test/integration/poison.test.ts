@@ -1,6 +1,6 @@
 import type { KafkaMessage } from 'kafkajs';
 import type { App } from '../../src/app';
-import { TriggerIntake } from '../../src/router/intake';
+import { TriggerIntake } from '../../src/router/stages/intake';
 import type { RunStatusUpdate } from '../../src/model/status';
 import { samplePortMessage } from '../../src/sample';
 import { TestKafka, TestTopics, eventually, json, startApp, testConfig, testTopics } from '../helpers/kafka';

@@ -1,34 +1,46 @@
-import { createSign } from 'node:crypto';
+import { KeyObject, createPrivateKey } from 'node:crypto';
+import { SignJWT } from 'jose';
 import { BackendError, ErrorCodes } from '../../errors';
 import { httpRequest, statusError } from '../http/client';
+import { waitFor } from '../retry';
 import type { GithubConfig } from './config';
 
-/** Base64url of a JSON value or buffer, as JWTs want it. */
-function b64url(value: object | Buffer): string {
-  return (Buffer.isBuffer(value) ? value : Buffer.from(JSON.stringify(value))).toString('base64url');
-}
-
-/** A GitHub App JWT (RS256), valid ten minutes, backdated for clock drift. */
-export function appJwt(appId: string, privateKey: string, now = Date.now()): string {
+/** A GitHub App JWT (RS256), valid ten minutes, backdated a minute for clock drift. */
+export function appJwt(appId: string, privateKey: KeyObject, now = Date.now()): Promise<string> {
   const iat = Math.floor(now / 1000) - 60;
-  const unsigned = `${b64url({ alg: 'RS256', typ: 'JWT' })}.${b64url({ iat, exp: iat + 600, iss: appId })}`;
-  const signature = createSign('RSA-SHA256').update(unsigned).sign(privateKey);
-  return `${unsigned}.${b64url(signature)}`;
+  return new SignJWT({}).setProtectedHeader({ alg: 'RS256', typ: 'JWT' }).setIssuedAt(iat).setExpirationTime(iat + 600).setIssuer(appId).sign(privateKey);
 }
 
-interface CachedToken {
+interface InstallationToken {
   token: string;
   expiresAt: number;
 }
 
+/** One installation's token: the one in hand, and the mint under way. */
+interface TokenEntry {
+  current: InstallationToken | null;
+  minting: Promise<InstallationToken> | null;
+}
+
+/** A token this close to its expiry is minted again. */
+const REFRESH_BEFORE_MS = 5 * 60_000;
+
 /**
  * Supplies the Authorization header: a static token, or a GitHub App's
- * installation token, cached until five minutes before it expires (Port's
- * agent asks for a new token on every call).
+ * installation token (Port's agent asks for a new token on every call).
+ *
+ * The token cache owns its mints: one request per installation at a time,
+ * however many runs ask, bounded by the invoker's timeout and aborted only
+ * by close(). A run that stops waiting (its partition revoked) leaves the
+ * mint to the others, who still get the token.
  */
 export class GithubAuth {
-  private readonly cache = new Map<string, Promise<CachedToken>>();
+  private readonly tokens = new Map<string, TokenEntry>();
   private readonly installations = new Map<string, string>();
+  private readonly closing = new AbortController();
+  private key: KeyObject | null = null;
+  /** Installation token requests made (tests and logs). */
+  minted = 0;
 
   constructor(private readonly config: GithubConfig) {}
 
@@ -42,15 +54,23 @@ export class GithubAuth {
       throw new BackendError(ErrorCodes.AUTH_FAILED, 'no GitHub credentials: set GITHUB_TOKEN, or GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY');
     }
     const installation = this.config.appInstallationId ?? (await this.installationFor(owner, repo, signal));
-    let entry = this.cache.get(installation);
-    if (entry) {
-      const cached = await entry.catch(() => null);
-      if (cached && cached.expiresAt - 5 * 60_000 > Date.now()) return `Bearer ${cached.token}`;
-    }
-    entry = this.mint(installation, signal);
-    this.cache.set(installation, entry);
-    entry.catch(() => this.cache.delete(installation));
-    return `Bearer ${(await entry).token}`;
+    return `Bearer ${(await this.token(installation, signal)).token}`;
+  }
+
+  /** Stops mints under way. */
+  close(): void {
+    this.closing.abort();
+  }
+
+  private token(installation: string, signal: AbortSignal): Promise<InstallationToken> {
+    let entry = this.tokens.get(installation);
+    if (!entry) this.tokens.set(installation, (entry = { current: null, minting: null }));
+    if (entry.current && entry.current.expiresAt - REFRESH_BEFORE_MS > Date.now()) return Promise.resolve(entry.current);
+    const e = entry;
+    e.minting ??= this.mint(installation)
+      .then((token) => (e.current = token))
+      .finally(() => (e.minting = null));
+    return waitFor(e.minting, signal);
   }
 
   private async installationFor(owner: string, repo: string, signal: AbortSignal): Promise<string> {
@@ -63,18 +83,21 @@ export class GithubAuth {
     return id;
   }
 
-  private async mint(installation: string, signal: AbortSignal): Promise<CachedToken> {
-    const res = await this.appRequest('POST', `/app/installations/${installation}/access_tokens`, signal);
+  private async mint(installation: string): Promise<InstallationToken> {
+    this.minted++;
+    const res = await this.appRequest('POST', `/app/installations/${installation}/access_tokens`, this.closing.signal);
     const body = JSON.parse(res) as { token: string; expires_at: string };
     return { token: body.token, expiresAt: Date.parse(body.expires_at) || Date.now() + 30 * 60_000 };
   }
 
   private async appRequest(method: string, path: string, signal: AbortSignal): Promise<string> {
+    // PKCS#1 ("BEGIN RSA PRIVATE KEY", as GitHub hands it out) and PKCS#8 both read.
+    this.key ??= createPrivateKey(this.config.appPrivateKey!);
     const res = await httpRequest({
       method,
       url: `${this.config.apiUrl}${path}`,
       headers: {
-        authorization: `Bearer ${appJwt(this.config.appId!, this.config.appPrivateKey!)}`,
+        authorization: `Bearer ${await appJwt(this.config.appId!, this.key)}`,
         accept: 'application/vnd.github+json',
         'x-github-api-version': '2022-11-28',
         'user-agent': 'action-router',

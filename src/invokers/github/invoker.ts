@@ -250,7 +250,9 @@ export class GithubInvoker implements Invoker {
     });
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.auth.close();
+  }
 }
 
 function enc(s: string): string {

@@ -1,7 +1,19 @@
 import type { KafkaMessage } from 'kafkajs';
-import type { BatchProducer } from '../kafka/batch-producer';
-import { ErrorCodes, RouterError } from '../errors';
-import { classifyWriteError } from '../kafka/write-error';
+import type { BatchProducer } from '../../kafka/batch-producer';
+import { ErrorCodes, RouterError, describeError } from '../../errors';
+import { classifyWriteError } from '../../kafka/write-error';
+import { untilDone } from '../../invokers/retry';
+import { RouterMetrics, invocationLabel } from '../../metrics/metrics';
+import type { FrozenRun } from '../../model/run';
+import { buildUpdate } from '../../status/publisher';
+import { carriesSecrets, runInfo } from '../../status/run-info';
+import type { EventIdentity, MessageContext, SourcePosition } from './context';
+import type { StatusReporter } from './report';
+
+/*
+ * Stage "dead-letter": a message that cannot be routed goes to the
+ * dead-letter topic with its reason, and the run it names ends FAILURE.
+ */
 
 /** The run and org of a rejected event, when they could be read. */
 export interface DeadLetterIdentity {
@@ -9,11 +21,6 @@ export interface DeadLetterIdentity {
   orgId?: string | null;
   /** The decoded event holds what a run page masks (`x-dlq-sensitive`): the store does not keep a copy it cannot mask. */
   sensitive?: boolean;
-}
-
-export interface SourcePosition {
-  topic: string;
-  partition: number;
 }
 
 /** The contract's dead-letter headers for one rejected message. */
@@ -83,5 +90,50 @@ export class DeadLetterWriter {
       if (classified.retriable) throw classified;
       this.onGiveUp(classified);
     }
+  }
+}
+
+/** How a rejection ends: which run it names and whether that run gets its FAILURE. */
+export interface Rejection {
+  identity: EventIdentity;
+  /** The run's invocation type, when the event got that far (metrics). */
+  invocationType: string | null;
+  /** The decoded run, when there is one (its FAILURE update describes it). */
+  run?: FrozenRun;
+  /** false: no FAILURE update (the run id is not this event's to end). Default true. */
+  report?: boolean;
+}
+
+/**
+ * Contract: resolves once the letter is on the topic (or given up as
+ * unwritable) and the run's FAILURE is written or refused; waits out the
+ * broker until the signal aborts.
+ */
+export class DeadLetterStage {
+  constructor(
+    private readonly writer: DeadLetterWriter,
+    private readonly reporter: StatusReporter,
+    private readonly metrics: RouterMetrics,
+  ) {}
+
+  async reject(ctx: MessageContext, message: KafkaMessage, error: RouterError, rejection: Rejection): Promise<void> {
+    const { identity, invocationType, run } = rejection;
+    const { log, signal, source } = ctx;
+    log.warn({ reason: error.code, error: error.message, runId: identity.runId, orgId: identity.orgId }, 'dead-lettering message');
+    const letter = { runId: identity.runId, orgId: identity.orgId, sensitive: run ? carriesSecrets(run) : false };
+    await untilDone(signal, () => this.writer.write(message, source, error, letter), (err, n) =>
+      log.warn({ err: describeError(err), attempt: n }, 'dead-letter write failed; retrying'),
+    );
+    this.metrics.deadLettered.inc({ invocation: invocationLabel(invocationType), reason: error.code });
+    const runId = identity.runId;
+    if (!runId || rejection.report === false) return;
+    const update = buildUpdate({ ...identity, runId }, {
+      status: 'FAILURE',
+      statusLabel: error.code,
+      summary: `Run rejected (${error.code}): ${error.message}`,
+      invocationType,
+      run: run ? runInfo(run, source.partition) : null,
+    });
+    await this.reporter.publish(update, signal, log);
   }
 }

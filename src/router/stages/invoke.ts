@@ -1,0 +1,109 @@
+import { ErrorCodes, RejectedEventError, describeError, isRouterError } from '../../errors';
+import { InvocationContext, InvocationOutcome, Invoker, SLOW_CALL_MS } from '../../invokers/invoker';
+import { AbortedError } from '../../invokers/retry';
+import { lazyChild } from '../../log';
+import { RouterMetrics, invocationLabel } from '../../metrics/metrics';
+import type { FrozenRun } from '../../model/run';
+import type { StatusFields } from '../../status/publisher';
+import type { Followers } from '../followers';
+import type { MessageContext } from './context';
+import { StatusReporter, outcomeFields } from './report';
+
+export interface InvokeStageDeps {
+  reporter: StatusReporter;
+  metrics: RouterMetrics;
+  followers: Followers;
+  /** What Port's polling agent gets for a run (claim-pending), or null when no agent polls for it. */
+  agentPayload?: (run: FrozenRun) => string | null;
+}
+
+/**
+ * Stage "invoke": hands the run to its invoker, announces it as the invoker
+ * asks, reports the outcome, then starts the invoker's follow-ups.
+ *
+ * Contract:
+ * - resolves once the outcome is reported (a backend that failed is an
+ *   outcome: the run ends FAILURE, the message is done);
+ * - throws AbortedError only when the partition's own signal aborted (the
+ *   run is redelivered); an abort from anywhere else is an outcome;
+ * - throws RejectedEventError when the run's output or its status can never
+ *   be written (the caller dead-letters it). A run announced before the
+ *   call whose announcement is refused is never invoked.
+ */
+export class InvokeStage {
+  constructor(private readonly deps: InvokeStageDeps) {}
+
+  async apply(ctx: MessageContext, run: FrozenRun, invoker: Invoker): Promise<void> {
+    const { metrics, reporter, followers } = this.deps;
+    const { signal, source } = ctx;
+    const type = run.invocationMethod.type;
+    const logger = lazyChild(ctx.log, { runId: run.runId, orgId: run.orgId, invoker: invoker.type });
+    const updates = reporter.forRun(run, { partition: source.partition, agentPayload: this.deps.agentPayload?.(run) ?? null, log: logger, describe: true });
+    // Follow-up reports (after the outcome) outlive the partition's signal.
+    let reportSignal = signal;
+    // Follow-ups start only once the outcome is reported, so their updates
+    // (found, SUCCESS...) can never overtake it on the status topic.
+    const followUps: ((signal: AbortSignal) => Promise<void>)[] = [];
+    const invocation: InvocationContext = {
+      signal,
+      logger,
+      report: (fields) => updates.report(fields, reportSignal),
+      follow: (task) => void followUps.push(task),
+    };
+    metrics.routed.inc({ invocation: invocationLabel(type) });
+    const announce = invoker.announce(run);
+    const announcement: StatusFields = { status: 'IN_PROGRESS', log: `Routing ${type} run to ${invoker.describe(run)}` };
+    let announced = false;
+    let slowTimer: NodeJS.Timeout | undefined;
+    if (announce === 'before') {
+      announced = true;
+      await updates.report(announcement, signal);
+      // The hand-off's own updates would follow one the store never got.
+      const refused = updates.rejection();
+      if (refused) throw refused;
+    } else if (announce === 'if-slow') {
+      slowTimer = setTimeout(() => {
+        announced = true;
+        // Chained like every report, so it reaches the topic before the outcome.
+        updates.report(announcement, signal).catch(() => undefined);
+      }, SLOW_CALL_MS);
+    }
+    const started = process.hrtime.bigint();
+    let outcome: InvocationOutcome;
+    try {
+      outcome = await invoker.invoke(run, invocation);
+    } catch (err) {
+      clearTimeout(slowTimer);
+      // Only the partition's own abort means "stopped": another one (a
+      // shared call another run gave up) is this run's failure to report.
+      if (signal.aborted) throw new AbortedError();
+      if (err instanceof RejectedEventError) throw err;
+      if (!(err instanceof AbortedError)) logger.error({ err }, 'invoker threw');
+      outcome = {
+        status: 'failed',
+        code: isRouterError(err) && !(err instanceof AbortedError) ? err.code : ErrorCodes.BACKEND_UNAVAILABLE,
+        summary: `Invocation failed: ${describeError(err)}`,
+      };
+    }
+    clearTimeout(slowTimer);
+    // Every run's first update is IN_PROGRESS: announce a quick terminal outcome.
+    if (announce === 'if-slow' && !announced && outcome.status !== 'delivered') void updates.report(announcement, signal).catch(() => undefined);
+    observe(metrics, type, outcome, started);
+    // One line per run would dominate the logs at thousands of runs a
+    // second: failures at info, the rest at debug.
+    if (outcome.status === 'failed') logger.info({ outcome: outcome.status, code: outcome.code }, outcome.summary);
+    else if (logger.isLevelEnabled('debug')) logger.debug({ outcome: outcome.status }, outcome.log ?? outcome.summary ?? outcome.status);
+    if (!outcome.silent) await updates.report(outcomeFields(outcome), signal);
+    const refused = updates.rejection();
+    if (refused) throw refused;
+    reportSignal = followers.signal;
+    for (const task of followUps) followers.start(task, logger, run.runId, source.partition);
+  }
+}
+
+function observe(metrics: RouterMetrics, type: string, outcome: InvocationOutcome, started: bigint): void {
+  const invocation = invocationLabel(type);
+  metrics.latency.observe({ invocation }, Number(process.hrtime.bigint() - started) / 1e9);
+  metrics.outcomes.inc({ invocation, outcome: outcome.status });
+  if ((outcome.attempt ?? 1) > 1) metrics.retries.inc({ invocation }, (outcome.attempt ?? 1) - 1);
+}
