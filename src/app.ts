@@ -113,7 +113,7 @@ export class App {
       this.approvals = new Approvals({
         runs: this.runs,
         catalog: catalog!,
-        clients: this.runs.clients,
+        withRoles: (orgId, roles) => this.runs!.clients.withRoles(orgId, roles),
         secret: config.approvals.secret,
         timeoutMs: config.approvals.timeoutMs ?? null,
         producer: this.producer,

@@ -1,6 +1,7 @@
 import { Partitioners } from 'kafkajs';
 import type { FastifyInstance } from 'fastify';
 import { App } from './app';
+import { ApiClients } from './api/clients';
 import { Config, loadConfig, registryOptions } from './config/config';
 import { ConfigError, describeError } from './errors';
 import { startHttpServer } from './http/server';
@@ -70,7 +71,10 @@ function fail(message: string, code = 2): never {
 
 function configOrExit(): Config {
   try {
-    return loadConfig(process.env);
+    const config = loadConfig(process.env);
+    // A bad clients file stops the start, naming the variable.
+    if (config.api.clientsFile) ApiClients.load(config.api.clientsFile);
+    return config;
   } catch (err) {
     if (err instanceof ConfigError) fail(`configuration error: ${err.message}`);
     throw err;
@@ -78,13 +82,13 @@ function configOrExit(): Config {
 }
 
 /** Fills KAFKA_BROKERS with the embedded local broker when unset. */
-async function withBrokers(config: Config, logger: Logger): Promise<() => Promise<void>> {
-  if (config.kafka.brokers.length > 0) return async () => undefined;
+async function withBrokers(given: Config, logger: Logger): Promise<{ config: Config; stopBroker: () => Promise<void> }> {
+  if (given.kafka.brokers.length > 0) return { config: given, stopBroker: async () => undefined };
   const script = await loadKafkaScript();
   const broker = await script.ensureBroker();
-  config.kafka.brokers = [broker.brokers];
+  const config = Object.freeze({ ...given, kafka: Object.freeze({ ...given.kafka, brokers: Object.freeze([broker.brokers]) as string[] }) });
   logger.info({ brokers: broker.brokers }, `KAFKA_BROKERS is unset: using the local Kafka broker at ${broker.brokers}`);
-  return broker.started ? async () => void (await script.stopSharedBroker()) : async () => undefined;
+  return { config, stopBroker: broker.started ? async () => void (await script.stopSharedBroker()) : async () => undefined };
 }
 
 /** What a process of this mode reads and writes, for the connection checks. */
@@ -113,9 +117,9 @@ async function doctor(args: Args): Promise<void> {
 }
 
 async function runService(mode: 'router' | 'agent' | 'api', orgId?: string): Promise<void> {
-  const config = configOrExit();
-  const logger = createLogger(config.logLevel);
-  const stopBroker = await withBrokers(config, logger);
+  const given = configOrExit();
+  const logger = createLogger(given.logLevel);
+  const { config, stopBroker } = await withBrokers(given, logger);
   // The connection first: a wrong CA, password or ACL is one clear line
   // each and a non-zero exit, not a retry loop in the logs.
   const gate = await checkBeforeStart(config, checkScope(config, mode, orgId), config.kafka.startTimeoutMs, (waiting) =>
@@ -181,9 +185,9 @@ async function runService(mode: 'router' | 'agent' | 'api', orgId?: string): Pro
 }
 
 async function trigger(args: Args): Promise<void> {
-  const config = configOrExit();
-  const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
-  const stopBroker = await withBrokers(config, logger);
+  const given = configOrExit();
+  const logger = createLogger(given.logLevel === 'info' ? 'warn' : given.logLevel);
+  const { config, stopBroker } = await withBrokers(given, logger);
   const kafka = createKafka(config.kafka, logger, '-trigger');
   const producer = kafka.producer({ allowAutoTopicCreation: true, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
@@ -221,9 +225,9 @@ async function trigger(args: Args): Promise<void> {
 }
 
 async function tail(args: Args): Promise<void> {
-  const config = configOrExit();
+  const given = configOrExit();
   const logger = createLogger('warn');
-  const stopBroker = await withBrokers(config, logger);
+  const { config, stopBroker } = await withBrokers(given, logger);
   const kafka = createKafka(config.kafka, logger, '-tail');
   const consumer = kafka.consumer({ groupId: `action-router-tail-${newRunId()}` });
   const options = registryOptions(config);

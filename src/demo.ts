@@ -76,7 +76,7 @@ function demoClients(suffix: string): { path: string; clientId: string; secret: 
 
 /** The end-to-end demo: returns the process exit code. */
 export async function runDemo(options: DemoOptions = {}): Promise<number> {
-  const base = loadConfig(process.env);
+  let base = loadConfig(process.env);
   const logger: Logger = createLogger(process.env.LOG_LEVEL ?? 'error');
   const say = (line: string) => process.stdout.write(`${line}\n`);
   let stopBroker = async () => undefined as unknown;
@@ -84,7 +84,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     const script = await loadKafkaScript();
     say('Starting a local Kafka broker (the first run downloads it from Maven Central)...');
     const broker = await script.ensureBroker();
-    base.kafka.brokers = [broker.brokers];
+    base = { ...base, kafka: { ...base.kafka, brokers: [broker.brokers] } };
     if (broker.started) stopBroker = () => script.stopSharedBroker();
     say(`Kafka: ${broker.brokers}`);
   }

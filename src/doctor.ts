@@ -5,7 +5,7 @@ import type { Config } from './config/config';
 import { createRegistryCodec, registryTransport } from './codec/registry';
 import { registryOptions } from './config/config';
 import { describeError } from './errors';
-import { httpRequest } from './invokers/http/client';
+import { httpRequest } from './net/http-client';
 import { createKafka } from './kafka/client';
 import { certificateWarnings, describeAuth, kafkaTlsOptions } from './kafka/security';
 import { silentLogger } from './log';

@@ -6,7 +6,7 @@ export type { Config } from './config/config';
 export { decodeTrigger } from './codec/decode';
 export type { DecodeResult, EventIdentity } from './codec/decode';
 export { portMessageJson, toPortMessage } from './codec/port-message';
-export { parseLossless, pythonJson } from './codec/lossless-json';
+export { parseLossless, pythonJson } from './model/lossless-json';
 export type { PortRunMessage } from './codec/port-message';
 export { portSignature, signatureHeaders, verifyPortSignature } from './invokers/sign';
 export type { VerifyOptions, VerifyResult } from './invokers/sign';

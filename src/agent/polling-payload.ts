@@ -1,5 +1,5 @@
 import { toPortMessage } from '../codec/port-message';
-import { pythonJson } from '../codec/lossless-json';
+import { pythonJson } from '../model/lossless-json';
 import type { FrozenRun } from '../model/run';
 
 /**

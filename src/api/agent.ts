@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { Json } from '../model/json';
 import { principalOf } from './auth';
-import { ALL_ORGS } from './clients';
+import { ALL_ORGS } from '../access/principal';
 import { parse } from './errors';
 import { visibleRun } from './runs';
 import type { RunsService } from './service';

@@ -1,10 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import type { Approvals } from '../approvals/approvals';
+import type { Approvals, Decided } from '../approvals/approvals';
+import type { RunRow } from '../store/run-store';
 import { principalOf } from './auth';
-import { invalid, parse } from './errors';
+import { ApiError, invalid, parse } from './errors';
 import { visibleRun } from './runs';
-import { runView } from './run-view';
+import { runView } from '../store/run-view';
 import type { RunsService } from './service';
 
 export const decisionBody = z.strictObject({
@@ -17,6 +18,19 @@ export const cancelBody = z.strictObject({ description: z.string().max(1024).opt
 export function approvalsOf(runs: RunsService): Approvals {
   if (!runs.approvals) throw invalid('no action of this router requires approval (ACTIONS_PATH)');
   return runs.approvals;
+}
+
+/** A decision or a cancel as the API answers it: the run, or Port's envelope saying why not. */
+export function decidedRun(decided: Decided): RunRow {
+  if ('run' in decided) return decided.run;
+  switch (decided.refused) {
+    case 'forbidden':
+      throw new ApiError(403, 'forbidden', decided.message);
+    case 'not-applied':
+      throw new ApiError(503, 'unavailable', decided.message);
+    default:
+      throw invalid(decided.message);
+  }
 }
 
 /** Who may decide on a run, and what each decided. */
@@ -43,7 +57,7 @@ export function approvalRoutes(app: FastifyInstance, runs: RunsService): void {
     const principal = await principalOf(runs, request);
     const body = parse(decisionBody, request.body);
     const row = await visibleRun(runs, principal, request.params.id);
-    const decided = await approvalsOf(runs).decide(principal, row, body.status, body.description ?? null);
+    const decided = decidedRun(await approvalsOf(runs).decide(principal, row, body.status, body.description ?? null));
     return reply.code(201).send({ ok: true, run: runView(decided, { actionTitle: (a) => runs.catalog?.get(a)?.title ?? null }) });
   });
 
@@ -58,7 +72,7 @@ export function approvalRoutes(app: FastifyInstance, runs: RunsService): void {
     const principal = await principalOf(runs, request);
     const body = parse(cancelBody, request.body ?? {});
     const row = await visibleRun(runs, principal, request.params.id);
-    const cancelled = await approvalsOf(runs).cancel(principal, row, body.description ?? null);
+    const cancelled = decidedRun(await approvalsOf(runs).cancel(principal, row, body.description ?? null));
     return { ok: true, run: runView(cancelled, { actionTitle: (a) => runs.catalog?.get(a)?.title ?? null }) };
   });
 }

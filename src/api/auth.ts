@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { ApiError, parse, unauthorized } from './errors';
-import type { Principal } from './clients';
+import type { Principal } from '../access/principal';
 import type { RunsService } from './service';
 import type { Verdict } from './sign-in-guard';
 

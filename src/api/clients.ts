@@ -3,9 +3,7 @@ import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError } from '../errors';
-
-/** An org id of `*` with role `admin`: an operator who sees every org. */
-export const ALL_ORGS = '*';
+import { ALL_ORGS, Principal } from '../access/principal';
 
 const clientSchema = z.strictObject({
   secret: z.string().min(1),
@@ -13,24 +11,6 @@ const clientSchema = z.strictObject({
   roles: z.array(z.string().min(1)).default([]),
 });
 const clientsSchema = z.record(z.string().min(1).max(256), clientSchema);
-
-/** Who a request acts as, once authenticated. */
-export interface Principal {
-  clientId: string;
-  /** The org whose runs it may see and change, or ALL_ORGS. */
-  orgId: string;
-  roles: readonly string[];
-  /** When the token or session it came from ends (ms). */
-  expiresAt?: number;
-  /** The token's or session's own id (`jti`): a signed-out session is refused by it. */
-  tokenId?: string;
-}
-
-/** True when `principal` may see runs of `orgId`. */
-export function canSee(principal: Principal, orgId: string | null): boolean {
-  if (principal.orgId === ALL_ORGS) return principal.roles.includes('admin');
-  return orgId !== null && orgId === principal.orgId;
-}
 
 interface Client {
   secretHash: Buffer;

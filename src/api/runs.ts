@@ -6,9 +6,9 @@ import type { RunRow } from '../store/run-store';
 import { logIdAt } from '../store/run-store';
 import { LIMITS, decodeCursor } from '../store/queries';
 import { principalOf } from './auth';
-import { ALL_ORGS, Principal, canSee } from './clients';
+import { ALL_ORGS, Principal, canSee } from '../access/principal';
 import { ApiError, invalid, notFound, parse } from './errors';
-import { logView, runView } from './run-view';
+import { logView, runView } from '../store/run-view';
 import { RUN_ID_PATTERN } from '../model/run';
 import type { RunsService } from './service';
 

@@ -1,6 +1,7 @@
 import { KeyObject, createSecretKey, randomUUID } from 'node:crypto';
 import { SignJWT, errors, jwtVerify } from 'jose';
-import type { ApiClients, Principal } from './clients';
+import type { ApiClients } from './clients';
+import type { Principal } from '../access/principal';
 
 const ISSUER = 'action-router';
 /** Bearer tokens of the runs API. */

@@ -2,10 +2,8 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:
 import type { KafkaMessage, Producer } from 'kafkajs';
 import type { ActionCatalog } from '../catalog/catalog';
 import { ApprovalRequirement, approvalOf } from '../catalog/definition';
-import type { ApiClients, Principal } from '../api/clients';
-import { ALL_ORGS } from '../api/clients';
-import { ApiError, invalid } from '../api/errors';
-import type { RunsService } from '../api/service';
+import type { Principal } from '../access/principal';
+import { isOrgAdmin } from '../access/principal';
 import { ErrorCodes, RejectedEventError, RouterError, describeError } from '../errors';
 import type { Invoker } from '../invokers/invoker';
 import type { Logger } from '../log';
@@ -14,6 +12,7 @@ import type { RunApproval } from '../model/status';
 import type { StatusFields } from '../status/publisher';
 import { runInfo } from '../status/run-info';
 import type { RunRow } from '../store/run-store';
+import type { RunStoreService } from '../store/service';
 import { RELEASE_HEADER, Release, RunGate } from '../router/stages/gate';
 
 /** An approved run not routed this long after the decision is nudged again (the first nudge was lost). */
@@ -60,9 +59,10 @@ export class ParkedCipher {
 }
 
 export interface ApprovalsDeps {
-  runs: RunsService;
+  runs: RunStoreService;
   catalog: ActionCatalog;
-  clients: ApiClients;
+  /** The client ids of an org that hold any of these roles (the API's clients). */
+  withRoles: (orgId: string, roles: readonly string[]) => string[];
   secret: string;
   /** APPROVAL_TIMEOUT, or null for none. */
   timeoutMs: number | null;
@@ -72,6 +72,22 @@ export interface ApprovalsDeps {
   notifier: Invoker | undefined;
   logger: Logger;
 }
+
+/** Why a decision or a cancel was not taken; the API maps each to Port's envelope. */
+export type Refusal =
+  | 'not-required'
+  | 'not-waiting'
+  | 'forbidden'
+  | 'already-decided'
+  /** The run changed between the read and the write. */
+  | 'changed'
+  /** Written, but the store has not applied it in time. */
+  | 'not-applied';
+
+/** What a decision or a cancel came to. */
+export type Decided = { run: RunRow } | { refused: Refusal; message: string };
+
+const refuse = (refused: Refusal, message: string): Decided => ({ refused, message });
 
 /**
  * Manual approval. The router parks a run whose action requires approval
@@ -105,7 +121,7 @@ export class Approvals implements RunGate {
 
   /** The client ids that may decide on a run of `orgId`: the listed clients and the org's clients holding a listed role. */
   approversFor(requirement: ApprovalRequirement, orgId: string): string[] {
-    return [...new Set([...requirement.clients, ...this.deps.clients.withRoles(orgId, requirement.roles)])];
+    return [...new Set([...requirement.clients, ...this.deps.withRoles(orgId, requirement.roles)])];
   }
 
   /**
@@ -248,18 +264,17 @@ export class Approvals implements RunGate {
   private deciderKind(principal: Principal, row: RunRow): 'approver' | 'admin' | null {
     const approvers = JSON.parse(row.approvers ?? '[]') as string[];
     if (approvers.includes(principal.clientId)) return 'approver';
-    const admin = principal.roles.includes('admin') && (principal.orgId === row.orgId || principal.orgId === ALL_ORGS);
-    return admin ? 'admin' : null;
+    return isOrgAdmin(principal, row.orgId) ? 'admin' : null;
   }
 
   /** APPROVE or DECLINE by an allowed approver: the decision is an update; the last approval sends the nudge. */
-  async decide(principal: Principal, row: RunRow, decision: 'APPROVE' | 'DECLINE', description: string | null): Promise<RunRow> {
-    if (!row.approvalState) throw invalid(`run ${row.id} does not require approval`);
-    if (row.approvalState !== 'WAITING') throw invalid(`run ${row.id} is not waiting for approval (${row.approvalState.toLowerCase().replace('_', ' ')})`);
+  async decide(principal: Principal, row: RunRow, decision: 'APPROVE' | 'DECLINE', description: string | null): Promise<Decided> {
+    if (!row.approvalState) return refuse('not-required', `run ${row.id} does not require approval`);
+    if (row.approvalState !== 'WAITING') return refuse('not-waiting', `run ${row.id} is not waiting for approval (${row.approvalState.toLowerCase().replace('_', ' ')})`);
     const kind = this.deciderKind(principal, row);
-    if (!kind) throw new ApiError(403, 'forbidden', `${principal.clientId} is not an approver of run ${row.id}`);
+    if (!kind) return refuse('forbidden', `${principal.clientId} is not an approver of run ${row.id}`);
     if (this.deps.runs.store.approvals(row.id).some((d) => d.clientId === principal.clientId)) {
-      throw invalid(`${principal.clientId} already decided on run ${row.id}`);
+      return refuse('already-decided', `${principal.clientId} already decided on run ${row.id}`);
     }
     const by = principal.clientId;
     const said = description ? `: ${description}` : '';
@@ -279,29 +294,29 @@ export class Approvals implements RunGate {
             approval: approval('DECLINED', { by, description }),
           };
     const written = await this.deps.runs.write(row, by, fields);
-    if (written.applied === 'timeout') throw new ApiError(503, 'unavailable', 'the decision is written but not applied yet; read the run again');
-    if (written.applied.result !== 'applied') throw invalid(`run ${row.id} changed meanwhile (${written.run.status}): the decision was not taken`);
+    if (written.applied === 'timeout') return refuse('not-applied', 'the decision is written but not applied yet; read the run again');
+    if (written.applied.result !== 'applied') return refuse('changed', `run ${row.id} changed meanwhile (${written.run.status}): the decision was not taken`);
     if (written.run.approvalState === 'APPROVED') await this.nudge(written.run);
-    return written.run;
+    return { run: written.run };
   }
 
   /** The requester or an org admin ends a waiting (or approved, not yet routed) run: FAILURE, "cancelled". */
-  async cancel(principal: Principal, row: RunRow, description: string | null): Promise<RunRow> {
+  async cancel(principal: Principal, row: RunRow, description: string | null): Promise<Decided> {
     if (row.approvalState !== 'WAITING' && row.approvalState !== 'APPROVED') {
-      throw invalid(`run ${row.id} is not waiting for approval: only a waiting run can be cancelled`);
+      return refuse('not-waiting', `run ${row.id} is not waiting for approval: only a waiting run can be cancelled`);
     }
-    const admin = principal.roles.includes('admin') && (principal.orgId === row.orgId || principal.orgId === ALL_ORGS);
+    const admin = isOrgAdmin(principal, row.orgId);
     const requester = principal.clientId === row.createdBy || principal.clientId === row.userId || principal.clientId === row.userEmail;
-    if (!admin && !requester) throw new ApiError(403, 'forbidden', `only the run's requester or an org admin may cancel run ${row.id}`);
+    if (!admin && !requester) return refuse('forbidden', `only the run's requester or an org admin may cancel run ${row.id}`);
     const written = await this.deps.runs.write(row, principal.clientId, {
       status: 'FAILURE',
       statusLabel: 'cancelled',
       summary: `Cancelled by ${principal.clientId}${description ? `: ${description}` : ''}`,
       approval: approval('CANCELLED', { by: principal.clientId, description }),
     });
-    if (written.applied === 'timeout') throw new ApiError(503, 'unavailable', 'the cancel is written but not applied yet; read the run again');
-    if (written.applied.result !== 'applied') throw invalid(`run ${row.id} changed meanwhile (${written.run.status}): it was not cancelled`);
-    return written.run;
+    if (written.applied === 'timeout') return refuse('not-applied', 'the cancel is written but not applied yet; read the run again');
+    if (written.applied.result !== 'applied') return refuse('changed', `run ${row.id} changed meanwhile (${written.run.status}): it was not cancelled`);
+    return { run: written.run };
   }
 
   /**

@@ -2,7 +2,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCodes, RejectedEventError } from '../errors';
 import { Json, JsonObject, deepFreeze } from '../model/json';
-import { JsonMap } from '../codec/lossless-json';
+import { JsonMap } from '../model/lossless-json';
 import { ActionRun, FrozenRun, InvocationMethod } from '../model/run';
 import { ActionDefinition, UserInput, actionDefinitionSchema, operationOf, userInputsOf } from './definition';
 

@@ -4,7 +4,7 @@ import { JsonObject, TOO_DEEP, deepFreeze, isJsonObject, jsonTooDeep } from '../
 import { actionRunType, avroProblems } from './avro';
 import { Originals, PORT_PATHS, actionRunJsonToRecord, looksLikePortMessage, portMessageToRecord } from './port-message';
 import { RegistryCodec, isConfluentFramed } from './registry';
-import { JsonMap, Lossless, LoneSurrogateError, member, needsLossless, parseLossless, toPlain } from './lossless-json';
+import { JsonMap, Lossless, LoneSurrogateError, member, needsLossless, parseLossless, toPlain } from '../model/lossless-json';
 
 export type Encoding = 'avro' | 'port-json' | 'action-run-json';
 

@@ -1,6 +1,6 @@
 import { ActionRun } from '../model/run';
 import { JsonObject, isJsonObject } from '../model/json';
-import { JsonLike, JsonMap, pythonJson } from './lossless-json';
+import { JsonLike, JsonMap, pythonJson } from '../model/lossless-json';
 
 /**
  * Port's run message as Port publishes it to Kafka and as a backend receives

@@ -2,7 +2,7 @@ import https from 'node:https';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import avro from 'avsc';
 import { ErrorCodes, RouterError, describeError } from '../errors';
-import { httpRequest } from '../invokers/http/client';
+import { httpRequest } from '../net/http-client';
 
 /** The compatibility level set on each subject the router creates (never on existing ones). */
 export const REGISTRY_COMPATIBILITY = 'BACKWARD';

@@ -6,10 +6,10 @@ import { kafkaInvokerConfigSchema, kafkaInvokerEnv } from '../invokers/kafka/con
 import { webhookConfigSchema, webhookEnv } from '../invokers/webhook/config';
 import { githubConfigSchema, githubEnv } from '../invokers/github/config';
 import { gitlabConfigSchema, gitlabEnv } from '../invokers/gitlab/config';
-import { ApiClients } from '../api/clients';
 import type { RegistryOptions } from '../codec/registry';
-import { csv, envBoolean, hostList, httpUrl, nonNegativeInt, positiveInt, trustProxy } from './fragments';
+import { envBoolean, hostList, httpUrl, nonNegativeInt, positiveInt, trustProxy } from './fragments';
 import { checkKafkaSecurity, pemCertificates } from '../kafka/security';
+import { kafkaConnectionEnv, kafkaConnectionSchema } from '../kafka/config';
 
 /** Defaults of the router itself; each invoker exports its own. */
 export const DEFAULTS = {
@@ -49,82 +49,8 @@ const duration = z.string().transform((text, ctx) => {
   return ms;
 });
 
-const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512', 'oauthbearer', 'aws-msk-iam'] as const;
-
-const saslSchema = z
-  .strictObject({
-    mechanism: z.preprocess((v) => (typeof v === 'string' ? v.toLowerCase() : v), z.enum(SASL_MECHANISMS)),
-    username: z.string().min(1).optional(),
-    password: z.string().min(1).optional(),
-    /** OAUTHBEARER: a token from a file (re-read when it changes), or from an OAuth 2 token endpoint (client credentials). */
-    oauthbearer: z
-      .strictObject({
-        tokenFile: z.string().min(1).optional(),
-        tokenUrl: httpUrl.optional(),
-        clientId: z.string().min(1).optional(),
-        clientSecret: z.string().min(1).optional(),
-        scope: z.string().min(1).optional(),
-        /** SASL extensions, `key=value,key=value` (Confluent Cloud: logicalCluster, identityPoolId). */
-        extensions: z
-          .string()
-          .transform((text, ctx) => {
-            const out: Record<string, string> = {};
-            for (const pair of text.split(',').map((p) => p.trim()).filter(Boolean)) {
-              const i = pair.indexOf('=');
-              if (i <= 0) {
-                ctx.addIssue({ code: 'custom', message: `expected key=value pairs, got "${pair}"` });
-                return z.NEVER;
-              }
-              out[pair.slice(0, i)] = pair.slice(i + 1);
-            }
-            return out;
-          })
-          .optional(),
-      })
-      .default({}),
-    /** aws-msk-iam: the cluster's region (default AWS_REGION). */
-    awsRegion: z.string().min(1).optional(),
-  })
-  .superRefine((sasl, ctx) => {
-    const need = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
-    if (['plain', 'scram-sha-256', 'scram-sha-512'].includes(sasl.mechanism)) {
-      if (!sasl.username) need(['username'], `is required with KAFKA_SASL_MECHANISM=${sasl.mechanism}`);
-      else if (!sasl.password) need(['password'], `is required with KAFKA_SASL_MECHANISM=${sasl.mechanism} (or KAFKA_SASL_PASSWORD_FILE)`);
-    }
-    if (sasl.mechanism === 'oauthbearer') {
-      const o = sasl.oauthbearer;
-      if (!o.tokenFile && !o.tokenUrl) need(['oauthbearer', 'tokenFile'], 'OAUTHBEARER needs KAFKA_SASL_OAUTHBEARER_TOKEN_FILE or KAFKA_SASL_OAUTHBEARER_TOKEN_URL');
-      if (o.tokenFile && o.tokenUrl) need(['oauthbearer', 'tokenFile'], 'set KAFKA_SASL_OAUTHBEARER_TOKEN_FILE or KAFKA_SASL_OAUTHBEARER_TOKEN_URL, not both');
-      if (o.tokenUrl && !o.clientId) need(['oauthbearer', 'clientId'], 'is required with KAFKA_SASL_OAUTHBEARER_TOKEN_URL');
-      if (o.tokenUrl && !o.clientSecret) need(['oauthbearer', 'clientSecret'], 'is required with KAFKA_SASL_OAUTHBEARER_TOKEN_URL');
-    }
-    if (sasl.mechanism === 'aws-msk-iam' && !sasl.awsRegion) need(['awsRegion'], 'aws-msk-iam needs the cluster\'s region (KAFKA_SASL_AWS_REGION or AWS_REGION)');
-  });
-
-const tlsSchema = z.strictObject({
-  /** PEM file of the CA(s) that signed the brokers' certificates (a private CA: Strimzi, Aiven, Redpanda). */
-  caFile: z.string().min(1).optional(),
-  /** Client certificate and key (PEM) for mutual TLS. */
-  certFile: z.string().min(1).optional(),
-  keyFile: z.string().min(1).optional(),
-  keyPassword: z.string().min(1).optional(),
-  rejectUnauthorized: envBoolean.default(true),
-  /** The name to check the brokers' certificates against, when it is not the host in KAFKA_BROKERS. */
-  servername: z.string().min(1).optional(),
-});
-
 export const configSchema = z.strictObject({
-  kafka: z.strictObject({
-    /** Empty means "start the local broker" (handled before the router starts). */
-    brokers: csv.pipe(z.array(z.string().regex(/^[^\s:]+:\d+$/, 'expected host:port'))).default([]),
-    clientId: z.string().min(1).default(DEFAULTS.clientId),
-    /** TLS to the brokers; on by itself when any KAFKA_SSL_*_FILE is set. */
-    ssl: envBoolean.default(false),
-    tls: tlsSchema.default({ rejectUnauthorized: true }),
-    sasl: saslSchema.optional(),
-    /** How long `start` waits for an unreachable broker before it gives up (TLS and authentication failures end it at once). */
-    startTimeoutMs: positiveInt.default(DEFAULTS.kafkaStartTimeoutMs),
-  }),
+  kafka: kafkaConnectionSchema,
   groupId: z.string().min(1).default(DEFAULTS.groupId),
   topics: z.strictObject({
     trigger: z.string().min(1).default(DEFAULTS.triggerTopic),
@@ -216,40 +142,19 @@ export const configSchema = z.strictObject({
   }),
 });
 
-export type Config = z.infer<typeof configSchema>;
+type ParsedConfig = z.infer<typeof configSchema>;
+
+/** The configuration as loadConfig returns it: complete, and frozen. */
+export type Config = Omit<ParsedConfig, 'console' | 'store'> & {
+  console: ParsedConfig['console'] & { signOutTopic: string };
+  store: ParsedConfig['store'] & { path: string };
+};
 
 type EnvMap = { [key: string]: string | EnvMap };
 
 /** Which environment variable feeds each config field. */
 export const ENV_MAP: EnvMap = {
-  kafka: {
-    brokers: 'KAFKA_BROKERS',
-    clientId: 'KAFKA_CLIENT_ID',
-    ssl: 'KAFKA_SSL',
-    tls: {
-      caFile: 'KAFKA_SSL_CA_FILE',
-      certFile: 'KAFKA_SSL_CERT_FILE',
-      keyFile: 'KAFKA_SSL_KEY_FILE',
-      keyPassword: 'KAFKA_SSL_KEY_PASSWORD',
-      rejectUnauthorized: 'KAFKA_SSL_REJECT_UNAUTHORIZED',
-      servername: 'KAFKA_SSL_SERVERNAME',
-    },
-    sasl: {
-      mechanism: 'KAFKA_SASL_MECHANISM',
-      username: 'KAFKA_SASL_USERNAME',
-      password: 'KAFKA_SASL_PASSWORD',
-      oauthbearer: {
-        tokenFile: 'KAFKA_SASL_OAUTHBEARER_TOKEN_FILE',
-        tokenUrl: 'KAFKA_SASL_OAUTHBEARER_TOKEN_URL',
-        clientId: 'KAFKA_SASL_OAUTHBEARER_CLIENT_ID',
-        clientSecret: 'KAFKA_SASL_OAUTHBEARER_CLIENT_SECRET',
-        scope: 'KAFKA_SASL_OAUTHBEARER_SCOPE',
-        extensions: 'KAFKA_SASL_OAUTHBEARER_EXTENSIONS',
-      },
-      awsRegion: 'KAFKA_SASL_AWS_REGION',
-    },
-    startTimeoutMs: 'KAFKA_START_TIMEOUT_MS',
-  },
+  kafka: kafkaConnectionEnv,
   groupId: 'ROUTER_GROUP_ID',
   topics: {
     trigger: 'TRIGGER_TOPIC',
@@ -419,17 +324,27 @@ export function loadConfig(given: NodeJS.ProcessEnv = process.env): Config {
     const shown = given === undefined || /SECRET|PASSWORD|TOKEN|KEY/.test(variable) ? '' : ` (got "${given}")`;
     throw new ConfigError(variable, `${issue.message}${shown}`);
   }
-  const config = result.data;
-  checkKafkaSecurity(config.kafka);
-  if (config.schemaRegistry.caFile) pemCertificates('SCHEMA_REGISTRY_CA_FILE', config.schemaRegistry.caFile);
-  config.console.signOutTopic ??= `${config.topics.status}.sign-outs`;
-  config.store.path ??= join(DEFAULTS.runsDbDir, `runs-${config.topics.status.replace(/[^A-Za-z0-9._-]/g, '_')}.db`);
-  // A bad clients file stops the start, naming the variable.
-  if (config.api.clientsFile) ApiClients.load(config.api.clientsFile);
-  if (config.window.maxInFlightPerPartition > config.window.maxInFlight) {
+  const parsed = result.data;
+  checkKafkaSecurity(parsed.kafka);
+  if (parsed.schemaRegistry.caFile) pemCertificates('SCHEMA_REGISTRY_CA_FILE', parsed.schemaRegistry.caFile);
+  if (parsed.window.maxInFlightPerPartition > parsed.window.maxInFlight) {
     throw new ConfigError('ROUTER_MAX_IN_FLIGHT_PER_PARTITION', 'must not exceed ROUTER_MAX_IN_FLIGHT');
   }
-  return config;
+  // Defaults that depend on other values are filled here, once; nothing changes the result afterwards.
+  return deepFreeze({
+    ...parsed,
+    console: { ...parsed.console, signOutTopic: parsed.console.signOutTopic ?? `${parsed.topics.status}.sign-outs` },
+    store: { ...parsed.store, path: parsed.store.path ?? join(DEFAULTS.runsDbDir, `runs-${parsed.topics.status.replace(/[^A-Za-z0-9._-]/g, '_')}.db`) },
+  });
+}
+
+/** Freezes `value` and everything it holds: the configuration is read, never written. */
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
 }
 
 /** The registry client's options, or undefined without SCHEMA_REGISTRY_URL. */

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { Principal, canSee } from '../api/clients';
+import { Principal, canSee } from '../access/principal';
 import type { RunsService } from '../api/service';
 import type { JsonObject } from '../model/json';
 import { runSummary } from './views';

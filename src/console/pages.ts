@@ -1,5 +1,5 @@
-import type { Principal } from '../api/clients';
-import { ALL_ORGS } from '../api/clients';
+import type { Principal } from '../access/principal';
+import { ALL_ORGS } from '../access/principal';
 
 /** Text for HTML: every character that could open markup or an attribute is escaped. */
 export function escapeHtml(text: string): string {

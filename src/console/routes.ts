@@ -3,13 +3,13 @@ import { join } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { LIMITS } from '../store/queries';
-import { ALL_ORGS, Principal, canSee } from '../api/clients';
+import { ALL_ORGS, Principal, canSee, isOrgAdmin, orgScope } from '../access/principal';
 import { bearerPrincipal, failedSignIn } from '../api/auth';
 import { ApiError, notFound, parse, unauthorized } from '../api/errors';
 import type { RunsService } from '../api/service';
 import { RUN_ID_PATTERN } from '../model/run';
 import type { RunRow } from '../store/run-store';
-import { approvalsOf, approversView, cancelBody, decisionBody } from '../api/approvals';
+import { approvalsOf, approversView, cancelBody, decidedRun, decisionBody } from '../api/approvals';
 import { LiveFeed, LiveOptions } from './live';
 import { CONTENT_SECURITY_POLICY, deadLettersPage, loginPage, runPage, runsPage } from './pages';
 import { Sessions, SessionOptions, assertSameOrigin } from './session';
@@ -200,7 +200,7 @@ export function consoleRoutes(app: FastifyInstance, runs: RunsService, options: 
     const view = approversView(runs, run.id);
     const waiting = run.approvalState === 'WAITING';
     const listed = (JSON.parse(run.approvers ?? '[]') as string[]).includes(principal.clientId);
-    const admin = principal.roles.includes('admin') && (principal.orgId === run.orgId || principal.orgId === ALL_ORGS);
+    const admin = isOrgAdmin(principal, run.orgId);
     const decided = view.approvers.some((a) => a.clientId === principal.clientId && a.state !== 'PENDING');
     const requester = [run.createdBy, run.userId, run.userEmail].includes(principal.clientId);
     return {
@@ -224,7 +224,7 @@ export function consoleRoutes(app: FastifyInstance, runs: RunsService, options: 
     assertSameOrigin(request);
     const body = parse(decisionBody, request.body);
     const run = visible(principal, request.params.id);
-    const decided = await approvalsOf(runs).decide(principal, run, body.status, body.description ?? null);
+    const decided = decidedRun(await approvalsOf(runs).decide(principal, run, body.status, body.description ?? null));
     return { ok: true, run: runDetail(decided), approval: approvalFor(principal, decided) };
   });
 
@@ -233,7 +233,7 @@ export function consoleRoutes(app: FastifyInstance, runs: RunsService, options: 
     assertSameOrigin(request);
     const body = parse(cancelBody, request.body ?? {});
     const run = visible(principal, request.params.id);
-    const cancelled = await approvalsOf(runs).cancel(principal, run, body.description ?? null);
+    const cancelled = decidedRun(await approvalsOf(runs).cancel(principal, run, body.description ?? null));
     return { ok: true, run: runDetail(cancelled), approval: approvalFor(principal, cancelled) };
   });
 
@@ -251,7 +251,7 @@ export function consoleRoutes(app: FastifyInstance, runs: RunsService, options: 
     };
   });
 
-  const letterOrg = (principal: Principal) => (principal.orgId === ALL_ORGS ? undefined : principal.orgId);
+  const letterOrg = (principal: Principal) => (orgScope(principal));
   const runVisible = (principal: Principal, runId: string | null) => {
     const run = runId ? runs.store.getRun(runId) : undefined;
     return Boolean(run && canSee(principal, run.orgId));
@@ -279,7 +279,7 @@ export function consoleRoutes(app: FastifyInstance, runs: RunsService, options: 
   app.get('/console/api/overview', async (request) => {
     const principal = await apiPrincipal(request);
     const now = Date.now();
-    const view = await runs.queries.overview(principal.orgId === ALL_ORGS ? undefined : principal.orgId, now, OVERVIEW_MINUTES);
+    const view = await runs.queries.overview(orgScope(principal), now, OVERVIEW_MINUTES);
     const lag = (await options.lag?.()) ?? { router: null, store: null };
     return { ok: true, at: now, minutes: OVERVIEW_MINUTES, ...view, lag };
   });

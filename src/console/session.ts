@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Principal } from '../api/clients';
+import type { Principal } from '../access/principal';
 import { ApiError } from '../api/errors';
 import { CONSOLE_AUDIENCE, TokenIssuer } from '../api/tokens';
 import type { RunsService } from '../api/service';

@@ -1,4 +1,4 @@
-import { entityTitleOf, jsonOf } from '../api/run-view';
+import { entityTitleOf, jsonOf } from '../store/run-view';
 import type { Json, JsonObject } from '../model/json';
 import type { DeadLetterRow } from '../store/dead-letters';
 import type { LogRow, RunRow, UpdateRow } from '../store/run-store';

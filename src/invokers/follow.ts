@@ -1,6 +1,6 @@
 import { RouterError, describeError } from '../errors';
 import type { InvocationContext } from './invoker';
-import { AbortedError, sleep } from './retry';
+import { AbortedError, sleep } from '../net/retry';
 
 /** What a poll learned about a remote job (a workflow run, a pipeline). */
 export interface JobState {

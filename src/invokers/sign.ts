@@ -1,5 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { parseLossless, pythonJson } from '../codec/lossless-json';
+import { parseLossless, pythonJson } from '../model/lossless-json';
 
 /**
  * Port's signature scheme (PORT-REFERENCE.md, WEBHOOK and "Signatures on

@@ -1,6 +1,6 @@
 import { Kafka, KafkaConfig, logLevel as KafkaLogLevel, LogEntry } from 'kafkajs';
 import type { Logger } from '../log';
-import type { Config } from '../config/config';
+import type { KafkaConnectionConfig } from './config';
 import { kafkaSaslOptions, kafkaTlsOptions } from './security';
 
 const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
@@ -11,7 +11,7 @@ const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
 };
 
 /** A kafkajs client whose logs go through pino (kafkajs INFO is chatty: debug). */
-export function createKafka(config: Config['kafka'], logger: Logger, clientIdSuffix = '', overrides: Partial<KafkaConfig> = {}): Kafka {
+export function createKafka(config: KafkaConnectionConfig, logger: Logger, clientIdSuffix = '', overrides: Partial<KafkaConfig> = {}): Kafka {
   const log = logger.child({ component: 'kafkajs' });
   const options: KafkaConfig = {
     clientId: config.clientId + clientIdSuffix,

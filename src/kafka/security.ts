@@ -2,10 +2,10 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import type { OauthbearerProviderResponse, SASLOptions } from 'kafkajs';
-import type { Config } from '../config/config';
+import type { KafkaConnectionConfig } from './config';
 import { ConfigError } from '../errors';
 
-type KafkaConfig = Config['kafka'];
+type KafkaConfig = KafkaConnectionConfig;
 
 function readFile(variable: string, path: string): string {
   try {

@@ -1,4 +1,4 @@
-import type { Lossless } from '../codec/lossless-json';
+import type { Lossless } from './lossless-json';
 import { JsonObject } from './json';
 
 /**

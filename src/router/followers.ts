@@ -1,6 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import type { Logger } from '../log';
-import { AbortedError } from '../invokers/retry';
+import { AbortedError } from '../net/retry';
 
 /**
  * Work that continues after a run's outcome (a workflow run followed to its

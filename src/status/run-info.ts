@@ -1,4 +1,4 @@
-import { JsonLike, JsonMap, pythonJson } from '../codec/lossless-json';
+import { JsonLike, JsonMap, pythonJson } from '../model/lossless-json';
 import type { JsonObject } from '../model/json';
 import type { FrozenRun } from '../model/run';
 import type { RunInfo } from '../model/status';

@@ -1,4 +1,4 @@
-import { JsonLike, JsonMap, member, parseLossless, pythonJson } from '../codec/lossless-json';
+import { JsonLike, JsonMap, member, parseLossless, pythonJson } from '../model/lossless-json';
 import { CENSORED } from '../status/run-info';
 
 /** How the store's copy of a dead letter's value relates to the topic's. */

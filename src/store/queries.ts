@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { RunDetails, RunState } from './rules';
-import { DETAIL_COLUMNS, STATE_COLUMNS } from './run-writer';
+import { DETAIL_COLUMNS, STATE_COLUMNS } from './schema';
 
 /**
  * The store's list queries, each bounded: pages by keyset (a cursor), an

@@ -9,7 +9,7 @@ import { DeadLetterStore } from './dead-letters';
 import { LIMITS, countRuns, listRuns, overview } from './queries';
 import { openReadOnly } from './schema';
 import type { QueryRequest, QueryResponse } from './query-protocol';
-import { runView } from '../api/run-view';
+import { runView } from './run-view';
 import { lowerThisThread } from './thread-priority';
 
 let db: Database.Database | null = null;

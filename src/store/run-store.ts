@@ -4,7 +4,9 @@ import type { FrozenRun, InvocationMethod } from '../model/run';
 import { parsedJson } from '../model/json';
 import type { Decision } from './rules';
 import { RUN_SELECT, RunRow } from './queries';
-import { openReadOnly } from './schema';
+import { TimelineFields, openReadOnly } from './schema';
+
+export type { TimelineFields } from './schema';
 
 export type { RunRow } from './queries';
 export { logIdAt } from './run-writer';
@@ -20,18 +22,6 @@ export interface LogRow {
 
 /** One approver's decision on a run. */
 export type ApprovalRow = Decision;
-
-/** What an update leaves in its run's timeline, applied or not. */
-export interface TimelineFields {
-  partition: number;
-  status: string;
-  source: string;
-  actor: string | null;
-  statusLabel: string | null;
-  summary: string | null;
-  log: string | null;
-  at: number;
-}
 
 /** A timeline row as read back (offset as text, applied as 0/1). */
 export interface UpdateRow extends TimelineFields {

@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { RunStatusUpdate } from '../model/status';
 import { Decision, FoldedRun, RunDetails, RunState, fold, loaded } from './rules';
-import type { TimelineFields } from './run-store';
+import { DETAIL_COLUMNS, STATE_COLUMNS, TimelineFields } from './schema';
 
 /** What applying one update did (`invalid`: it can never apply and was skipped). */
 export type ApplyResult = 'applied' | 'ignored' | 'undecodable' | 'invalid';
@@ -40,16 +40,6 @@ export interface BatchOutcome {
 export function logIdAt(partition: number, offset: bigint): string {
   return `log_${partition.toString(36)}${offset.toString(36).padStart(8, '0')}`;
 }
-
-export const STATE_COLUMNS = `key, id, org_id AS orgId, action, status, status_label AS statusLabel, summary, links,
-  external_run_id AS externalRunId, invocation_type AS invocationType, blueprint, entity_identifier AS entityIdentifier,
-  user_id AS userId, user_email AS userEmail, origin, trigger_partition AS triggerPartition, has_agent_payload AS hasAgentPayload,
-  claim_by AS claimBy, claim_until AS claimUntil, claim_acked AS claimAcked, approval_type AS approvalType, approvers,
-  approval_state AS approvalState, approval_by AS approvalBy, approval_description AS approvalDescription,
-  approval_decided_at AS approvalDecidedAt, released_at AS releasedAt, released_nudge AS releasedNudge,
-  created_by AS createdBy, updated_by AS updatedBy, created_at AS createdAt, updated_at AS updatedAt, ended_at AS endedAt`;
-
-export const DETAIL_COLUMNS = `entity, properties, action_trigger AS actionTrigger, invocation, agent_payload AS agentPayload, response, parked`;
 
 const STATE_FIELDS = [
   'id', 'orgId', 'action', 'status', 'statusLabel', 'summary', 'links', 'externalRunId', 'invocationType', 'blueprint',

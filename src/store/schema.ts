@@ -232,3 +232,26 @@ export function openReadOnly(path: string): Database.Database {
   db.pragma('busy_timeout = 0');
   return db;
 }
+
+/** The columns of a run's state row and of its details row, as the code names them. */
+export const STATE_COLUMNS = `key, id, org_id AS orgId, action, status, status_label AS statusLabel, summary, links,
+  external_run_id AS externalRunId, invocation_type AS invocationType, blueprint, entity_identifier AS entityIdentifier,
+  user_id AS userId, user_email AS userEmail, origin, trigger_partition AS triggerPartition, has_agent_payload AS hasAgentPayload,
+  claim_by AS claimBy, claim_until AS claimUntil, claim_acked AS claimAcked, approval_type AS approvalType, approvers,
+  approval_state AS approvalState, approval_by AS approvalBy, approval_description AS approvalDescription,
+  approval_decided_at AS approvalDecidedAt, released_at AS releasedAt, released_nudge AS releasedNudge,
+  created_by AS createdBy, updated_by AS updatedBy, created_at AS createdAt, updated_at AS updatedAt, ended_at AS endedAt`;
+
+export const DETAIL_COLUMNS = `entity, properties, action_trigger AS actionTrigger, invocation, agent_payload AS agentPayload, response, parked`;
+
+/** What an update leaves in its run's timeline, applied or not. */
+export interface TimelineFields {
+  partition: number;
+  status: string;
+  source: string;
+  actor: string | null;
+  statusLabel: string | null;
+  summary: string | null;
+  log: string | null;
+  at: number;
+}

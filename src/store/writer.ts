@@ -111,7 +111,7 @@ export class StoreWriter extends EventEmitter {
   constructor(private readonly deps: StoreWriterDeps) {
     super();
     this.setMaxListeners(0);
-    this.path = deps.config.store.path ?? join('.data', 'runs.db');
+    this.path = deps.config.store.path;
     this.caughtUp = new Promise((r) => (this.markCaughtUp = r));
   }
 

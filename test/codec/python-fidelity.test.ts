@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import fc from 'fast-check';
 import { decodeTrigger } from '../../src/codec/decode';
-import { needsLossless, parseLossless, pythonFloat, pythonJson } from '../../src/codec/lossless-json';
+import { needsLossless, parseLossless, pythonFloat, pythonJson } from '../../src/model/lossless-json';
 import { portMessageJson, toPortMessage } from '../../src/codec/port-message';
 import { triggerBody, gitlabTarget } from '../../src/invokers/gitlab/invoker';
 import { buildOrgMessage } from '../../src/invokers/kafka/org-message';

@@ -10,8 +10,7 @@ describe('failures of the infrastructure', () => {
     let broker: DedicatedBroker = startDedicatedBroker();
     const client = new Kafka({ brokers: [broker.brokers], logLevel: logLevel.NOTHING, retry: { retries: 20, maxRetryTime: 2_000 } });
     const topics = testTopics();
-    const config = testConfig(topics, { ROUTER_SESSION_TIMEOUT_MS: '10000' });
-    config.kafka.brokers = [broker.brokers];
+    const config = testConfig(topics, { ROUTER_SESSION_TIMEOUT_MS: '10000', KAFKA_BROKERS: broker.brokers });
     const admin = client.admin();
     await admin.connect();
     await admin.createTopics({

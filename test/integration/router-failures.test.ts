@@ -4,7 +4,7 @@ import { createStatusCodec } from '../../src/codec/status-codec';
 import { ErrorCodes } from '../../src/errors';
 import { InvokerRegistry } from '../../src/invokers/index';
 import type { InvocationOutcome, Invoker } from '../../src/invokers/invoker';
-import { AbortedError } from '../../src/invokers/retry';
+import { AbortedError } from '../../src/net/retry';
 import { BatchProducer } from '../../src/kafka/batch-producer';
 import { silentLogger } from '../../src/log';
 import { RouterMetrics } from '../../src/metrics/metrics';

@@ -9,7 +9,7 @@ import { GithubInvoker } from '../../src/invokers/github/invoker';
 import { gitlabConfigSchema } from '../../src/invokers/gitlab/config';
 import { GitlabInvoker } from '../../src/invokers/gitlab/invoker';
 import type { Invoker } from '../../src/invokers/invoker';
-import { AbortedError } from '../../src/invokers/retry';
+import { AbortedError } from '../../src/net/retry';
 import { webhookConfigSchema } from '../../src/invokers/webhook/config';
 import { WebhookInvoker } from '../../src/invokers/webhook/invoker';
 import type { JsonObject } from '../../src/model/json';

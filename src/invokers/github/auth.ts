@@ -1,8 +1,8 @@
 import { KeyObject, createPrivateKey } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { BackendError, ErrorCodes } from '../../errors';
-import { httpRequest, statusError } from '../http/client';
-import { waitFor } from '../retry';
+import { httpRequest, statusError } from '../../net/http-client';
+import { waitFor } from '../../net/retry';
 import type { GithubConfig } from './config';
 
 /** A GitHub App JWT (RS256), valid ten minutes, backdated a minute for clock drift. */

@@ -2,10 +2,10 @@ import { portMessageJson, toPortMessage } from '../../codec/port-message';
 import { BackendError, ErrorCodes, RouterError, describeError } from '../../errors';
 import type { Json, JsonObject } from '../../model/json';
 import type { FrozenRun } from '../../model/run';
-import { HttpResponse, bodyObject, httpRequest, retryAfterMs, statusError } from '../http/client';
+import { HttpResponse, bodyObject, httpRequest, retryAfterMs, statusError } from '../../net/http-client';
 import type { InvocationContext, InvocationOutcome, Invoker } from '../invoker';
 import { followJob } from '../follow';
-import { AbortedError, sleep, withRetry } from '../retry';
+import { AbortedError, sleep, withRetry } from '../../net/retry';
 import { GithubAuth } from './auth';
 import type { GithubConfig } from './config';
 

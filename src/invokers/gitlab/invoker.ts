@@ -1,11 +1,11 @@
-import { JsonLike, JsonMap, JsonNumber, pythonJson } from '../../codec/lossless-json';
+import { JsonLike, JsonMap, JsonNumber, pythonJson } from '../../model/lossless-json';
 import { portMessageJson, toPortMessage } from '../../codec/port-message';
 import { BackendError, ErrorCodes, RouterError } from '../../errors';
 import type { FrozenRun } from '../../model/run';
-import { HttpResponse, bodyObject, httpRequest, statusError } from '../http/client';
+import { HttpResponse, bodyObject, httpRequest, statusError } from '../../net/http-client';
 import type { InvocationContext, InvocationOutcome, Invoker } from '../invoker';
 import { followJob } from '../follow';
-import { AbortedError, withRetry } from '../retry';
+import { AbortedError, withRetry } from '../../net/retry';
 import type { GitlabConfig } from './config';
 
 export interface GitlabTarget {

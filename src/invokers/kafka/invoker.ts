@@ -4,7 +4,7 @@ import { classifyWriteError } from '../../kafka/write-error';
 import type { BatchProducer } from '../../kafka/batch-producer';
 import type { FrozenRun } from '../../model/run';
 import type { InvocationContext, InvocationOutcome, Invoker } from '../invoker';
-import { untilDone } from '../retry';
+import { untilDone } from '../../net/retry';
 import type { KafkaInvokerConfig } from './config';
 import { buildOrgMessage } from './org-message';
 

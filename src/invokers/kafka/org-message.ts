@@ -1,4 +1,4 @@
-import { JsonLike, JsonMap, member, parseLossless, pythonJson } from '../../codec/lossless-json';
+import { JsonLike, JsonMap, member, parseLossless, pythonJson } from '../../model/lossless-json';
 import { PortRunMessage, portMessageJson, toPortMessage } from '../../codec/port-message';
 import type { FrozenRun } from '../../model/run';
 import { VerifyOptions, VerifyResult, portSignature, portTimestamp, verifyPortSignature } from '../sign';

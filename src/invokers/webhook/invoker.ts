@@ -4,9 +4,9 @@ import { BackendError, ErrorCodes, RouterError } from '../../errors';
 import { type JsonObject, jsonTooDeep } from '../../model/json';
 import type { FrozenRun } from '../../model/run';
 import { AddressGuard } from '../http/address-guard';
-import { HttpResponse, excerpt, httpRequest, statusError } from '../http/client';
+import { HttpResponse, excerpt, httpRequest, statusError } from '../../net/http-client';
 import type { InvocationContext, InvocationOutcome, Invoker } from '../invoker';
-import { AbortedError, withRetry } from '../retry';
+import { AbortedError, withRetry } from '../../net/retry';
 import { signatureHeaders } from '../sign';
 import type { WebhookConfig } from './config';
 

@@ -2,7 +2,7 @@ import type { KafkaMessage } from 'kafkajs';
 import type { BatchProducer } from '../../kafka/batch-producer';
 import { ErrorCodes, RouterError, describeError } from '../../errors';
 import { classifyWriteError } from '../../kafka/write-error';
-import { untilDone } from '../../invokers/retry';
+import { untilDone } from '../../net/retry';
 import { RouterMetrics, invocationLabel } from '../../metrics/metrics';
 import type { FrozenRun } from '../../model/run';
 import { buildUpdate } from '../../status/publisher';

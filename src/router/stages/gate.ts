@@ -1,6 +1,6 @@
 import type { KafkaMessage } from 'kafkajs';
 import { RouterError, describeError, isRouterError } from '../../errors';
-import { untilDone } from '../../invokers/retry';
+import { untilDone } from '../../net/retry';
 import type { Logger } from '../../log';
 import type { FrozenRun } from '../../model/run';
 import type { EventIdentity, MessageContext } from './context';

@@ -3,7 +3,7 @@ import type { ActionCatalog } from '../../catalog/catalog';
 import { EventIdentity, decodeTrigger } from '../../codec/decode';
 import type { RegistryCodec } from '../../codec/registry';
 import { RejectedEventError, describeError, isRouterError } from '../../errors';
-import { untilDone } from '../../invokers/retry';
+import { untilDone } from '../../net/retry';
 import type { RouterMetrics } from '../../metrics/metrics';
 import type { FrozenRun } from '../../model/run';
 import type { MessageContext } from './context';

@@ -1,6 +1,6 @@
 import { ErrorCodes, RejectedEventError, describeError, isRouterError } from '../../errors';
 import { InvocationContext, InvocationOutcome, Invoker, SLOW_CALL_MS } from '../../invokers/invoker';
-import { AbortedError } from '../../invokers/retry';
+import { AbortedError } from '../../net/retry';
 import { lazyChild } from '../../log';
 import { RouterMetrics, invocationLabel } from '../../metrics/metrics';
 import type { FrozenRun } from '../../model/run';

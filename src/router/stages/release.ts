@@ -1,6 +1,6 @@
 import type { KafkaMessage } from 'kafkajs';
 import { describeError, isRouterError } from '../../errors';
-import { untilDone } from '../../invokers/retry';
+import { untilDone } from '../../net/retry';
 import type { RouterMetrics } from '../../metrics/metrics';
 import type { MessageContext } from './context';
 import type { DeadLetterStage } from './dead-letter';

@@ -1,6 +1,6 @@
 import { ErrorCodes, RejectedEventError, RouterError, describeError, isRouterError } from '../../errors';
 import type { InvocationOutcome } from '../../invokers/invoker';
-import { untilDone } from '../../invokers/retry';
+import { untilDone } from '../../net/retry';
 import type { Logger } from '../../log';
 import type { RouterMetrics } from '../../metrics/metrics';
 import type { FrozenRun } from '../../model/run';

@@ -2,7 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { FakeGithub } from '../../../src/dev/fake-github';
 import { GithubAuth } from '../../../src/invokers/github/auth';
 import { githubConfigSchema } from '../../../src/invokers/github/config';
-import { AbortedError } from '../../../src/invokers/retry';
+import { AbortedError } from '../../../src/net/retry';
 
 /** GitHub App installation tokens against a local GitHub that verifies each JWT and mints tokens slowly. */
 describe('GithubAuth (GitHub App)', () => {

@@ -1,5 +1,5 @@
 import type { Json } from '../model/json';
-import type { LogRow, RunRow } from '../store/run-store';
+import type { LogRow, RunRow } from './run-store';
 
 
 /** A stored JSON text as its value (a text that is not JSON as itself). */

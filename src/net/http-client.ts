@@ -1,9 +1,9 @@
 import http, { IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import type { LookupFunction } from 'node:net';
-import { BackendError, ErrorCodes, describeError } from '../../errors';
-import { isJsonObject, jsonTooDeep, type JsonObject } from '../../model/json';
-import { AbortedError } from '../retry';
+import { BackendError, ErrorCodes, describeError } from '../errors';
+import { isJsonObject, jsonTooDeep, type JsonObject } from '../model/json';
+import { AbortedError } from './retry';
 
 /**
  * Connections are kept alive and reused: a TLS or TCP handshake per call

@@ -1,6 +1,6 @@
 import { RETRY_DEFAULTS } from '../../src/config/fragments';
 import { BackendError, ErrorCodes } from '../../src/errors';
-import { AbortedError, backoffDelay, sleep, withRetry } from '../../src/invokers/retry';
+import { AbortedError, backoffDelay, sleep, withRetry } from '../../src/net/retry';
 
 const fast = { ...RETRY_DEFAULTS, initialDelayMs: 1, maxDelayMs: 5, maxAttempts: 4, deadlineMs: 5_000 };
 const retriable = () => new BackendError(ErrorCodes.BACKEND_UNAVAILABLE, 'HTTP 503', { retriable: true });
