@@ -265,6 +265,8 @@ export class App {
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = null;
     await this.router.stop();
+    // Notifications under way end before the invokers and the store they use.
+    await this.approvals?.stop();
     await this.invokers.close();
     await this.runs?.stop();
     this.batch.flush();

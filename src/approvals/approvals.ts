@@ -18,6 +18,9 @@ import { RELEASE_HEADER, Release, RunGate } from '../router/stages/gate';
 /** An approved run not routed this long after the decision is nudged again (the first nudge was lost). */
 export const STALLED_RELEASE_MS = 15_000;
 
+/** How long an approval notification may take, retries included. */
+const NOTIFY_TIMEOUT_MS = 60_000;
+
 /** How long a release waits for the store to show the decision it follows. */
 const RELEASE_WAIT_MS = 10_000;
 
@@ -104,6 +107,9 @@ export class Approvals implements RunGate {
   private readonly logger: Logger;
   /** The sweep under way, if any. */
   private sweeping: Promise<void> | null = null;
+  /** Aborted by stop(): notifications under way end. */
+  private readonly closing = new AbortController();
+  private readonly notifying = new Set<Promise<void>>();
 
   constructor(private readonly deps: ApprovalsDeps) {
     this.cipher = new ParkedCipher(deps.secret);
@@ -153,7 +159,21 @@ export class Approvals implements RunGate {
       return;
     }
     log.info({ runId: run.runId, approvers, type: requirement.type }, 'run waits for approval');
-    if (requirement.notifyUrl) void this.notify(run, requirement, approvers, log);
+    if (requirement.notifyUrl) {
+      const sent: Promise<void> = this.notify(run, requirement, approvers, log).finally(() => this.notifying.delete(sent));
+      this.notifying.add(sent);
+    }
+  }
+
+  /** Approval notifications under way. */
+  get notificationsInFlight(): number {
+    return this.notifying.size;
+  }
+
+  /** Ends the notifications under way and waits for them, and for a sweep under way. */
+  async stop(): Promise<void> {
+    this.closing.abort();
+    await Promise.allSettled([...this.notifying, this.sweeping]);
   }
 
   private async notify(run: FrozenRun, requirement: ApprovalRequirement, approvers: string[], log: Logger): Promise<void> {
@@ -171,7 +191,9 @@ export class Approvals implements RunGate {
       triggeredAt: run.triggeredAt,
     };
     const target = { ...run, invocationMethod: { type: 'WEBHOOK', agent: false, url: requirement.notifyUrl!, method: 'POST', synchronized: true, body } } as FrozenRun;
-    const ctx = { signal: new AbortController().signal, logger: log, report: async () => undefined, follow: () => undefined };
+    // Bounded, and ended by stop(): a notification never outlives the process's store.
+    const signal = AbortSignal.any([this.closing.signal, AbortSignal.timeout(NOTIFY_TIMEOUT_MS)]);
+    const ctx = { signal, logger: log, report: async () => undefined, follow: () => undefined };
     let line: string;
     try {
       const outcome = await notifier.invoke(target, ctx);
@@ -180,6 +202,7 @@ export class Approvals implements RunGate {
       line = `Approval notification failed: ${describeError(err)}`;
     }
     if (line.startsWith('Approval notification failed')) log.warn({ runId: run.runId }, line);
+    if (this.closing.signal.aborted) return;
     await this.deps.runs
       .write({ id: run.runId, orgId: run.orgId, action: run.action, invocationType: run.invocationMethod.type }, ROUTER, {
         status: 'IN_PROGRESS',

@@ -235,18 +235,19 @@ describe('approvals', () => {
   test('approval claimed by the event, or a forged release nudge, counts for nothing', async () => {
     const runId = await trigger('deploy_prod', { approved: true, approval: { state: 'APPROVED' }, requiredApproval: false }, { 'x-approved': 'true' });
     await waiting(runId);
-    // A nudge for a run nobody approved: the router finds no approval in its store and routes nothing.
+    // A nudge for a run nobody approved, on the run's own partition where a real one goes: the router finds no
+    // approval in its store and routes nothing.
     const partition = app.runs!.store.getRun(runId)!.triggerPartition!;
-    await kafka.produce(topics.trigger, [{ key: runId, value: JSON.stringify({ release: runId }), headers: { [RELEASE_HEADER]: runId } }]);
+    await kafka.produce(topics.trigger, [{ key: runId, value: JSON.stringify({ release: runId }), headers: { [RELEASE_HEADER]: runId }, partition }]);
     const declinedId = await trigger('deploy_prod');
     await waiting(declinedId);
     await as('acme-lead', 'PATCH', `/v1/actions/runs/${declinedId}/approval`, { status: 'DECLINE' });
     await kafka.produce(topics.trigger, [{ key: declinedId, value: '{}', headers: { [RELEASE_HEADER]: declinedId } }]);
-    await new Promise((r) => setTimeout(r, 12_000));
+    // Both nudges handled (a nudge waits up to 10 s for a decision before it is ignored): their offsets are committed.
+    await eventually(() => kafka.committedAll(topics.group, topics.trigger), 'both forged nudges handled', 30_000);
     expect(status(runId)).toBe('WAITING_FOR_APPROVAL');
     expect(receiver.deliveries(runId)).toBe(0);
     expect(receiver.deliveries(declinedId)).toBe(0);
-    expect(partition).toBeGreaterThanOrEqual(0);
     // Approved for real, it is routed once, forged nudge or not.
     expect((await as('acme-lead', 'PATCH', `/v1/actions/runs/${runId}/approval`, { status: 'APPROVE' })).status).toBe(201);
     await eventually(() => status(runId) === 'SUCCESS', 'routed after the real approval');
@@ -432,5 +433,47 @@ describe('approvals', () => {
       expect(shown).toBe((await app.runs!.queries.listRuns({ orgId: 'org_acme', statuses: ['WAITING_FOR_APPROVAL'] }, { limit: 1000 })).rows.length);
       expect(errors).toEqual([]);
     });
+  });
+});
+
+// Issue 18, defect 9: a notification ran on a signal nothing ever aborted, so a slow approvers' endpoint kept it
+// (and its retries, and its write to the store) going past the router's stop.
+describe('approval notifications at shutdown', () => {
+  const kafka = new TestKafka();
+  const topics = testTopics();
+  /** An approvers' endpoint that never answers, noting each request and when its caller gave up on it. */
+  const held: { closed: boolean }[] = [];
+  const hanging = http.createServer((req) => {
+    const call = { closed: false };
+    held.push(call);
+    req.socket.on('close', () => (call.closed = true));
+  });
+  afterAll(async () => {
+    hanging.closeAllConnections();
+    await new Promise((r) => hanging.close(r));
+    await kafka.deleteTopics(topics);
+    await kafka.close();
+  });
+
+  it('a notification under way ends when the router stops, and stop waits for it', async () => {
+    await new Promise<void>((r) => hanging.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(hanging.address() as AddressInfo).port}/approvals`;
+    const dir = mkdtempSync(join(tmpdir(), 'approval-notify-'));
+    writeFileSync(
+      join(dir, 'actions.json'),
+      JSON.stringify([{ identifier: 'deploy_prod', requiredApproval: true, approvalNotification: { type: 'webhook', url }, invocationMethod: { type: 'WEBHOOK', url } }]),
+    );
+    const app = await startApp(
+      testConfig(topics, { ACTIONS_PATH: join(dir, 'actions.json'), APPROVAL_SECRET: 'approval-test-parking-secret-0123456789', WEBHOOK_ALLOWED_HOSTS: '127.0.0.1', WEBHOOK_TIMEOUT_MS: '60000' }),
+    );
+    try {
+      await kafka.produce(topics.trigger, [{ key: 'r_notify', value: JSON.stringify(samplePortMessage({ runId: 'r_notify', action: 'deploy_prod' })) }]);
+      await eventually(() => held.length === 1, 'the approvers’ endpoint is called');
+      expect(app.approvals!.notificationsInFlight).toBe(1);
+    } finally {
+      await app.stop();
+    }
+    expect(app.approvals!.notificationsInFlight).toBe(0);
+    await eventually(() => held[0]!.closed, 'the notification’s request is given up', 5_000);
   });
 });
