@@ -167,6 +167,20 @@ function tokenFromAws(region: string): () => Promise<{ value: string; expiresAt:
 }
 
 /** kafkajs's SASL options for the configured mechanism, or undefined. */
+/**
+ * One token provider per set of settings in this thread: every Kafka client
+ * of the process (the router's, the start check's) shares its token, so an
+ * endpoint is asked once, not once per client.
+ */
+const providers = new Map<string, TokenProvider>();
+
+function shared(key: object, make: () => TokenProvider): TokenProvider {
+  const id = JSON.stringify(key);
+  let provider = providers.get(id);
+  if (!provider) providers.set(id, (provider = make()));
+  return provider;
+}
+
 export function kafkaSaslOptions(kafka: KafkaConfig): SASLOptions | undefined {
   const sasl = kafka.sasl;
   if (!sasl) return undefined;
@@ -177,10 +191,10 @@ export function kafkaSaslOptions(kafka: KafkaConfig): SASLOptions | undefined {
       return { mechanism: sasl.mechanism, username: sasl.username!, password: sasl.password! } as SASLOptions;
     case 'oauthbearer': {
       const o = sasl.oauthbearer;
-      return { mechanism: 'oauthbearer', oauthBearerProvider: cached(o.tokenFile ? tokenFromFile(o.tokenFile) : tokenFromEndpoint(o), o.extensions) };
+      return { mechanism: 'oauthbearer', oauthBearerProvider: shared(o, () => cached(o.tokenFile ? tokenFromFile(o.tokenFile) : tokenFromEndpoint(o), o.extensions)) };
     }
     case 'aws-msk-iam':
-      return { mechanism: 'oauthbearer', oauthBearerProvider: cached(tokenFromAws(sasl.awsRegion!)) };
+      return { mechanism: 'oauthbearer', oauthBearerProvider: shared({ aws: sasl.awsRegion }, () => cached(tokenFromAws(sasl.awsRegion!))) };
   }
 }
 

@@ -14,6 +14,11 @@ export function invocationLabel(type: string | null | undefined): string {
 export class RouterMetrics {
   readonly registry = new Registry();
   readonly received = new Counter({ name: 'action_router_runs_received_total', help: 'Trigger messages consumed', registers: [this.registry] });
+  readonly intakeRetries = new Counter({
+    name: 'action_router_intake_retries_total',
+    help: 'Trigger decodes that failed for a reason that may pass (the schema registry away or slow) and are tried again',
+    registers: [this.registry],
+  });
   readonly routed = new Counter({
     name: 'action_router_runs_routed_total',
     help: 'Runs handed to an invoker, by invocation type',

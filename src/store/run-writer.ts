@@ -37,6 +37,9 @@ export interface BatchOutcome {
 }
 
 /** The id of the log an update at this position wrote: stable across rebuilds. */
+/** A failpoint for crash tests: the process kills itself mid-transaction once this many updates were taken (0: never). */
+const KILL_AT_UPDATE = Number(process.env.ACTION_ROUTER_TEST_KILL_AT_UPDATE ?? 0);
+
 export function logIdAt(partition: number, offset: bigint): string {
   return `log_${partition.toString(36)}${offset.toString(36).padStart(8, '0')}`;
 }
@@ -142,6 +145,9 @@ export class RunWriter {
     return new Map(this.stmts.offsets.all().map((r) => [r.partition, BigInt(r.next_offset)]));
   }
 
+  /** Updates this writer has taken into transactions (the crash test's failpoint counts them). */
+  private taken = 0;
+
   apply(entries: readonly WriterEntry[]): BatchOutcome {
     let outcome!: BatchOutcome;
     // IMMEDIATE: the offsets are read under the write lock, so two
@@ -185,6 +191,9 @@ export class RunWriter {
     for (const run of runs.values()) this.write(run);
     this.timeline.run(timeline);
     this.logs.run(logs);
+    this.taken += fresh.length;
+    // Tests only: die inside the transaction, its rows written and not committed (test/integration/store-crash.test.ts).
+    if (KILL_AT_UPDATE > 0 && this.taken >= KILL_AT_UPDATE) process.kill(process.pid, 'SIGKILL');
     for (const [partition, next] of positions) this.stmts.offset.run(partition, String(next));
     const runIds = [...touched];
     return { results, runIds, orgIds: runIds.map((id) => runs.get(id)?.state.orgId ?? null), positions };

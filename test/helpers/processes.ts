@@ -2,6 +2,7 @@ import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, openSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { AddressInfo, createServer } from 'node:net';
 import { brokers } from './kafka';
 
 const ROOT = resolve(__dirname, '..', '..');
@@ -17,6 +18,25 @@ export function spawnRouter(env: Record<string, string>, name = 'router'): Child
     env: { PATH: process.env.PATH, KAFKA_BROKERS: brokers(), LOG_LEVEL: 'warn', HTTP_PORT: '0', RUNS_DB_PATH: join(logDir, `${name}-runs.db`), ...env },
     stdio: ['ignore', out, out],
   });
+}
+
+/** A TCP port free right now on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((r) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => r(port));
+    });
+  });
+}
+
+/** The sum of a metric's samples on a router's /metrics (0 when it has none). */
+export async function metricSum(base: string, name: string): Promise<number> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `))
+    .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
 }
 
 export function stopped(child: ChildProcess): Promise<number | null> {

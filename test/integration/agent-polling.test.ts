@@ -49,8 +49,14 @@ describe("Port's agent over HTTP (AGENT_DELIVERY=http)", () => {
     // Only the claimer's ack counts.
     expect((await api.as('acme-ci', 'PATCH', '/v1/actions/runs/ack', { runIds: [runId] })).body).toEqual({ ok: true, ackedCount: 0 });
     expect((await api.as('acme-agent', 'PATCH', '/v1/actions/runs/ack', { runIds: [runId] })).body).toEqual({ ok: true, ackedCount: 1 });
-    // Acknowledged: it never lapses back.
-    await new Promise((r) => setTimeout(r, 2_200));
+    // Acknowledged: it never lapses back. A run claimed later and not acknowledged shows when the claim time has passed.
+    const lapsing = 'r_poll_lapsing';
+    await agentRun(lapsing);
+    expect(((await claim('acme-agent')).body.runs as { id: string }[]).map((r) => r.id)).toEqual([lapsing]);
+    let again: { id: string }[] = [];
+    await eventually(async () => (again = (await claim('acme-ci')).body.runs as { id: string }[]).length > 0, 'the unacknowledged claim lapsed', 15_000);
+    expect(again.map((r) => r.id)).toEqual([lapsing]);
+    expect((await api.as('acme-ci', 'PATCH', '/v1/actions/runs/ack', { runIds: [lapsing] })).body).toEqual({ ok: true, ackedCount: 1 });
     expect((await claim('acme-ci')).body.runs).toEqual([]);
     expect((await api.as('acme-agent', 'POST', '/v1/workflows/runs/claim-pending', { installationId: 'port-agent-1', limit: 10 })).body).toEqual({ ok: true, nodeRuns: [] });
     expect((await api.as('acme-agent', 'PATCH', '/v1/organization', { settings: { portAgentStreamerName: 'POLLING' } })).status).toBe(200);
@@ -66,9 +72,12 @@ describe("Port's agent over HTTP (AGENT_DELIVERY=http)", () => {
     const winners = [a, b].filter((r) => (r.body.runs as unknown[]).length === 1);
     expect(winners).toHaveLength(1);
     // Nobody acknowledged it: after AGENT_CLAIM_SECONDS it is handed out again.
-    await new Promise((r) => setTimeout(r, 2_200));
-    const again = await claim('acme-ci');
-    expect((again.body.runs as { id: string }[]).map((r) => r.id)).toEqual([runId]);
+    const claimedAt = Date.now();
+    let again: { id: string }[] = [];
+    await eventually(async () => (again = (await claim('acme-ci')).body.runs as { id: string }[]).length > 0, 'the claim lapsed', 15_000);
+    expect(again.map((r) => r.id)).toEqual([runId]);
+    // Not before the claim time (AGENT_CLAIM_SECONDS=2).
+    expect(Date.now() - claimedAt).toBeGreaterThanOrEqual(1_900);
   });
 
   test('bad claims get the envelope', async () => {

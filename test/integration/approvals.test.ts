@@ -94,6 +94,8 @@ describe('approvals', () => {
   let env: Record<string, string>;
   let app: App;
   let api: ApiClient;
+  /** Every trigger and nudge on `t`'s trigger topic handled by its router: deliveries counted after it are final. */
+  const settled = (t: TestTopics = topics) => eventually(() => kafka.committedAll(t.group, t.trigger), 'every trigger and nudge handled', 30_000);
 
   beforeAll(async () => {
     await receiver.start();
@@ -179,7 +181,7 @@ describe('approvals', () => {
     const again = await as('acme-lead', 'PATCH', `/v1/actions/runs/${runId}/approval`, { status: 'APPROVE' });
     expect(again.status).toBe(422);
     expect(String(again.body.message)).toContain('already decided');
-    await new Promise((r) => setTimeout(r, 1_000));
+    await settled();
     expect(status(runId)).toBe('WAITING_FOR_APPROVAL');
     expect(receiver.deliveries(runId)).toBe(0);
     const approvers = await as('acme-ci', 'GET', `/v1/actions/runs/${runId}/approvers`);
@@ -202,7 +204,7 @@ describe('approvals', () => {
     expect((await as('acme-lead', 'PATCH', `/v1/actions/runs/${runId}/approval`, { status: 'APPROVE' })).status).toBe(422);
     // A backend cannot revive it either.
     expect((await as('acme-ci', 'PATCH', `/v1/actions/runs/${runId}`, { status: 'SUCCESS' })).status).toBe(422);
-    await new Promise((r) => setTimeout(r, 500));
+    await settled();
     expect(receiver.deliveries(runId)).toBe(0);
   });
 
@@ -220,7 +222,7 @@ describe('approvals', () => {
     const other = await trigger('deploy_prod');
     await waiting(other);
     expect((await as('acme-admin', 'POST', `/v1/actions/runs/${other}/cancel`, {})).status).toBe(200);
-    await new Promise((r) => setTimeout(r, 500));
+    await settled();
     expect(receiver.deliveries(runId) + receiver.deliveries(other)).toBe(0);
   });
 
@@ -272,7 +274,7 @@ describe('approvals', () => {
         }),
       );
       for (const id of ids) await eventually(() => status(id) === 'SUCCESS', `run ${id} done`);
-      await new Promise((r) => setTimeout(r, 1_500));
+      await settled();
       expect(ids.map((id) => receiver.deliveries(id))).toEqual(ids.map(() => 1));
     } finally {
       await second.stop();
@@ -333,11 +335,11 @@ describe('approvals', () => {
       const token = await apiOnlyClient.call('POST', '/v1/auth/access_token', { body: { clientId: 'acme-lead', clientSecret: CLIENTS['acme-lead'].secret } });
       const approved = await apiOnlyClient.call('PATCH', `/v1/actions/runs/${runId}/approval`, { token: token.body.accessToken as string, body: { status: 'APPROVE' } });
       expect(approved.status).toBe(201);
-      await new Promise((r) => setTimeout(r, 1_000));
+      // No router runs: the nudge waits on the topic.
       expect(receiver.deliveries(runId)).toBe(0);
       router = spawnRouter(routerEnv, 'approvals-2');
       await eventually(() => status(runId, apiOnly) === 'SUCCESS', 'routed by the restarted router', 40_000);
-      await new Promise((r) => setTimeout(r, 1_500));
+      await settled(own);
       expect(receiver.deliveries(runId)).toBe(1);
     } finally {
       router.kill('SIGTERM');

@@ -356,7 +356,10 @@ describe('runs console (HTTP)', () => {
     const acmeRun = await trigger('org_acme');
     const globexRun = await trigger('org_globex');
     await eventually(() => a.seen.join('').includes(acmeRun) && g.seen.join('').includes(globexRun), 'each stream has its run');
-    await new Promise((r) => setTimeout(r, 300));
+    // A later run of each org: once each stream has it, anything of the other org's run would have come before it.
+    const acmeMark = await trigger('org_acme');
+    const globexMark = await trigger('org_globex');
+    await eventually(() => a.seen.join('').includes(acmeMark) && g.seen.join('').includes(globexMark), 'each stream has its later run');
     await a.stop();
     await g.stop();
     expect(a.seen.join('')).not.toContain(globexRun);

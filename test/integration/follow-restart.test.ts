@@ -42,9 +42,8 @@ describe('followed runs survive a restart', () => {
     ]);
     await k.follow(topics.status, (m) => updates.push(json<RunStatusUpdate>(m)));
     await eventually(() => updates.some((u) => u.runId === runId && u.externalRunId), 'the workflow run found', 30_000);
-    // Let the trigger's offset be committed (ROUTER_COMMIT_INTERVAL_MS), so the
-    // restart does not dispatch it again (at-least-once would allow that).
-    await new Promise((r) => setTimeout(r, 1_500));
+    // The trigger's offset committed, so the restart does not dispatch it again (at-least-once would allow that).
+    await eventually(() => k.committedAll(topics.group, topics.trigger), 'the trigger committed', 30_000);
     expect(github.runs[0]!.status).not.toBe('completed');
     first.kill('SIGKILL');
     await stopped(first);
@@ -52,16 +51,18 @@ describe('followed runs survive a restart', () => {
     const second = spawnRouter(env, 'follow-second');
     try {
       await eventually(() => updates.some((u) => u.runId === runId && u.status === 'SUCCESS'), 'SUCCESS after the restart', 40_000);
-      // Followed by the restarted router, not re-dispatched.
-      expect(github.runs).toHaveLength(1);
-      await new Promise((r) => setTimeout(r, 1_000));
-      const terminal = updates.filter((u) => u.runId === runId && u.status !== 'IN_PROGRESS');
-      expect(terminal).toHaveLength(1);
-      expect(terminal[0]).toMatchObject({ externalRunId: String(github.runs[0]!.id), source: 'ROUTER' });
-      expect(updates.length).toBeGreaterThan(before);
     } finally {
+      // A graceful stop ends the follow and flushes every update it made: what the topic has next is all there is.
       second.kill('SIGTERM');
       await stopped(second);
     }
+    const written = await k.messageCount(topics.status);
+    await eventually(() => updates.length === written, 'every status update read', 10_000);
+    // Followed by the restarted router, not re-dispatched.
+    expect(github.runs).toHaveLength(1);
+    const terminal = updates.filter((u) => u.runId === runId && u.status !== 'IN_PROGRESS');
+    expect(terminal).toHaveLength(1);
+    expect(terminal[0]).toMatchObject({ externalRunId: String(github.runs[0]!.id), source: 'ROUTER' });
+    expect(updates.length).toBeGreaterThan(before);
   }, 120_000);
 });

@@ -13,6 +13,9 @@ import { APICURIO, RegistryProxy, TestRegistry, startRegistry } from '../helpers
  * Registry mode against a real Confluent-compatible registry (Apicurio
  * 3.0.9 from ../shared/tools/apicurio; the local fake where that is missing).
  */
+/** A counter's total over its labels. */
+const total = async (counter: { get(): Promise<{ values: { value: number }[] }> }) => (await counter.get()).values.reduce((n, v) => n + v.value, 0);
+
 /** The status schema without some of its fields (earlier versions were the current one less the fields added since). */
 function statusSchemaWithout(names: string[]): object {
   const current = statusUpdateSchema as { fields: { name: string }[] };
@@ -112,32 +115,35 @@ describe('schema-registry mode', () => {
     await proxy.down();
     const N = 20;
     await k.produce(topics.trigger, await Promise.all(Array.from({ length: N }, async (_, i) => ({ key: `r_down_${i}`, value: await framed(id, `r_down_${i}`) }))));
-    // The router cannot decode while the registry is unreachable: nothing is routed, nothing dead-lettered.
-    await new Promise((r) => setTimeout(r, 3_000));
+    // The router cannot decode while the registry is unreachable: every trigger taken in, none routed or dead-lettered.
+    await eventually(async () => (await total(app.metrics.received)) >= N && (await total(app.metrics.intakeRetries)) >= 1, 'every trigger taken in, decoding retried');
     expect((await app.metrics.deadLettered.get()).values.reduce((n, v) => n + v.value, 0)).toBe(0);
     expect(app.runs!.store.getRun('r_down_0')).toBeUndefined();
     await proxy.up();
     const routed = await k.collect(topics.orgTemplate.replace('{orgId}', 'org_avro'), (ms) => ms.length >= N, 60_000);
     expect(new Set(routed.map((m) => m.key!.toString())).size).toBe(N);
-    const dead = await k.collect(topics.dlq, () => false, 1_000).catch(() => []);
-    expect(dead).toHaveLength(0);
+    await eventually(() => k.committedAll(topics.group, topics.trigger), 'every outcome acknowledged');
+    expect(await k.messageCount(topics.dlq)).toBe(0);
     await proxy.down();
   }, 120_000);
 
   onlyReal('a frozen registry (SIGSTOP) times out and is waited for; SIGCONT and every run is routed', async () => {
     const topics = testTopics();
-    await start(topics);
+    const app = await start(topics);
     const id = await registerTrigger(topics);
     process.kill(registry.pid!, 'SIGSTOP');
     try {
       await k.produce(topics.trigger, [{ key: 'r_frozen', value: await framed(id, 'r_frozen') }]);
-      await new Promise((r) => setTimeout(r, 3_000));
+      // Its decode timed out against the frozen registry (SCHEMA_REGISTRY_TIMEOUT_MS=1000) and is tried again.
+      await eventually(async () => (await total(app.metrics.intakeRetries)) >= 1, 'a decode timed out and is retried');
+      expect(app.runs!.store.getRun('r_frozen')).toBeUndefined();
     } finally {
       process.kill(registry.pid!, 'SIGCONT');
     }
     const routed = await k.collect(topics.orgTemplate.replace('{orgId}', 'org_avro'), (ms) => ms.length >= 1, 60_000);
     expect(routed.map((m) => m.key!.toString())).toEqual(['r_frozen']);
-    expect(await k.collect(topics.dlq, () => false, 1_000)).toHaveLength(0);
+    await eventually(() => k.committedAll(topics.group, topics.trigger), 'every outcome acknowledged');
+    expect(await k.messageCount(topics.dlq)).toBe(0);
   }, 120_000);
 
   it('undecodable framed Avro (unknown id, trailing bytes) is dead-lettered at once, with FAILURE for the key', async () => {

@@ -62,7 +62,10 @@ export class IntakeStage {
     const result = await untilDone(
       signal,
       () => this.intake.accept(message),
-      (err, n) => log.warn({ err: describeError(err), attempt: n }, 'cannot decode yet; retrying'),
+      (err, n) => {
+        this.metrics.intakeRetries.inc();
+        log.warn({ err: describeError(err), attempt: n }, 'cannot decode yet; retrying');
+      },
       (err) => !(isRouterError(err) && err.retriable),
     );
     if (result.kind === 'skip') {
