@@ -152,6 +152,25 @@ function kafkaErrorType(err: unknown): string | undefined {
   return e?.type ?? e?.originalError?.type ?? e?.cause?.type;
 }
 
+/** Answers of a group lookup that pass on their own: the broker is still making its offsets topic, or moving a coordinator. */
+const COORDINATOR_STARTING = new Set(['GROUP_COORDINATOR_NOT_AVAILABLE', 'GROUP_LOAD_IN_PROGRESS', 'NOT_COORDINATOR_FOR_GROUP']);
+
+/**
+ * What a failed group lookup means for the start. A new cluster makes
+ * __consumer_offsets on the first coordinator lookup, so "no coordinator"
+ * is waited for like an unreachable broker (KAFKA_START_TIMEOUT_MS); a
+ * refusal (authorization) fails at once.
+ */
+export function groupFailure(groupId: string, err: unknown): Check {
+  const what = `group ${groupId}`;
+  const type = kafkaErrorType(err);
+  if (type === 'GROUP_AUTHORIZATION_FAILED') return { status: 'fail', what, detail: "not authorized: grant the router's principal Read on the group (ROUTER_GROUP_ID)" };
+  if ((type && COORDINATOR_STARTING.has(type)) || (err as Error | undefined)?.name === 'KafkaJSGroupCoordinatorNotFound') {
+    return { status: 'fail', what, transient: true, detail: `no group coordinator yet (${describeError(err)}): a new cluster creates it on first use` };
+  }
+  return { status: 'fail', what, detail: describeError(err) };
+}
+
 async function topicCheck(admin: Admin, topic: string, autoCreate: boolean): Promise<Check> {
   const what = `topic ${topic}`;
   try {
@@ -253,18 +272,10 @@ export async function connectionChecks(config: Config, scope: CheckScope): Promi
       try {
         const { groups } = await admin.describeGroups([scope.groupId]);
         const type = kafkaErrorType(groups[0]);
-        checks.push(
-          type === 'GROUP_AUTHORIZATION_FAILED'
-            ? { status: 'fail', what: `group ${scope.groupId}`, detail: "not authorized: grant the router's principal Read on the group (ROUTER_GROUP_ID)" }
-            : { status: 'ok', what: `group ${scope.groupId}`, detail: `${groups[0]?.state ?? 'unknown'} (${groups[0]?.members.length ?? 0} member(s))` },
-        );
+        const refused = type === 'GROUP_AUTHORIZATION_FAILED' || (type && COORDINATOR_STARTING.has(type)) ? groupFailure(scope.groupId, groups[0]) : null;
+        checks.push(refused ?? { status: 'ok', what: `group ${scope.groupId}`, detail: `${groups[0]?.state ?? 'unknown'} (${groups[0]?.members.length ?? 0} member(s))` });
       } catch (err) {
-        const type = kafkaErrorType(err);
-        checks.push({
-          status: 'fail',
-          what: `group ${scope.groupId}`,
-          detail: type === 'GROUP_AUTHORIZATION_FAILED' ? "not authorized: grant the router's principal Read on the group (ROUTER_GROUP_ID)" : describeError(err),
-        });
+        checks.push(groupFailure(scope.groupId, err));
       }
     }
   } finally {
