@@ -1,4 +1,3 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import type { KafkaMessage, Producer } from 'kafkajs';
 import type { ActionCatalog } from '../catalog/catalog';
 import { ApprovalRequirement, approvalOf } from '../catalog/definition';
@@ -8,58 +7,22 @@ import { ErrorCodes, RejectedEventError, RouterError, describeError } from '../e
 import type { Invoker } from '../invokers/invoker';
 import type { Logger } from '../log';
 import type { FrozenRun } from '../model/run';
-import type { RunApproval } from '../model/status';
 import type { StatusFields } from '../status/publisher';
 import { runInfo } from '../status/run-info';
 import type { RunRow } from '../store/run-store';
 import type { RunStoreService } from '../store/service';
+import { ParkedCipher } from './cipher';
+import { ApprovalNotifier } from './notifier';
+import { ROUTER, approval } from './steps';
+
 import { RELEASE_HEADER, Release, RunGate } from '../router/stages/gate';
 
 /** An approved run not routed this long after the decision is nudged again (the first nudge was lost). */
 export const STALLED_RELEASE_MS = 15_000;
 
-/** How long an approval notification may take, retries included. */
-const NOTIFY_TIMEOUT_MS = 60_000;
-
 /** How long a release waits for the store to show the decision it follows. */
 const RELEASE_WAIT_MS = 10_000;
 
-const ROUTER = 'router';
-
-function approval(event: RunApproval['event'], fields: Partial<RunApproval> = {}): RunApproval {
-  return { event, by: ROUTER, description: null, type: null, approvers: [], parked: null, ...fields };
-}
-
-/**
- * The parked event: AES-256-GCM under a key derived from APPROVAL_SECRET,
- * bound to the run id (a ciphertext moved to another run does not open).
- * The status topic may be read widely; the event's inputs stay the routers'.
- */
-export class ParkedCipher {
-  private readonly key: Buffer;
-
-  constructor(secret: string) {
-    this.key = createHash('sha256').update(`action-router approvals\0${secret}`).digest();
-  }
-
-  seal(runId: string, event: { key: Buffer | null; value: Buffer }): string {
-    const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', this.key, iv);
-    cipher.setAAD(Buffer.from(runId));
-    const plain = Buffer.from(JSON.stringify({ k: event.key?.toString('base64') ?? null, v: event.value.toString('base64') }));
-    const sealed = Buffer.concat([cipher.update(plain), cipher.final()]);
-    return Buffer.concat([iv, cipher.getAuthTag(), sealed]).toString('base64');
-  }
-
-  open(runId: string, text: string): { key: Buffer | null; value: Buffer } {
-    const raw = Buffer.from(text, 'base64');
-    const decipher = createDecipheriv('aes-256-gcm', this.key, raw.subarray(0, 12));
-    decipher.setAAD(Buffer.from(runId));
-    decipher.setAuthTag(raw.subarray(12, 28));
-    const plain = JSON.parse(Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8')) as { k: string | null; v: string };
-    return { key: plain.k === null ? null : Buffer.from(plain.k, 'base64'), value: Buffer.from(plain.v, 'base64') };
-  }
-}
 
 export interface ApprovalsDeps {
   runs: RunStoreService;
@@ -107,13 +70,12 @@ export class Approvals implements RunGate {
   private readonly logger: Logger;
   /** The sweep under way, if any. */
   private sweeping: Promise<void> | null = null;
-  /** Aborted by stop(): notifications under way end. */
-  private readonly closing = new AbortController();
-  private readonly notifying = new Set<Promise<void>>();
+  private readonly notifier: ApprovalNotifier;
 
   constructor(private readonly deps: ApprovalsDeps) {
     this.cipher = new ParkedCipher(deps.secret);
     this.logger = deps.logger.child({ component: 'approvals' });
+    this.notifier = new ApprovalNotifier(deps.runs, deps.notifier);
   }
 
   requirement(run: FrozenRun): ApprovalRequirement | null {
@@ -159,60 +121,17 @@ export class Approvals implements RunGate {
       return;
     }
     log.info({ runId: run.runId, approvers, type: requirement.type }, 'run waits for approval');
-    if (requirement.notifyUrl) {
-      const sent: Promise<void> = this.notify(run, requirement, approvers, log).finally(() => this.notifying.delete(sent));
-      this.notifying.add(sent);
-    }
+    if (requirement.notifyUrl) this.notifier.send(run, requirement, approvers, log);
   }
 
   /** Approval notifications under way. */
   get notificationsInFlight(): number {
-    return this.notifying.size;
+    return this.notifier.inFlight;
   }
 
   /** Ends the notifications under way and waits for them, and for a sweep under way. */
   async stop(): Promise<void> {
-    this.closing.abort();
-    await Promise.allSettled([...this.notifying, this.sweeping]);
-  }
-
-  private async notify(run: FrozenRun, requirement: ApprovalRequirement, approvers: string[], log: Logger): Promise<void> {
-    const notifier = this.deps.notifier;
-    if (!notifier) return;
-    const body = {
-      type: 'APPROVAL_REQUESTED',
-      runId: run.runId,
-      orgId: run.orgId,
-      action: run.action,
-      approvalType: requirement.type,
-      approvers,
-      requestedBy: (run.user && typeof run.user.email === 'string' ? run.user.email : null) ?? run.userId,
-      entity: run.entityIdentifier,
-      triggeredAt: run.triggeredAt,
-    };
-    const target = { ...run, invocationMethod: { type: 'WEBHOOK', agent: false, url: requirement.notifyUrl!, method: 'POST', synchronized: true, body } } as FrozenRun;
-    // Bounded, and ended by stop(): a notification never outlives the process's store.
-    const signal = AbortSignal.any([this.closing.signal, AbortSignal.timeout(NOTIFY_TIMEOUT_MS)]);
-    const ctx = { signal, logger: log, report: async () => undefined, follow: () => undefined };
-    let line: string;
-    try {
-      const outcome = await notifier.invoke(target, ctx);
-      line = outcome.status === 'failed' ? `Approval notification failed: ${outcome.summary}` : `Approvers notified: POST ${requirement.notifyUrl} (${outcome.statusLabel ?? 'delivered'})`;
-    } catch (err) {
-      line = `Approval notification failed: ${describeError(err)}`;
-    }
-    if (line.startsWith('Approval notification failed')) log.warn({ runId: run.runId }, line);
-    if (this.closing.signal.aborted) return;
-    await this.deps.runs
-      .write({ id: run.runId, orgId: run.orgId, action: run.action, invocationType: run.invocationMethod.type }, ROUTER, {
-        status: 'IN_PROGRESS',
-        statusDetail: 'WAITING_FOR_APPROVAL',
-        source: 'ROUTER',
-        log: line,
-        // A note on a waiting run is an approval step of its own: it adds the log line, nothing else.
-        approval: approval('NOTED'),
-      })
-      .catch(() => undefined);
+    await Promise.allSettled([this.notifier.stop(), this.sweeping]);
   }
 
   /**

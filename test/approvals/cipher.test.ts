@@ -1,4 +1,4 @@
-import { ParkedCipher } from '../../src/approvals/approvals';
+import { ParkedCipher } from '../../src/approvals/cipher';
 
 /** The sealed event of a waiting run opens only for its run, under its secret, unchanged. */
 describe('ParkedCipher', () => {
