@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { ErrorCodes, RouterError } from './errors';
 
 /**
  * `action-router runs list|show|logs|watch`: the runs API (and the
@@ -23,8 +24,11 @@ export const RUNS_USAGE = `Usage: action-router runs <command> [options]
   --client-secret SECRET  (ACTION_ROUTER_CLIENT_SECRET, or ACTION_ROUTER_CLIENT_SECRET_FILE)`;
 
 /** A problem the user can act on: printed as is, exit 1. */
-export class CliError extends Error {
-  override name = 'CliError';
+export class CliError extends RouterError {
+  constructor(message: string) {
+    super(ErrorCodes.USAGE, message);
+    this.name = 'CliError';
+  }
 }
 
 type Flags = { [flag: string]: string | boolean | string[] };

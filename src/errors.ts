@@ -59,6 +59,10 @@ export const ErrorCodes = {
   APPROVAL_INVALID: 'APPROVAL_INVALID',
   /** The run store cannot answer now (its writer fails or lags, or a query ran past its budget). */
   STORE_UNAVAILABLE: 'STORE_UNAVAILABLE',
+  /** An API or console request refused; its HTTP status and Port's envelope code travel with it (ApiError). */
+  REQUEST_REFUSED: 'REQUEST_REFUSED',
+  /** A command line the user can correct (an unknown flag, a missing value): printed as is, exit 1. */
+  USAGE: 'USAGE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

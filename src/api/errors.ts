@@ -1,19 +1,21 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
-import { StoreUnavailableError } from '../errors';
+import { ErrorCodes, RouterError, StoreUnavailableError } from '../errors';
 
 /**
- * Port's error envelope: `{"ok": false, "error": "<code>", "message"}`.
- * Codes are stable; clients branch on the HTTP status and may log the code.
+ * A refused request, answered in Port's error envelope:
+ * `{"ok": false, "error": "<error>", "message"}`. The envelope's codes are
+ * stable; clients branch on the HTTP status and may log the code.
  */
-export class ApiError extends Error {
+export class ApiError extends RouterError {
   constructor(
     readonly statusCode: number,
-    readonly code: string,
+    /** The envelope's `error` (`not_found`, `invalid_request`...). */
+    readonly error: string,
     message: string,
     readonly headers: Record<string, string> = {},
   ) {
-    super(message);
+    super(ErrorCodes.REQUEST_REFUSED, message);
     this.name = 'ApiError';
   }
 }
@@ -34,7 +36,7 @@ export function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T
 /** Fastify's own errors (body limits, bad JSON, content types) in Port's envelope. */
 export function errorHandler(err: FastifyError | ApiError, request: FastifyRequest, reply: FastifyReply): void {
   if (err instanceof ApiError) {
-    void reply.code(err.statusCode).headers(err.headers).send({ ok: false, error: err.code, message: err.message });
+    void reply.code(err.statusCode).headers(err.headers).send({ ok: false, error: err.error, message: err.message });
     return;
   }
   // The store's own failures (a query past its budget, a file being replaced) are passing: 503, try again.

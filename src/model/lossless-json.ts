@@ -1,3 +1,4 @@
+import { ErrorCodes, RouterError } from '../errors';
 /**
  * JSON as Python's `json.loads` + `json.dumps(separators=(",", ":"),
  * ensure_ascii=False)` sees it: what Port's agent recomputes before it
@@ -29,9 +30,9 @@ export type Lossless = null | boolean | string | JsonNumber | JsonMap | Lossless
 export type JsonLike = null | boolean | number | string | JsonNumber | JsonMap | JsonLike[] | { [key: string]: JsonLike };
 
 /** A string holds a UTF-16 surrogate that is not part of a pair (Python cannot encode it). */
-export class LoneSurrogateError extends Error {
+export class LoneSurrogateError extends RouterError {
   constructor(where: number) {
-    super(`a lone UTF-16 surrogate (at character ${where}) cannot be encoded as UTF-8`);
+    super(ErrorCodes.INVALID_UNICODE, `a lone UTF-16 surrogate (at character ${where}) cannot be encoded as UTF-8`);
     this.name = 'LoneSurrogateError';
   }
 }
