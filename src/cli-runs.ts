@@ -31,7 +31,7 @@ export class CliError extends RouterError {
   }
 }
 
-type Flags = { [flag: string]: string | boolean | string[] };
+type Flags = { [flag: string]: string | boolean | string[] | undefined };
 type Json = Record<string, unknown>;
 
 const TERMINAL = new Set(['SUCCESS', 'FAILURE', 'DECLINED']);
