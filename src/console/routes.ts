@@ -11,7 +11,7 @@ import { RUN_ID_PATTERN } from '../model/run';
 import type { RunRow } from '../store/run-store';
 import { approvalsOf, approversView, cancelBody, decidedRun, decisionBody } from '../api/approvals';
 import { LiveFeed, LiveOptions } from './live';
-import { CONTENT_SECURITY_POLICY, deadLettersPage, loginPage, runPage, runsPage } from './pages';
+import { deadLettersPage, loginPage, runPage, runsPage } from './pages';
 import { Sessions, SessionOptions, assertSameOrigin } from './session';
 import { consoleLogView, deadLetterDetail, deadLetterSummary, runDetail, runSummary, updateView } from './views';
 
@@ -105,9 +105,6 @@ export function consoleRoutes(app: FastifyInstance, runs: RunsService, options: 
     return reply
       .code(status)
       .type('text/html; charset=utf-8')
-      .header('content-security-policy', CONTENT_SECURITY_POLICY)
-      .header('x-frame-options', 'DENY')
-      .header('referrer-policy', 'same-origin')
       .send(body);
   }
   /** A page: its principal, or a redirect to the sign-in page (null). */

@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { CookieSerializeOptions } from '@fastify/cookie';
 import type { Principal } from '../access/principal';
 import { ApiError } from '../api/errors';
 import { CONSOLE_AUDIENCE, TokenIssuer } from '../api/tokens';
@@ -13,15 +14,6 @@ export interface SessionOptions {
   /** Mark the cookie Secure even though this server speaks plain HTTP (a TLS proxy in front). */
   secureCookie: boolean;
   tokenSecret?: string;
-}
-
-function cookies(request: FastifyRequest): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const part of (request.headers.cookie ?? '').split(';')) {
-    const i = part.indexOf('=');
-    if (i > 0) out.set(part.slice(0, i).trim(), part.slice(i + 1).trim());
-  }
-  return out;
 }
 
 /**
@@ -44,7 +36,7 @@ export class Sessions {
 
   /** The session's principal, or null: none, invalid, expired, or signed out on any instance. */
   async principal(request: FastifyRequest): Promise<Principal | null> {
-    const token = cookies(request).get(SESSION_COOKIE);
+    const token = request.cookies[SESSION_COOKIE];
     const principal = token ? await this.issuer.verify(token) : null;
     if (!principal || !this.signOuts) return principal;
     let ended: boolean;
@@ -58,13 +50,13 @@ export class Sessions {
 
   async open(request: FastifyRequest, reply: FastifyReply, principal: Principal): Promise<void> {
     const token = await this.issuer.issue(principal);
-    void reply.header('set-cookie', this.cookie(request, token, this.options.seconds));
+    void reply.setCookie(SESSION_COOKIE, token, this.cookieOptions(request, this.options.seconds));
   }
 
   /** Signs out: the cookie is cleared here, and the session ended on every instance. */
   async close(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    void reply.header('set-cookie', this.cookie(request, '', 0));
-    const token = cookies(request).get(SESSION_COOKIE);
+    void reply.setCookie(SESSION_COOKIE, '', this.cookieOptions(request, 0));
+    const token = request.cookies[SESSION_COOKIE];
     const principal = token ? await this.issuer.verify(token) : null;
     if (!principal?.tokenId || !this.signOuts) return;
     try {
@@ -74,9 +66,8 @@ export class Sessions {
     }
   }
 
-  private cookie(request: FastifyRequest, value: string, maxAge: number): string {
-    const secure = this.options.secureCookie || request.protocol === 'https';
-    return `${SESSION_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAge}${secure ? '; Secure' : ''}`;
+  private cookieOptions(request: FastifyRequest, maxAge: number): CookieSerializeOptions {
+    return { path: '/', httpOnly: true, sameSite: 'strict', maxAge, secure: this.options.secureCookie || request.protocol === 'https' };
   }
 }
 

@@ -8,6 +8,9 @@ import { ApiError, errorHandler, notFound } from '../api/errors';
 import { runRoutes } from '../api/runs';
 import type { RunsService } from '../api/service';
 import { consoleRoutes } from '../console/routes';
+import { CONTENT_SECURITY_POLICY } from '../console/pages';
+import fastifyCookie from '@fastify/cookie';
+import fastifyHelmet from '@fastify/helmet';
 import type { SessionOptions } from '../console/session';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../log';
@@ -113,8 +116,17 @@ export function buildHttpApp(source: HealthSource, logger: Logger): FastifyInsta
   app.setNotFoundHandler((_request, reply) => {
     void reply.code(404).send({ ok: false, error: 'not_found', message: notFound('route').message });
   });
+  // Security headers on every answer (helmet): the console's Content-Security-Policy (no inline script or style,
+  // nothing from elsewhere), no framing, same-origin referrers, nosniff. HSTS belongs to the TLS terminator in front.
+  void app.register(fastifyHelmet, {
+    global: true,
+    contentSecurityPolicy: { useDefaults: false, directives: CONTENT_SECURITY_POLICY },
+    frameguard: { action: 'deny' },
+    referrerPolicy: { policy: 'same-origin' },
+    hsts: false,
+  });
+  void app.register(fastifyCookie);
   app.addHook('onSend', async (_request, reply) => {
-    void reply.header('x-content-type-options', 'nosniff');
     if (!reply.hasHeader('cache-control')) void reply.header('cache-control', 'no-store');
   });
   app.get('/healthz', async (_request, reply) => reply.type('text/plain').send('ok\n'));

@@ -55,7 +55,7 @@ describe('runs console (HTTP)', () => {
     expect(res.status).toBe(303);
     expect(res.headers.get('location')).toBe('/dead-letters');
     const cookie = res.headers.get('set-cookie')!;
-    expect(cookie).toMatch(/^ar_session=[^;]+; Path=\/; HttpOnly; SameSite=Strict; Max-Age=28800$/);
+    expect(cookie).toMatch(/^ar_session=[^;]+; Max-Age=28800; Path=\/; HttpOnly; SameSite=Strict$/);
     return cookie.split(';')[0]!;
   }
 
@@ -86,9 +86,11 @@ describe('runs console (HTTP)', () => {
     expect(login.status).toBe(200);
     expect(String(login.body.text)).toContain('<form method="post" action="/login">');
     expect(login.headers.get('content-security-policy')).toBe(
-      "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+      "default-src 'none';script-src 'self';style-src 'self';img-src 'self' data:;connect-src 'self';form-action 'self';frame-ancestors 'none';base-uri 'none'",
     );
     expect(login.headers.get('x-frame-options')).toBe('DENY');
+    expect(login.headers.get('referrer-policy')).toBe('same-origin');
+    expect(login.headers.get('x-content-type-options')).toBe('nosniff');
     const script = await get('/assets/console.js');
     expect(script.status).toBe(200);
     expect(script.headers.get('content-type')).toMatch(/^text\/javascript/);
