@@ -1,5 +1,5 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tempDir } from './cleanup';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
@@ -17,7 +17,7 @@ export type ClientId = keyof typeof CLIENTS;
 
 /** Writes the clients file and returns the env that points at it. */
 export function apiEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const dir = mkdtempSync(join(tmpdir(), 'api-clients-'));
+  const dir = tempDir('api-clients-');
   const file = join(dir, 'clients.json');
   writeFileSync(file, JSON.stringify(CLIENTS));
   return { API_CLIENTS_FILE: file, ...extra };

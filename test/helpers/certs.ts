@@ -1,6 +1,6 @@
+import { tempDir } from './cleanup';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** Files of a test PKI, made with openssl at test time. */
@@ -30,7 +30,7 @@ function openssl(dir: string, ...args: string[]): void {
 
 /** A CA, a server certificate, an expired one, and a client certificate, in a temp folder. */
 export function makePki(): TestPki {
-  const dir = mkdtempSync(join(tmpdir(), 'pki-'));
+  const dir = tempDir('pki-');
   const subj = (cn: string) => ['-subj', `/CN=${cn}/O=action-router tests`];
   openssl(dir, 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '30', ...subj('test-ca'));
   openssl(dir, 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'other-ca.key', '-out', 'other-ca.pem', '-days', '30', ...subj('other-ca'));

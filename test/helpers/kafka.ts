@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { removeLater } from './cleanup';
 import { Admin, Kafka, KafkaMessage, logLevel, Partitioners, Producer } from 'kafkajs';
 import { App, AppOptions } from '../../src/app';
 import { Config, loadConfig } from '../../src/config/config';
@@ -29,16 +30,35 @@ export interface TestTopics {
   group: string;
 }
 
+/** The topics made by this test file, deleted after it (test/helpers/setup.ts). */
+const made: TestTopics[] = [];
+
 /** Fresh topic and group names for one test: tests never share state. */
 export function testTopics(): TestTopics {
   const id = uid();
-  return {
+  const topics = {
     trigger: `t-${id}.triggers`,
     status: `t-${id}.status`,
     dlq: `t-${id}.dlq`,
     orgTemplate: `t-${id}.{orgId}.runs`,
     group: `g-${id}`,
   };
+  made.push(topics);
+  return topics;
+}
+
+/** Deletes the topics and groups of every testTopics() of this test file, in one request each. */
+export async function deleteTestTopics(): Promise<void> {
+  const sets = made.splice(0);
+  if (sets.length === 0) return;
+  const k = new TestKafka();
+  try {
+    await k.deleteTopics(...sets);
+  } catch {
+    // The broker of an outage test may be gone: nothing to delete there.
+  } finally {
+    await k.close().catch(() => undefined);
+  }
 }
 
 /** The environment naming one test's topics and group, for routers spawned as processes. */
@@ -50,6 +70,13 @@ export function topicEnv(topics: TestTopics): Record<string, string> {
     ORG_TOPIC_TEMPLATE: topics.orgTemplate,
     ROUTER_GROUP_ID: topics.group,
   };
+}
+
+/** A run store file for one test, removed (with its WAL) after the test file. */
+function runsDbPath(topics: TestTopics): string {
+  const path = join(tmpdir(), `action-router-test-${topics.group}-${uid()}.db`);
+  removeLater(path, `${path}-wal`, `${path}-shm`);
+  return path;
 }
 
 /** A Config as the environment would give it, for one test's topics. */
@@ -67,7 +94,7 @@ export function testConfig(topics: TestTopics, env: Record<string, string> = {})
     HTTP_PORT: '0',
     ROUTER_COMMIT_INTERVAL_MS: '100',
     ROUTER_SHUTDOWN_GRACE_MS: '5000',
-    RUNS_DB_PATH: join(tmpdir(), `action-router-test-${topics.group}-${uid()}.db`),
+    RUNS_DB_PATH: runsDbPath(topics),
     ...env,
   });
 }
@@ -83,6 +110,8 @@ export class TestKafka {
   private producer: Producer | null = null;
   private admin: Admin | null = null;
   private readonly consumers: { disconnect(): Promise<void> }[] = [];
+  /** The groups of this helper's own readers, deleted at close(). */
+  private readonly groups: string[] = [];
 
   async produce(topic: string, messages: { key?: string | null; value: string | Buffer | null; headers?: Record<string, string>; partition?: number }[]): Promise<void> {
     if (!this.producer) {
@@ -113,15 +142,17 @@ export class TestKafka {
     return offsets.reduce((n, o) => n + Number(BigInt(o.high) - BigInt(o.low)), 0);
   }
 
-  /** Deletes one test's topics (the org topics and the sign-out topic too) and its group. */
-  async deleteTopics(topics: TestTopics): Promise<void> {
+  /** Deletes tests' topics (their org topics and sign-out topic too) and groups. */
+  async deleteTopics(...sets: TestTopics[]): Promise<void> {
     const admin = await this.adminClient();
-    const [orgPrefix, orgSuffix] = topics.orgTemplate.split('{orgId}') as [string, string];
-    const mine = (await admin.listTopics()).filter(
-      (t) => t === topics.trigger || t === topics.dlq || t.startsWith(topics.status) || (t.startsWith(orgPrefix) && t.endsWith(orgSuffix)),
-    );
-    if (mine.length) await admin.deleteTopics({ topics: mine, timeout: 10_000 }).catch(() => undefined);
-    await admin.deleteGroups([topics.group]).catch(() => undefined);
+    const mine = (t: string) =>
+      sets.some((topics) => {
+        const [orgPrefix, orgSuffix] = topics.orgTemplate.split('{orgId}') as [string, string];
+        return t === topics.trigger || t === topics.dlq || t.startsWith(topics.status) || (t.startsWith(orgPrefix) && t.endsWith(orgSuffix));
+      });
+    const topics = (await admin.listTopics()).filter(mine);
+    if (topics.length) await admin.deleteTopics({ topics, timeout: 10_000 }).catch(() => undefined);
+    await admin.deleteGroups(sets.map((t) => t.group)).catch(() => undefined);
   }
 
   /** Waits for a topic the router creates on its own (org topics). */
@@ -135,7 +166,9 @@ export class TestKafka {
    * timeout passes) and returns what was read.
    */
   async collect(topic: string, until: (messages: KafkaMessage[]) => boolean, timeoutMs = 30_000): Promise<KafkaMessage[]> {
-    const consumer = this.kafka.consumer({ groupId: `collect-${uid()}`, maxWaitTimeInMs: 100 });
+    const groupId = `collect-${uid()}`;
+    this.groups.push(groupId);
+    const consumer = this.kafka.consumer({ groupId, maxWaitTimeInMs: 100 });
     this.consumers.push(consumer);
     const messages: KafkaMessage[] = [];
     await this.waitForTopic(topic, timeoutMs);
@@ -159,7 +192,9 @@ export class TestKafka {
   /** Consumes `topic` from the beginning in the background until close(). */
   async follow(topic: string, onMessage: (m: KafkaMessage) => void): Promise<void> {
     await this.waitForTopic(topic, 30_000);
-    const consumer = this.kafka.consumer({ groupId: `follow-${uid()}`, maxWaitTimeInMs: 100 });
+    const groupId = `follow-${uid()}`;
+    this.groups.push(groupId);
+    const consumer = this.kafka.consumer({ groupId, maxWaitTimeInMs: 100 });
     this.consumers.push(consumer);
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });
@@ -179,6 +214,7 @@ export class TestKafka {
 
   async close(): Promise<void> {
     await Promise.all(this.consumers.map((c) => c.disconnect().catch(() => undefined)));
+    if (this.groups.length) await (await this.adminClient()).deleteGroups(this.groups.splice(0)).catch(() => undefined);
     await this.producer?.disconnect();
     await this.admin?.disconnect();
   }

@@ -1,6 +1,6 @@
+import { tempDir } from './cleanup';
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, openSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { openSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AddressInfo, createServer } from 'node:net';
 import { brokers } from './kafka';
@@ -12,7 +12,7 @@ const ROOT = resolve(__dirname, '..', '..');
  * test can kill it with SIGKILL like a crash would.
  */
 export function spawnRouter(env: Record<string, string>, name = 'router'): ChildProcess {
-  const logDir = process.env.TEST_LOG_DIR ?? mkdtempSync(join(tmpdir(), 'router-log-'));
+  const logDir = process.env.TEST_LOG_DIR ?? tempDir('router-log-');
   const out = openSync(join(logDir, `${name}.log`), 'a');
   return spawn(process.execPath, [join(ROOT, 'bin', 'action-router.js'), 'start'], {
     env: { PATH: process.env.PATH, KAFKA_BROKERS: brokers(), LOG_LEVEL: 'warn', HTTP_PORT: '0', RUNS_DB_PATH: join(logDir, `${name}-runs.db`), ...env },
@@ -64,7 +64,7 @@ export interface BrokerSecurity {
 
 /** A broker of the test's own (data in a temp folder), to stop and restart. */
 export function startDedicatedBroker(dataDir?: string, port?: number, security?: BrokerSecurity): DedicatedBroker {
-  const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'kafka-own-'));
+  const dir = dataDir ?? tempDir('kafka-own-');
   const args = [join(ROOT, 'scripts', 'kafka.mjs'), 'start-at', dir];
   if (port) args.push(String(port));
   if (security) {

@@ -1,8 +1,8 @@
+import { tempDir } from '../helpers/cleanup';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Browser, chromium } from 'playwright-core';
 import type { App } from '../../src/app';
@@ -55,7 +55,7 @@ class Receiver {
 }
 
 function catalog(receiver: Receiver): string {
-  const dir = mkdtempSync(join(tmpdir(), 'approval-actions-'));
+  const dir = tempDir('approval-actions-');
   const file = join(dir, 'actions.json');
   writeFileSync(
     file,
@@ -99,7 +99,7 @@ describe('approvals', () => {
 
   beforeAll(async () => {
     await receiver.start();
-    const dir = mkdtempSync(join(tmpdir(), 'approval-clients-'));
+    const dir = tempDir('approval-clients-');
     writeFileSync(join(dir, 'clients.json'), JSON.stringify(CLIENTS));
     topics = testTopics();
     env = {
@@ -460,7 +460,7 @@ describe('approval notifications at shutdown', () => {
   it('a notification under way ends when the router stops, and stop waits for it', async () => {
     await new Promise<void>((r) => hanging.listen(0, '127.0.0.1', r));
     const url = `http://127.0.0.1:${(hanging.address() as AddressInfo).port}/approvals`;
-    const dir = mkdtempSync(join(tmpdir(), 'approval-notify-'));
+    const dir = tempDir('approval-notify-');
     writeFileSync(
       join(dir, 'actions.json'),
       JSON.stringify([{ identifier: 'deploy_prod', requiredApproval: true, approvalNotification: { type: 'webhook', url }, invocationMethod: { type: 'WEBHOOK', url } }]),

@@ -1,5 +1,4 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tempDir } from '../helpers/cleanup';
 import { join } from 'node:path';
 import { FakeGithub } from '../../src/dev/fake-github';
 import type { RunStatusUpdate } from '../../src/model/status';
@@ -23,7 +22,7 @@ describe('followed runs survive a restart', () => {
 
   test('kill -9 while a workflow runs, then a restart: the run still reaches SUCCESS, once', async () => {
     const topics = testTopics();
-    const dir = mkdtempSync(join(tmpdir(), 'follow-restart-'));
+    const dir = tempDir('follow-restart-');
     const env = {
       ...topicEnv(topics),
       TOPICS_PARTITIONS: '2',

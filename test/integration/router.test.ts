@@ -1,5 +1,5 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tempDir } from '../helpers/cleanup';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KafkaMessage } from 'kafkajs';
 import { Writable } from 'node:stream';
@@ -65,7 +65,7 @@ describe('router on a real broker', () => {
   });
 
   it('dead-letters every class of bad input unchanged, with reason headers, and fails runs it can name', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'actions-'));
+    const dir = tempDir('actions-');
     writeFileSync(
       join(dir, 'deploy.json'),
       JSON.stringify({
@@ -211,7 +211,7 @@ describe('router on a real broker', () => {
   });
 
   it('dead-letters unknown invocation types, and applies the catalog’s invocationMethod', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'actions-'));
+    const dir = tempDir('actions-');
     writeFileSync(join(dir, 'a.json'), JSON.stringify([
       { identifier: 'to_kafka', invocationMethod: { type: 'KAFKA' } },
       { identifier: 'to_slack', invocationMethod: { type: 'SLACK' } },
@@ -246,7 +246,7 @@ describe('router on a real broker', () => {
   });
 
   it('names a censored input and its rule in errors, never its value', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'actions-'));
+    const dir = tempDir('actions-');
     writeFileSync(join(dir, 'deploy.json'), JSON.stringify({
       identifier: 'deploy_service',
       userInputs: { properties: { region: { type: 'string', enum: ['eu', 'us'] }, keys: { type: 'array', items: { type: 'string', enum: ['a', 'b'] } }, note: { type: 'string', enum: ['x'] } } },

@@ -1,5 +1,4 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tempDir } from '../helpers/cleanup';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { TestKafka, eventually, testTopics, topicEnv } from '../helpers/kafka';
@@ -12,7 +11,7 @@ describe('run store under kill -9', () => {
 
   test('every update applied exactly once across a crash mid-apply', async () => {
     const topics = testTopics();
-    const dir = mkdtempSync(join(tmpdir(), 'store-crash-'));
+    const dir = tempDir('store-crash-');
     const dbPath = join(dir, 'runs.db');
     const env = {
       ...topicEnv(topics),

@@ -1,6 +1,7 @@
+import { tempDir } from '../helpers/cleanup';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { getPriority, tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { getPriority } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Kafka, logLevel } from 'kafkajs';
@@ -130,7 +131,7 @@ describe('run store writer', () => {
     const topics = testTopics();
     await kafka.createTopic(topics.status, 1);
     await kafka.produce(topics.status, [{ key: 'r_rebuild_1', value: JSON.stringify(update('r_rebuild_1', { statusLabel: 'kept on the topic' })) }]);
-    const dir = mkdtempSync(join(tmpdir(), 'store-corrupt-'));
+    const dir = tempDir('store-corrupt-');
     cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
     const cases: [string, (path: string) => void][] = [
       ['garbage', (path) => writeFileSync(path, Buffer.alloc(8192, 0x5a))],
@@ -240,7 +241,7 @@ describe('run store writer', () => {
   });
 
   test('a full disk: readiness false with the reason, writes 503 in the envelope, everything applied once when space returns', async () => {
-    const mount = mkdtempSync(join(tmpdir(), 'store-full-'));
+    const mount = tempDir('store-full-');
     try {
       execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', mount], { stdio: 'ignore' });
     } catch {
