@@ -348,6 +348,11 @@ export class StoreWriter extends EventEmitter {
     });
   }
 
+  /** Writes waiting for the store to apply them right now. */
+  get markWaitCount(): number {
+    return this.markWaiters.size;
+  }
+
   /** Runs waited for right now (bounded by the API). */
   get runWaitCount(): number {
     let n = 0;

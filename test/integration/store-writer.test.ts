@@ -1,3 +1,4 @@
+import { ErrorCodes } from '../../src/errors';
 import { tempDir } from '../helpers/cleanup';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
@@ -227,6 +228,20 @@ describe('run store writer', () => {
     await eventually(() => app.ready, 'ready again');
     const patch = await api.as('acme-ci', 'PATCH', `/v1/actions/runs/${during[0]}`, { status: 'SUCCESS' });
     expect(patch.status).toBe(200);
+  });
+
+  // Issue 18, defect 9: a write whose status update the broker refuses must not leave its wait for the store behind.
+  test('a write the broker refuses leaves no waiter behind, and the next write applies', async () => {
+    const topics = testTopics();
+    await kafka.createTopic(topics.status, 1, { 'max.message.bytes': '4096' });
+    const { app } = await startWith(topics);
+    const run = { id: 'r_refused_write', orgId: 'org_acme', action: 'deploy', invocationType: 'KAFKA' };
+    const refused = app.runs!.write(run, 'tester', { status: 'IN_PROGRESS', log: 'x'.repeat(10_000) });
+    await expect(refused).rejects.toMatchObject({ code: ErrorCodes.OUTPUT_TOO_LARGE });
+    expect(app.runs!.writer.markWaitCount).toBe(0);
+    const written = await app.runs!.write(run, 'tester', { status: 'IN_PROGRESS', log: 'small' });
+    expect(written.applied).toMatchObject({ result: 'applied' });
+    expect(app.runs!.writer.markWaitCount).toBe(0);
   });
 
   test('the writer thread runs at RUNS_WRITER_NICE and the routing thread keeps its priority', async () => {
