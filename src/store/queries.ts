@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import type { RunDetails, RunState } from './rules';
+import type { RunDetails, RunState } from './folded-run';
 import { DETAIL_COLUMNS, STATE_COLUMNS } from './schema';
 
 /**

@@ -1,4 +1,5 @@
 import { RunInfo, RunStatusUpdate, isTerminal } from '../model/status';
+import type { Decision, FoldResult, FoldedRun, RunDetails, RunState } from './folded-run';
 
 /**
  * The store's acceptance rules as pure functions: what one status update
@@ -6,91 +7,6 @@ import { RunInfo, RunStatusUpdate, isTerminal } from '../model/status';
  * updates of each run through `fold` in topic order, in memory, and writes
  * each run once. Nothing here touches SQLite.
  */
-
-/** A run's fields that updates change (the `runs` row), in camelCase. */
-export interface RunState {
-  id: string;
-  orgId: string | null;
-  action: string | null;
-  status: string;
-  statusLabel: string | null;
-  summary: string | null;
-  links: string;
-  externalRunId: string | null;
-  invocationType: string | null;
-  blueprint: string | null;
-  entityIdentifier: string | null;
-  userId: string | null;
-  userEmail: string | null;
-  origin: string | null;
-  triggerPartition: number | null;
-  hasAgentPayload: number;
-  claimBy: string | null;
-  claimUntil: number | null;
-  claimAcked: number;
-  /** ANY or ALL when the run needed approval. */
-  approvalType: string | null;
-  /** JSON array of the client ids that may decide. */
-  approvers: string | null;
-  /** WAITING, APPROVED (complete, not routed yet), RELEASED, DECLINED, CANCELLED, TIMED_OUT. */
-  approvalState: string | null;
-  approvalBy: string | null;
-  approvalDescription: string | null;
-  approvalDecidedAt: number | null;
-  releasedAt: number | null;
-  /** The nudge (`partition:offset`) whose release was applied. */
-  releasedNudge: string | null;
-  createdBy: string | null;
-  updatedBy: string | null;
-  createdAt: number;
-  updatedAt: number;
-  endedAt: number | null;
-}
-
-/** What is written once or rarely (the `run_details` row). */
-export interface RunDetails {
-  entity: string | null;
-  properties: string | null;
-  actionTrigger: string | null;
-  invocation: string | null;
-  agentPayload: string | null;
-  response: string | null;
-  /** The encrypted trigger event of a waiting run (routers read it on release). */
-  parked: string | null;
-}
-
-/** One approver's decision. */
-export interface Decision {
-  clientId: string;
-  decision: 'APPROVED' | 'DECLINED';
-  description: string | null;
-  at: number;
-}
-
-/** A run as the fold sees it: its row, its details, the decisions taken on it. */
-export interface FoldedRun {
-  state: RunState;
-  details: RunDetails;
-  decisions: Decision[];
-  /** What changed since it was read (the writer writes only that). */
-  dirty: { state: boolean; details: boolean; search: boolean };
-  /** Decisions added by this batch. */
-  newDecisions: Decision[];
-  /** True when the run is not in the store yet (inserted by this batch). */
-  isNew: boolean;
-}
-
-/** What applying one update did. */
-export interface FoldResult {
-  /** The run after the update (null: the update created nothing). */
-  run: FoldedRun | null;
-  applied: boolean;
-  /** The log line to keep (applied updates with a log). */
-  log: string | null;
-  actor: string | null;
-  /** The status the timeline shows. */
-  status: string;
-}
 
 /** The finer status (WAITING_FOR_APPROVAL, DECLINED) is what the store shows. */
 export function shownStatus(u: RunStatusUpdate): string {

@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import type { JsonObject } from '../model/json';
 import type { FrozenRun, InvocationMethod } from '../model/run';
 import { parsedJson } from '../model/json';
-import type { Decision } from './rules';
+import type { Decision } from './folded-run';
 import { RUN_SELECT, RunRow } from './queries';
 import { TimelineFields, openReadOnly } from './schema';
 

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { RunStatusUpdate } from '../model/status';
-import { Decision, FoldedRun, RunDetails, RunState, fold, loaded } from './rules';
+import type { Decision, FoldedRun, RunDetails, RunState } from './folded-run';
+import { fold, loaded } from './rules';
 import { DETAIL_COLUMNS, STATE_COLUMNS, TimelineFields } from './schema';
 
 /** What applying one update did (`invalid`: it can never apply and was skipped). */

@@ -10,8 +10,9 @@ import { StatusFields, StatusPublisher, buildUpdate } from '../status/publisher'
 import { DeadLetterStore } from './dead-letters';
 import { QueryPool } from './query-pool';
 import { RunRow, RunStore } from './run-store';
-import { Applied, StoreMetrics, StoreWriter } from './writer';
-import { WATCH_HEADER } from './writer-thread';
+import { StoreMetrics } from './metrics';
+import { Applied, StoreWriter } from './writer';
+import { WATCH_HEADER } from './writer-protocol';
 
 export interface RunStoreServiceDeps {
   config: Config;

@@ -1,5 +1,5 @@
 import { readlinkSync } from 'node:fs';
-import { setPriority } from 'node:os';
+import { getPriority, setPriority } from 'node:os';
 
 /**
  * Lowers the CPU priority of the calling thread alone (Linux: a thread is
@@ -24,5 +24,15 @@ export function thisThreadId(): number | null {
     return Number.isInteger(tid) && tid > 0 ? tid : null;
   } catch {
     return null;
+  }
+}
+
+/** This thread's kernel id and nice value, where the system says (Linux). */
+export function threadInfo(): { tid: number | null; nice: number | null } {
+  const tid = thisThreadId();
+  try {
+    return { tid, nice: tid === null ? null : getPriority(tid) };
+  } catch {
+    return { tid, nice: null };
   }
 }

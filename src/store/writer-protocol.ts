@@ -44,3 +44,6 @@ export type FromWriter =
 
 /** Messages from the routing thread to the writer thread. */
 export type ToWriter = { type: 'stop' };
+
+/** The header an API write carries so that the writer says what applying it did. */
+export const WATCH_HEADER = 'x-store-watch';

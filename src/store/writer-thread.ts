@@ -8,13 +8,12 @@
  * this thread.
  */
 import { statSync } from 'node:fs';
-import { getPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
-import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { registryOptions } from '../config/config';
 import { createRegistryCodec } from '../codec/registry';
-import { StatusCodec, createStatusCodec } from '../codec/status-codec';
+import { createStatusCodec } from '../codec/status-codec';
 import { describeError } from '../errors';
 import { createKafka } from '../kafka/client';
 import { Logger, createLogger } from '../log';
@@ -22,12 +21,10 @@ import { DeadLetterStore } from './dead-letters';
 import { commitApplied, resumePositions, startMirrorConsumer } from './mirror';
 import { ApplyResult, RunWriter, WriterEntry } from './run-writer';
 import { isCorruption, migrate, moveAside, openWritable, wipe } from './schema';
-import { lowerThisThread, thisThreadId } from './thread-priority';
-import { normalized, updateProblem } from './valid-update';
+import { lowerThisThread, threadInfo } from './thread-priority';
+import { EntryDecoder } from './entry-decoder';
 import type { FromWriter, ToWriter, WriterData } from './writer-protocol';
 
-/** The header an API write carries so that the writer says what applying it did. */
-export const WATCH_HEADER = 'x-store-watch';
 
 /** A failing write is tried again after this long (doubling up to the maximum). */
 const RETRY_MS = { first: 250, max: 5_000 };
@@ -35,15 +32,6 @@ const RETRY_MS = { first: 250, max: 5_000 };
 const FILE_CHECK_MS = 2_000;
 /** A WAL checkpoint runs between transactions at most this often. */
 const CHECKPOINT_MS = 1_000;
-/** At most this many skipped-update lines a minute; the rest are counted. */
-const SKIP_LOG_PER_MINUTE = 20;
-
-function header(m: KafkaMessage, name: string): string | undefined {
-  const v = m.headers?.[name];
-  if (v === undefined || v === null) return undefined;
-  return (Array.isArray(v) ? v[0] : v)?.toString();
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Waiter {
@@ -58,7 +46,7 @@ class WriterThread {
   private deadLetters!: DeadLetterStore;
   private readonly kafka: Kafka;
   private readonly admin: Admin;
-  private readonly codec: StatusCodec;
+  private readonly decoder: EntryDecoder;
   private runsConsumer: Consumer | null = null;
   private dlqConsumer: Consumer | null = null;
   /** Per partition, the next offset not yet taken into the pipeline: what is below was applied or is queued. */
@@ -78,7 +66,6 @@ class WriterThread {
   private stopping = false;
   private fileId = '';
   private lastCheckpoint = Date.now();
-  private skipLog = { windowStart: 0, logged: 0, suppressed: 0 };
   private fetched = 0;
   private fileTimer: NodeJS.Timeout | null = null;
 
@@ -90,7 +77,7 @@ class WriterThread {
     this.kafka = createKafka(data.config.kafka, this.logger, '-store');
     this.admin = this.kafka.admin();
     const registry = registryOptions(data.config);
-    this.codec = createStatusCodec(data.config.topics.status, registry ? createRegistryCodec(registry) : undefined);
+    this.decoder = new EntryDecoder(createStatusCodec(data.config.topics.status, registry ? createRegistryCodec(registry) : undefined), this.logger);
   }
 
   async start(): Promise<void> {
@@ -186,7 +173,7 @@ class WriterThread {
       const offset = BigInt(m.offset);
       // Applied, or queued for the next transaction: not decoded again.
       if (offset < from) continue;
-      entries.push(await this.decode(partition, offset, m));
+      entries.push(await this.decoder.decode(partition, offset, m));
     }
     if (entries.length === 0) return;
     this.taken.set(partition, entries[entries.length - 1]!.offset + 1n);
@@ -195,38 +182,6 @@ class WriterThread {
       this.waiters.push({ resolve, heartbeat });
       this.schedule();
     });
-  }
-
-  private async decode(partition: number, offset: bigint, m: KafkaMessage): Promise<WriterEntry> {
-    const mark = header(m, WATCH_HEADER);
-    const skipped = (result: 'undecodable' | 'invalid', reason: string): WriterEntry => {
-      this.logSkipped(partition, offset, result, reason);
-      return { partition, offset, update: null, problem: { result, reason }, ...(mark ? { mark } : {}) };
-    };
-    if (!m.value || m.value.length === 0) return skipped('undecodable', 'the record has no value');
-    let value: unknown;
-    try {
-      // JSON is parsed here at once; only Confluent-framed Avro (magic byte 0) needs the registry.
-      value = m.value[0] === 0 ? await this.codec.decode(m.value) : JSON.parse(m.value.toString('utf8'));
-    } catch (err) {
-      return skipped('undecodable', describeError(err));
-    }
-    const problem = updateProblem(value);
-    if (problem) return skipped('invalid', problem);
-    return { partition, offset, update: normalized(value as Record<string, unknown>), ...(mark ? { mark } : {}) };
-  }
-
-  private logSkipped(partition: number, offset: bigint, result: string, reason: string): void {
-    const now = Date.now();
-    const s = this.skipLog;
-    if (now - s.windowStart > 60_000) {
-      if (s.suppressed > 0) this.logger.warn({ suppressed: s.suppressed }, 'more status updates were passed over in the last minute (see action_router_store_updates_total)');
-      s.windowStart = now;
-      s.logged = 0;
-      s.suppressed = 0;
-    }
-    if (s.logged++ < SKIP_LOG_PER_MINUTE) this.logger.warn({ partition, offset: String(offset), result, reason }, 'status update passed over by the run store: it cannot be applied');
-    else s.suppressed++;
   }
 
   private schedule(): void {
@@ -275,7 +230,7 @@ class WriterThread {
         counts[r.result] = (counts[r.result] ?? 0) + 1;
         if (r.mark) marks.push([r.mark, r.result, r.partition, String(r.offset)]);
         if (r.result === 'invalid' && r.reason && !entries.find((e) => e.offset === r.offset && e.partition === r.partition)?.problem) {
-          this.logSkipped(r.partition, r.offset, r.result, r.reason);
+          this.decoder.logSkipped(r.partition, r.offset, r.result, r.reason);
         }
       }
       for (const [p, next] of outcome.positions) this.applied.set(p, next);
@@ -396,16 +351,6 @@ class WriterThread {
     } catch {
       /* closing */
     }
-  }
-}
-
-/** This thread's kernel id and nice value, where the system says (Linux). */
-function threadInfo(): { tid: number | null; nice: number | null } {
-  const tid = thisThreadId();
-  try {
-    return { tid, nice: tid === null ? null : getPriority(tid) };
-  } catch {
-    return { tid, nice: null };
   }
 }
 

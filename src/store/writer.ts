@@ -3,11 +3,11 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Admin } from 'kafkajs';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { StoreMetrics } from './metrics';
+import { Applied, ApplyWaiters } from './waiters';
 import type { Config } from '../config/config';
 import { ConfigError, describeError } from '../errors';
 import type { Logger } from '../log';
-import type { ApplyResult } from './run-writer';
 import type { FromWriter, WriterData } from './writer-protocol';
 
 /** A store with updates waiting and nothing applied for this long is stalled (readiness false). */
@@ -19,44 +19,7 @@ const RESTART_MS = { first: 250, max: 10_000 };
 /** Records a transaction takes at most, and how long it waits for more. */
 const BATCH = { maxUpdates: 5_000, maxWaitMs: 0 };
 
-export class StoreMetrics {
-  readonly applied: Counter<'result'>;
-  readonly lag: Gauge<'partition'>;
-  readonly up: Gauge;
-  readonly restarts: Counter;
-  readonly fetched: Counter;
-  readonly transaction: Histogram;
-  constructor(registry: Registry) {
-    this.applied = new Counter({
-      name: 'action_router_store_updates_total',
-      help: 'Status updates read by the run store, by result (applied; ignored: after the run ended, a claim that lost; undecodable; invalid: cannot apply, skipped)',
-      labelNames: ['result'],
-      registers: [registry],
-    });
-    this.lag = new Gauge({
-      name: 'action_router_store_lag',
-      help: 'Status updates on the topic not yet applied to the run store, by partition',
-      labelNames: ['partition'],
-      registers: [registry],
-    });
-    this.up = new Gauge({ name: 'action_router_store_writer_up', help: '1 while the run store writer thread runs and applies, 0 while it fails or restarts', registers: [registry] });
-    this.restarts = new Counter({ name: 'action_router_store_writer_restarts_total', help: 'Times the run store writer thread was started again after it ended', registers: [registry] });
-    this.fetched = new Counter({ name: 'action_router_store_records_fetched_total', help: 'Records the run store fetched from the status topic (re-reads included)', registers: [registry] });
-    this.transaction = new Histogram({
-      name: 'action_router_store_transaction_seconds',
-      help: 'How long one run store transaction took',
-      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
-      registers: [registry],
-    });
-  }
-}
-
-/** What applying a watched update did, and where it was on the topic. */
-export interface Applied {
-  result: ApplyResult;
-  partition: number;
-  offset: bigint;
-}
+export type { Applied } from './waiters';
 
 export interface StoreHealth {
   ok: boolean;
@@ -90,8 +53,7 @@ function threadScript(): string {
 export class StoreWriter extends EventEmitter {
   readonly path: string;
   private worker: Worker | null = null;
-  private readonly markWaiters = new Map<string, (applied: Applied) => void>();
-  private readonly runWaiters = new Map<string, (() => void)[]>();
+  private readonly waiters = new ApplyWaiters();
   private readonly caughtUp: Promise<void>;
   private markCaughtUp: () => void = () => undefined;
   private stopping = false;
@@ -207,11 +169,8 @@ export class StoreWriter extends EventEmitter {
         for (const [result, n] of Object.entries(m.counts)) metrics.applied.inc({ result }, n);
         metrics.transaction.observe(m.seconds);
         this.takePositions(m.positions);
-        for (const [mark, result, partition, offset] of m.marks) this.remember(mark, { result, partition, offset: BigInt(offset) });
-        for (const id of m.runIds) {
-          const ws = this.runWaiters.get(id);
-          if (ws) [...ws].forEach((w) => w());
-        }
+        for (const [mark, result, partition, offset] of m.marks) this.waiters.applied(mark, { result, partition, offset: BigInt(offset) });
+        this.waiters.touched(m.runIds);
         if (m.runIds.length > 0) this.emit('applied', m.runIds, m.orgIds);
         break;
       }
@@ -292,72 +251,29 @@ export class StoreWriter extends EventEmitter {
     return { ok: true };
   }
 
-  private remember(mark: string, applied: Applied): void {
-    const waiter = this.markWaiters.get(mark);
-    if (!waiter) return;
-    this.markWaiters.delete(mark);
-    waiter(applied);
-  }
-
   /** Resolves once the store holds everything that was on the topic when the writer started. */
   whenCaughtUp(): Promise<void> {
     return this.caughtUp;
   }
 
-  /**
-   * Waits until the store applied the update marked `mark` (WATCH_HEADER)
-   * and says what applying it did and where it was. Call it before the
-   * write: the store may apply it before the broker's ack arrives.
-   */
+  /** Waits until the store applied the update marked `mark` (see ApplyWaiters.awaitApplied). */
   awaitApplied(mark: string, timeoutMs: number): { applied: Promise<Applied | 'timeout'>; cancel: () => void } {
-    let timer: NodeJS.Timeout;
-    let settle: (v: Applied | 'timeout') => void = () => undefined;
-    const applied = new Promise<Applied | 'timeout'>((resolveApplied) => {
-      settle = resolveApplied;
-      timer = setTimeout(() => {
-        this.markWaiters.delete(mark);
-        resolveApplied('timeout');
-      }, timeoutMs);
-      this.markWaiters.set(mark, (a) => {
-        clearTimeout(timer);
-        resolveApplied(a);
-      });
-    });
-    const cancel = () => {
-      clearTimeout(timer);
-      this.markWaiters.delete(mark);
-      settle('timeout');
-    };
-    return { applied, cancel };
+    return this.waiters.awaitApplied(mark, timeoutMs);
   }
 
   /** Waits until an update of `runId` is applied, or `timeoutMs` passes. */
   awaitRun(runId: string, timeoutMs: number): Promise<void> {
-    return new Promise((resolveRun) => {
-      const list = this.runWaiters.get(runId) ?? [];
-      const done = () => {
-        clearTimeout(timer);
-        const rest = (this.runWaiters.get(runId) ?? []).filter((w) => w !== done);
-        if (rest.length) this.runWaiters.set(runId, rest);
-        else this.runWaiters.delete(runId);
-        resolveRun();
-      };
-      const timer = setTimeout(done, timeoutMs);
-      list.push(done);
-      this.runWaiters.set(runId, list);
-    });
+    return this.waiters.awaitRun(runId, timeoutMs);
   }
 
   /** Writes waiting for the store to apply them right now. */
   get markWaitCount(): number {
-    return this.markWaiters.size;
+    return this.waiters.markWaitCount;
   }
 
   /** Runs waited for right now (bounded by the API). */
   get runWaitCount(): number {
-    let n = 0;
-    for (const ws of this.runWaiters.values()) n += ws.length;
-    return n;
+    return this.waiters.runWaitCount;
   }
 
   /** Ends the writer thread at once, as a crash would (tests). */

@@ -1,4 +1,5 @@
-import { fold, FoldedRun } from '../../src/store/rules';
+import type { FoldedRun } from '../../src/store/folded-run';
+import { fold } from '../../src/store/rules';
 import type { RunStatusUpdate } from '../../src/model/status';
 
 /** The store's acceptance rules, folded in memory without SQLite. */
