@@ -7,32 +7,27 @@
  * routing: a slow disk, a lock held by another process or a crash stays in
  * this thread.
  */
-import { statSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { registryOptions } from '../config/config';
 import { createRegistryCodec } from '../codec/registry';
 import { createStatusCodec } from '../codec/status-codec';
-import { describeError } from '../errors';
 import { createKafka } from '../kafka/client';
 import { Logger, createLogger } from '../log';
 import { DeadLetterStore } from './dead-letters';
 import { commitApplied, resumePositions, startMirrorConsumer } from './mirror';
 import { ApplyResult, RunWriter, WriterEntry } from './run-writer';
-import { isCorruption, migrate, moveAside, openWritable, wipe } from './schema';
+import { migrate, openWritable, wipe } from './schema';
+import { StoreFile } from './store-file';
 import { lowerThisThread, threadInfo } from './thread-priority';
 import { EntryDecoder } from './entry-decoder';
 import type { FromWriter, ToWriter, WriterData } from './writer-protocol';
 
 
 /** A failing write is tried again after this long (doubling up to the maximum). */
-const RETRY_MS = { first: 250, max: 5_000 };
 /** How often the file is looked at (deleted or replaced under the store). */
 const FILE_CHECK_MS = 2_000;
-/** A WAL checkpoint runs between transactions at most this often. */
-const CHECKPOINT_MS = 1_000;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Waiter {
   resolve: () => void;
@@ -62,10 +57,8 @@ class WriterThread {
   /** Offset commits go one after another, off the apply path. */
   private committing: Promise<void> = Promise.resolve();
   private flushing: Promise<void> | null = null;
-  private failing: string | null = null;
   private stopping = false;
-  private fileId = '';
-  private lastCheckpoint = Date.now();
+  private file!: StoreFile;
   private fetched = 0;
   private fileTimer: NodeJS.Timeout | null = null;
 
@@ -88,7 +81,7 @@ class WriterThread {
       this.logger.warn({ RUNS_DB_PATH: path, movedTo: opened.movedTo }, 'the run store file (RUNS_DB_PATH) was not a readable store: moved aside, rebuilding from the status topic');
     }
     this.db = opened.db;
-    this.fileId = fileIdOf(path);
+    this.file = new StoreFile(path, this.db, this.logger, this.post, () => this.stopping);
     this.writer = new RunWriter(this.db);
     this.post({ type: 'opened', rebuilt: opened.rebuilt, ...(opened.movedTo ? { movedTo: opened.movedTo } : {}), runs: this.count() });
     await this.admin.connect();
@@ -124,7 +117,7 @@ class WriterThread {
       eachBatch: (payload) => this.eachBatch(payload),
     });
     await this.startDeadLetters();
-    this.fileTimer = setInterval(() => this.checkFile(), FILE_CHECK_MS);
+    this.fileTimer = setInterval(() => this.file.checkFile(), FILE_CHECK_MS);
     this.post({ type: 'started', positions: this.positions(), thread: threadInfo() });
     this.logger.info({ topic: statusTopic, runs: this.count(), rebuilt: opened.rebuilt }, 'run store writer applying the status topic');
   }
@@ -153,7 +146,7 @@ class WriterThread {
         const from = next.get(batch.partition) ?? 0n;
         const messages = batch.messages.filter((m) => BigInt(m.offset) >= from);
         if (messages.length === 0) return;
-        const added = await this.retrying(() => store.apply(batch.partition, messages), [heartbeat]);
+        const added = await this.file.retrying(() => store.apply(batch.partition, messages), [heartbeat]);
         if (added === undefined) return;
         const position = BigInt(messages[messages.length - 1]!.offset) + 1n;
         next.set(batch.partition, position);
@@ -221,7 +214,7 @@ class WriterThread {
       this.pending = [];
       this.waiters = [];
       const t0 = process.hrtime.bigint();
-      const outcome = await this.retrying(() => this.writer.apply(entries), waiters.map((w) => w.heartbeat));
+      const outcome = await this.file.retrying(() => this.writer.apply(entries), waiters.map((w) => w.heartbeat));
       if (outcome === undefined) return;
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
       const counts: Partial<Record<ApplyResult, number>> = {};
@@ -244,7 +237,7 @@ class WriterThread {
         seconds,
       });
       this.checkCaughtUp();
-      this.checkpoint();
+      this.file.checkpoint();
       const consumer = this.runsConsumer;
       // commitApplied never rejects: a failed commit is retried by the next one.
       if (consumer) this.committing = this.committing.then(() => commitApplied(consumer, this.data.config.topics.status, outcome.positions));
@@ -252,54 +245,8 @@ class WriterThread {
     }
   }
 
-  /**
-   * Runs a write until it succeeds: a full disk, a lock held too long or an
-   * I/O error is reported (readiness turns false) and tried again, never
-   * skipped. A corrupt file ends the thread: it is moved aside and rebuilt.
-   * Undefined when the thread stops first.
-   */
-  private async retrying<T>(write: () => T, heartbeats: (() => Promise<void>)[]): Promise<T | undefined> {
-    let wait = RETRY_MS.first;
-    for (;;) {
-      try {
-        const result = write();
-        if (this.failing !== null) {
-          this.logger.info({ was: this.failing }, 'run store applying again');
-          this.failing = null;
-          this.post({ type: 'recovered' });
-        }
-        return result;
-      } catch (err) {
-        if (isCorruption(err)) this.rebuild(`the store file is unreadable: ${describeError(err)}`);
-        const reason = describeError(err);
-        if (this.failing !== reason) {
-          this.logger.error({ err: reason, code: (err as { code?: string }).code, RUNS_DB_PATH: this.data.path }, 'the run store cannot apply; retrying');
-          this.failing = reason;
-          this.post({ type: 'failing', reason });
-        }
-        if (this.stopping) return undefined;
-        await sleep(wait);
-        wait = Math.min(RETRY_MS.max, wait * 2);
-        await Promise.all(heartbeats.map((h) => h().catch(() => undefined)));
-        if (this.stopping) return undefined;
-      }
-    }
-  }
-
   private positions(): [number, string, string][] {
     return [...this.applied].map(([p, next]) => [p, String(next), this.highs.get(p) ?? '0']);
-  }
-
-  private checkpoint(): void {
-    const now = Date.now();
-    if (now - this.lastCheckpoint < CHECKPOINT_MS) return;
-    this.lastCheckpoint = now;
-    try {
-      // PASSIVE: never waits for readers, never holds up the next transaction for long.
-      this.db.pragma('wal_checkpoint(PASSIVE)');
-    } catch (err) {
-      this.logger.warn({ err: describeError(err) }, 'run store checkpoint failed');
-    }
   }
 
   private checkCaughtUp(): void {
@@ -307,26 +254,6 @@ class WriterThread {
     for (const [p, high] of this.highAtStart) if ((this.applied.get(p) ?? 0n) < high) return;
     this.caughtUp = true;
     this.post({ type: 'caught-up' });
-  }
-
-  /** A file deleted or replaced under the store: start again on a new one. */
-  private checkFile(): void {
-    if (this.stopping) return;
-    const now = fileIdOf(this.data.path);
-    if (now !== this.fileId) this.rebuild(now === '' ? 'the store file was deleted' : 'the store file was replaced');
-  }
-
-  private rebuild(reason: string): never {
-    this.logger.error({ RUNS_DB_PATH: this.data.path, reason }, 'the run store file cannot be used: rebuilding it from the status topic');
-    try {
-      this.db.close();
-    } catch {
-      /* already unusable */
-    }
-    let movedTo: string | undefined;
-    if (fileIdOf(this.data.path) === this.fileId && this.fileId !== '') movedTo = moveAside(this.data.path);
-    this.post({ type: 'rebuild', reason: movedTo ? `${reason} (moved to ${movedTo})` : reason });
-    process.exit(1);
   }
 
   /** Messages fetched since the last call (re-reads included: they are skipped before decoding). */
@@ -351,16 +278,6 @@ class WriterThread {
     } catch {
       /* closing */
     }
-  }
-}
-
-/** The file's identity (device and inode), or '' when it does not exist. */
-function fileIdOf(path: string): string {
-  try {
-    const s = statSync(path);
-    return `${s.dev}:${s.ino}`;
-  } catch {
-    return '';
   }
 }
 

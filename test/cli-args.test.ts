@@ -1,4 +1,4 @@
-import { parseArgs } from '../src/cli';
+import { parseArgs } from '../src/cli-args';
 import { ErrorCodes } from '../src/errors';
 
 describe('the command line (node:util parseArgs, strict)', () => {
