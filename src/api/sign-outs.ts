@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
 import { describeError } from '../errors';
 import type { Logger } from '../log';
-import { topicOffsets } from '../store/mirror';
+import { dropGroups, topicOffsets } from '../store/mirror';
 
 /** How long a new instance waits to have read every sign-out before it answers for a session (then 503). */
 export const SIGN_OUTS_LOAD_MS = 10_000;
@@ -34,6 +34,8 @@ export interface SignOutsDeps {
  * session newly signed out (the live feed closes its streams).
  */
 export class SignOuts extends EventEmitter {
+  /** This instance's own group (it always reads the topic from the start). */
+  private readonly groupId = `action-router-sign-outs-${randomBytes(6).toString('hex')}`;
   private readonly ended = new Map<string, number>();
   private consumer: Consumer | null = null;
   private loaded = false;
@@ -58,7 +60,7 @@ export class SignOuts extends EventEmitter {
       this.markLoaded();
     };
     check();
-    const consumer = kafka.consumer({ groupId: `action-router-sign-outs-${randomBytes(6).toString('hex')}`, maxWaitTimeInMs: 100, allowAutoTopicCreation: false, retry: { restartOnFailure: async () => !this.stopping } });
+    const consumer = kafka.consumer({ groupId: this.groupId, maxWaitTimeInMs: 100, allowAutoTopicCreation: false, retry: { restartOnFailure: async () => !this.stopping } });
     consumer.on(consumer.events.CRASH, (e) => {
       if (!this.stopping) logger.warn({ err: describeError(e.payload.error), restart: e.payload.restart }, 'sign-out consumer crashed');
     });
@@ -138,5 +140,7 @@ export class SignOuts extends EventEmitter {
     this.stopping = true;
     if (this.pruner) clearInterval(this.pruner);
     await this.consumer?.disconnect().catch(() => undefined);
+    // The group is this instance's alone (it reads from the start each time): nothing needs it after.
+    if (this.consumer) await dropGroups(this.deps.admin, [this.groupId], this.deps.logger);
   }
 }

@@ -71,9 +71,10 @@ export interface MirrorConsumerOptions {
  * or a restart after a crash (a broker outage) resumes where the store is
  * rather than at the start of the topic.
  */
-export async function startMirrorConsumer(kafka: Kafka, topic: string, stored: Map<number, bigint>, o: MirrorConsumerOptions): Promise<Consumer> {
+export async function startMirrorConsumer(kafka: Kafka, topic: string, stored: Map<number, bigint>, o: MirrorConsumerOptions): Promise<MirrorConsumer> {
+  const groupId = `${o.groupPrefix}-${randomBytes(6).toString('hex')}`;
   const consumer = kafka.consumer({
-    groupId: `${o.groupPrefix}-${randomBytes(6).toString('hex')}`,
+    groupId,
     maxWaitTimeInMs: o.maxWaitTimeInMs,
     ...(o.maxBytesPerPartition ? { maxBytesPerPartition: o.maxBytesPerPartition } : {}),
     allowAutoTopicCreation: false,
@@ -91,7 +92,23 @@ export async function startMirrorConsumer(kafka: Kafka, topic: string, stored: M
     eachBatch: o.eachBatch,
   });
   for (const [partition, offset] of stored) if (offset > 0n) consumer.seek({ topic, partition, offset: String(offset) });
-  return consumer;
+  return { consumer, groupId };
+}
+
+/** A mirror's consumer and its group, which is this instance's alone. */
+export interface MirrorConsumer {
+  consumer: Consumer;
+  groupId: string;
+}
+
+/**
+ * Leaves and deletes instance-own groups: the store's offsets are the
+ * position, so nothing needs them after the process; left behind, one
+ * group a restart would pile up on the cluster until offset retention.
+ */
+export async function dropGroups(admin: Admin, groups: string[], logger: Logger): Promise<void> {
+  if (groups.length === 0) return;
+  await admin.deleteGroups(groups).catch((err: unknown) => logger.debug({ err: describeError(err), groups }, 'could not delete the instance groups'));
 }
 
 /** Commits the store's positions to the mirror's own group (a failed commit only costs a re-read, skipped before decoding). */

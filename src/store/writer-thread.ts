@@ -16,7 +16,7 @@ import { createStatusCodec } from '../codec/status-codec';
 import { createKafka } from '../kafka/client';
 import { Logger, createLogger } from '../log';
 import { DeadLetterStore } from './dead-letters';
-import { commitApplied, resumePositions, startMirrorConsumer } from './mirror';
+import { commitApplied, dropGroups, resumePositions, startMirrorConsumer } from './mirror';
 import { ApplyResult, RunWriter, WriterEntry } from './run-writer';
 import { migrate, openWritable, wipe } from './schema';
 import { StoreFile } from './store-file';
@@ -44,6 +44,8 @@ class WriterThread {
   private readonly decoder: EntryDecoder;
   private runsConsumer: Consumer | null = null;
   private dlqConsumer: Consumer | null = null;
+  /** The groups of this thread's mirrors, deleted at stop. */
+  private readonly groups: string[] = [];
   /** Per partition, the next offset not yet taken into the pipeline: what is below was applied or is queued. */
   private readonly taken = new Map<number, bigint>();
   private readonly highs = new Map<number, string>();
@@ -106,7 +108,7 @@ class WriterThread {
     this.highAtStart = new Map(marks.map((m) => [m.partition, BigInt(m.high)]));
     this.deadLetters = new DeadLetterStore(this.db, config.topics.dlq, true);
     this.checkCaughtUp();
-    this.runsConsumer = await startMirrorConsumer(this.kafka, statusTopic, stored, {
+    const runs = await startMirrorConsumer(this.kafka, statusTopic, stored, {
       groupPrefix: 'action-router-store',
       maxWaitTimeInMs: 100,
       maxBytesPerPartition: 1024 * 1024,
@@ -116,6 +118,8 @@ class WriterThread {
       what: 'run store',
       eachBatch: (payload) => this.eachBatch(payload),
     });
+    this.runsConsumer = runs.consumer;
+    this.groups.push(runs.groupId);
     await this.startDeadLetters();
     this.fileTimer = setInterval(() => this.file.checkFile(), FILE_CHECK_MS);
     this.post({ type: 'started', positions: this.positions(), thread: threadInfo() });
@@ -136,7 +140,7 @@ class WriterThread {
     const store = this.deadLetters;
     const { stored } = await resumePositions(this.admin, store, this.logger, 'the dead-letter store is ahead of its topic (was it recreated?): reading it again');
     const next = new Map(stored);
-    this.dlqConsumer = await startMirrorConsumer(this.kafka, store.topic, stored, {
+    const letters = await startMirrorConsumer(this.kafka, store.topic, stored, {
       groupPrefix: 'action-router-dlq-view',
       maxWaitTimeInMs: 200,
       stopped: () => this.stopping,
@@ -154,6 +158,8 @@ class WriterThread {
         if (added.length > 0) this.post({ type: 'dead-letters', orgs: added });
       },
     });
+    this.dlqConsumer = letters.consumer;
+    this.groups.push(letters.groupId);
   }
 
   private async eachBatch({ batch, heartbeat }: EachBatchPayload): Promise<void> {
@@ -272,6 +278,7 @@ class WriterThread {
     }
     await this.flushing?.catch(() => undefined);
     await this.committing;
+    await dropGroups(this.admin, this.groups, this.logger);
     await this.admin.disconnect().catch(() => undefined);
     try {
       this.db?.close();

@@ -244,6 +244,28 @@ describe('run store writer', () => {
     expect(app.runs!.writer.markWaitCount).toBe(0);
   });
 
+  test('a stopped instance leaves none of its own consumer groups (store, dead-letter view, sign-outs) on the cluster', async () => {
+    const topics = testTopics();
+    const admin = kafka.kafka.admin();
+    await admin.connect();
+    const instanceGroups = async () => (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => /^action-router-(store|dlq-view|sign-outs)-/.test(g));
+    try {
+      const before = new Set(await instanceGroups());
+      await kafka.createTopic(topics.status, 1);
+      const app = await startApp(testConfig(topics, apiEnv({ CONSOLE: 'true', API_TOKEN_SECRET: 'groups-test-token-secret-0123456789' })), { routing: false });
+      let mine: string[] = [];
+      try {
+        await eventually(async () => (mine = (await instanceGroups()).filter((g) => !before.has(g))).length === 3, 'the instance’s three groups');
+      } finally {
+        await app.stop();
+      }
+      const after = new Set(await instanceGroups());
+      expect(mine.filter((g) => after.has(g))).toEqual([]);
+    } finally {
+      await admin.disconnect();
+    }
+  });
+
   test('the writer thread runs at RUNS_WRITER_NICE and the routing thread keeps its priority', async () => {
     const before = getPriority(0);
     const { app } = await startWith(testTopics(), { RUNS_WRITER_NICE: '7' });
