@@ -14,6 +14,8 @@ export class ApiError extends RouterError {
     readonly error: string,
     message: string,
     readonly headers: Record<string, string> = {},
+    /** More fields of the envelope (`details`: each field's problem). */
+    readonly extra: Record<string, unknown> = {},
   ) {
     super(ErrorCodes.REQUEST_REFUSED, message);
     this.name = 'ApiError';
@@ -36,7 +38,7 @@ export function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T
 /** Fastify's own errors (body limits, bad JSON, content types) in Port's envelope. */
 export function errorHandler(err: FastifyError | ApiError, request: FastifyRequest, reply: FastifyReply): void {
   if (err instanceof ApiError) {
-    void reply.code(err.statusCode).headers(err.headers).send({ ok: false, error: err.error, message: err.message });
+    void reply.code(err.statusCode).headers(err.headers).send({ ok: false, error: err.error, message: err.message, ...err.extra });
     return;
   }
   // The store's own failures (a query past its budget, a file being replaced) are passing: 503, try again.

@@ -43,6 +43,9 @@ export class RunsService extends RunStoreService {
   approvals?: Approvals;
   /** Signed-out console sessions, shared by every instance (with the console). */
   readonly signOuts: SignOuts | null;
+  /** Where executed runs' trigger events go (TRIGGER_TOPIC), and the producer that writes them. */
+  readonly triggerTopic: string;
+  readonly producer: Producer;
 
   constructor(deps: RunsServiceDeps) {
     const { config } = deps;
@@ -50,6 +53,8 @@ export class RunsService extends RunStoreService {
     super({ config, admin: deps.admin, producer: deps.producer, codec: deps.codec, logger, registry: deps.registry, actionTitles: deps.catalog?.titles() });
     this.logger = logger;
     this.catalog = deps.catalog;
+    this.triggerTopic = config.topics.trigger;
+    this.producer = deps.producer;
     this.registry = deps.registry;
     this.signInFailures = new Counter({
       name: 'action_router_sign_in_failures_total',

@@ -70,29 +70,41 @@ export class ActionCatalog {
   }
 }
 
+/** One input's problem: the input's name and the rule it breaks. */
+export interface InputProblem {
+  field: string;
+  message: string;
+}
+
 /**
  * Checks inputs against `userInputs` (required, types, enums) and applies
- * defaults. A problem names the input and the rule; the value is shown
- * only for inputs that are not censored, and cut short.
+ * defaults: the inputs with defaults, and each problem by input. A problem
+ * shows the value only for inputs that are not censored, and cut short.
  */
-export function checkInputs(def: ActionDefinition, given: Readonly<JsonObject>, censored: readonly string[] = []): JsonObject | RejectedEventError {
+export function inputProblems(def: ActionDefinition, given: Readonly<JsonObject>, censored: readonly string[] = []): { inputs: JsonObject; problems: InputProblem[] } {
   const spec = userInputsOf(def);
-  const out: JsonObject = { ...given };
-  const problems: string[] = [];
+  const inputs: JsonObject = { ...given };
+  const problems: InputProblem[] = [];
   for (const [name, input] of Object.entries(spec.properties)) {
-    if (out[name] === undefined && input.default !== undefined) out[name] = input.default as Json;
-    const value = out[name];
+    if (inputs[name] === undefined && input.default !== undefined) inputs[name] = input.default as Json;
+    const value = inputs[name];
     if (value === undefined || value === null) continue;
     const problem = checkValue(input, value, censored.includes(name));
-    if (problem) problems.push(`${name}: ${problem}`);
+    if (problem) problems.push({ field: name, message: problem });
   }
   for (const name of spec.required) {
-    if (out[name] === undefined || out[name] === null || out[name] === '') problems.push(`${name}: required`);
+    if (inputs[name] === undefined || inputs[name] === null || inputs[name] === '') problems.push({ field: name, message: 'required' });
   }
+  return { inputs, problems };
+}
+
+/** `inputProblems` as the router takes it: the inputs with defaults, or the rejection naming every problem. */
+export function checkInputs(def: ActionDefinition, given: Readonly<JsonObject>, censored: readonly string[] = []): JsonObject | RejectedEventError {
+  const { inputs, problems } = inputProblems(def, given, censored);
   if (problems.length) {
-    return new RejectedEventError(ErrorCodes.INPUT_INVALID, `user inputs of "${def.identifier}" are invalid: ${problems.join('; ')}`);
+    return new RejectedEventError(ErrorCodes.INPUT_INVALID, `user inputs of "${def.identifier}" are invalid: ${problems.map((p) => `${p.field}: ${p.message}`).join('; ')}`);
   }
-  return out;
+  return inputs;
 }
 
 /** A value as an error text shows it: at most 120 characters of its JSON. */

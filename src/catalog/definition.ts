@@ -45,6 +45,12 @@ export const actionDefinitionSchema = z.looseObject({
     .optional(),
   /** Where approvers are told a run waits: a signed webhook, through the same guard as WEBHOOK runs. */
   approvalNotification: z.strictObject({ type: z.literal('webhook'), url: z.string().url() }).optional(),
+  /** The orgs the action is offered to (POST /v1/actions/{id}/runs); unset: every org. */
+  orgs: z.array(z.string().min(1)).optional(),
+  /** Who may execute it through the API, within an org: listed clients, and clients holding a listed role. Unset: every client of the org. */
+  permissions: z
+    .looseObject({ execute: z.strictObject({ roles: z.array(z.string().min(1)).default([]), clients: z.array(z.string().min(1)).default([]) }).optional() })
+    .optional(),
 });
 
 /** What an action's approval needs, or null when it needs none. */

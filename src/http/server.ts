@@ -6,6 +6,7 @@ import { approvalRoutes } from '../api/approvals';
 import { authRoutes } from '../api/auth';
 import { ApiError, errorHandler, notFound } from '../api/errors';
 import { runRoutes } from '../api/runs';
+import { executeRoutes } from '../api/execute';
 import type { RunsService } from '../api/service';
 import { consoleRoutes } from '../console/routes';
 import { CONTENT_SECURITY_POLICY } from '../console/pages';
@@ -142,6 +143,7 @@ export function buildHttpApp(source: HealthSource, logger: Logger): FastifyInsta
   if (source.runs) {
     authRoutes(app, source.runs);
     runRoutes(app, source.runs);
+    executeRoutes(app, source.runs);
     agentRoutes(app, source.runs, source.claimSeconds ?? 60);
     approvalRoutes(app, source.runs);
     if (source.console) {

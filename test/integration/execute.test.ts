@@ -1,0 +1,109 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { App } from '../../src/app';
+import type { RunStatusUpdate } from '../../src/model/status';
+import { ApiClient, ClientId, apiEnv } from '../helpers/api';
+import { tempDir } from '../helpers/cleanup';
+import { TestKafka, TestTopics, eventually, json, startApp, testConfig, testTopics } from '../helpers/kafka';
+
+const ACTIONS = [
+  {
+    identifier: 'deploy_service',
+    title: 'Deploy a service',
+    trigger: 'DAY-2',
+    userInputs: {
+      properties: { version: { type: 'string' }, replicas: { type: 'integer', default: 2 }, env: { type: 'string', enum: ['staging', 'prod'] } },
+      required: ['version'],
+    },
+    invocationMethod: { type: 'KAFKA' },
+  },
+  { identifier: 'create_repo', trigger: 'CREATE', userInputs: { properties: { name: { type: 'string' } }, required: ['name'] }, invocationMethod: { type: 'KAFKA' } },
+  { identifier: 'globex_only', trigger: 'CREATE', orgs: ['org_globex'], invocationMethod: { type: 'KAFKA' } },
+  { identifier: 'agents_only', trigger: 'CREATE', permissions: { execute: { roles: ['agent'] } }, invocationMethod: { type: 'KAFKA' } },
+];
+
+/** Port's execute route (POST /v1/actions/{id}/runs) on the real broker: what Port's SDKs and MCP server call. */
+describe('executing an action through the API', () => {
+  const k = new TestKafka();
+  let topics: TestTopics;
+  let app: App;
+  let api: ApiClient;
+  beforeAll(async () => {
+    topics = testTopics();
+    const dir = tempDir('execute-actions-');
+    writeFileSync(join(dir, 'actions.json'), JSON.stringify(ACTIONS));
+    app = await startApp(testConfig(topics, apiEnv({ ACTIONS_PATH: join(dir, 'actions.json') })));
+    api = await ApiClient.start(app);
+  });
+  afterAll(async () => {
+    await api.close();
+    await app.stop();
+    await k.close();
+  });
+
+  const execute = async (client: ClientId, action: string, body: unknown, headers: Record<string, string> = {}) =>
+    api.call('POST', `/v1/actions/${action}/runs`, { token: await api.token(client), body, headers });
+
+  it('202 with the run, found at once, then routed with its inputs, defaults and who triggered it', async () => {
+    const res = await execute('acme-ci', 'deploy_service', { properties: { version: '1.4.2', env: 'prod' }, entity: 'payments' });
+    expect(res.status).toBe(202);
+    const run = res.body.run as { id: string; status: string; action: { identifier: string } };
+    expect(run).toMatchObject({ status: 'IN_PROGRESS', action: { identifier: 'deploy_service' } });
+    // The first update was applied before the answer.
+    expect((await api.as('acme-ci', 'GET', `/v1/actions/runs/${run.id}`)).status).toBe(200);
+    const routed = (await k.collect(topics.orgTemplate.replace('{orgId}', 'org_acme'), (ms) => ms.some((m) => m.key?.toString() === run.id))).find((m) => m.key?.toString() === run.id);
+    const message = JSON.parse(routed!.value!.toString()) as Record<string, unknown>;
+    expect(message).toMatchObject({
+      action: 'deploy_service',
+      trigger: { by: { orgId: 'org_acme', userId: 'acme-ci' }, origin: 'API' },
+      context: { runId: run.id, entity: 'payments' },
+      payload: { properties: { version: '1.4.2', env: 'prod', replicas: 2 }, action: { trigger: 'DAY-2' } },
+    });
+    await eventually(() => app.runs!.store.getRun(run.id)?.invocationType === 'KAFKA', 'the router’s update applied');
+  });
+
+  it('the same Idempotency-Key gives the same run, triggered once', async () => {
+    const headers = { 'idempotency-key': 'retry-7f3a' };
+    const first = await execute('acme-ci', 'create_repo', { properties: { name: 'svc-a' } }, headers);
+    const again = await execute('acme-ci', 'create_repo', { properties: { name: 'svc-a' } }, headers);
+    expect([first.status, again.status]).toEqual([202, 202]);
+    const id = (first.body.run as { id: string }).id;
+    expect((again.body.run as { id: string }).id).toBe(id);
+    // Another client's same key is another run.
+    const other = await execute('acme-agent', 'create_repo', { properties: { name: 'svc-a' } }, headers);
+    expect((other.body.run as { id: string }).id).not.toBe(id);
+    await eventually(() => k.committedAll(topics.group, topics.trigger), 'every trigger routed');
+    const triggers = await k.collect(topics.trigger, (ms) => ms.filter((m) => m.key?.toString() === id).length >= 1);
+    expect(triggers.filter((m) => m.key?.toString() === id)).toHaveLength(1);
+  });
+
+  it('401 without a token; 404 for an unknown action or one offered to other orgs; 403 without the permission or as an operator', async () => {
+    expect((await api.call('POST', '/v1/actions/create_repo/runs', { body: { properties: { name: 'x' } } })).status).toBe(401);
+    const unknown = await execute('acme-ci', 'no_such_action', {});
+    expect([unknown.status, unknown.body.error]).toEqual([404, 'not_found']);
+    expect((await execute('acme-ci', 'globex_only', {})).status).toBe(404);
+    expect((await execute('globex-ci', 'globex_only', {})).status).toBe(202);
+    const refused = await execute('acme-ci', 'agents_only', {});
+    expect([refused.status, refused.body.error]).toEqual([403, 'forbidden']);
+    expect((await execute('acme-agent', 'agents_only', {})).status).toBe(202);
+    expect((await execute('operator', 'create_repo', { properties: { name: 'x' } })).status).toBe(403);
+  });
+
+  it('422 names each input that fails the catalog’s checks, and the missing entity; nothing is written', async () => {
+    const before = await k.messageCount(topics.status);
+    const bad = await execute('acme-ci', 'deploy_service', { properties: { env: 'qa', replicas: 'three' } });
+    expect(bad.status).toBe(422);
+    expect(bad.body).toMatchObject({ ok: false, error: 'invalid_request' });
+    expect(bad.body.details).toEqual([
+      { field: 'replicas', message: 'expected integer, got string' },
+      { field: 'env', message: '"qa" is not one of ["staging","prod"]' },
+      { field: 'version', message: 'required' },
+      { field: 'entity', message: 'required for a DAY-2 action' },
+    ]);
+    const badKey = await execute('acme-ci', 'create_repo', { properties: { name: 'x' } }, { 'idempotency-key': 'spaces are not allowed' });
+    expect(badKey.status).toBe(422);
+    expect(await k.messageCount(topics.status)).toBe(before);
+    const updates = (await k.collect(topics.status, (ms) => ms.length >= before)).map((m) => json<RunStatusUpdate>(m));
+    expect(updates.some((u) => u.statusLabel === 'triggered' && u.action === 'deploy_service' && u.log?.includes('acme-ci'))).toBe(true);
+  });
+});
