@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ALL_ORGS, Principal } from '../access/principal';
 import { inputProblems } from '../catalog/catalog';
-import { ActionDefinition, operationOf } from '../catalog/definition';
+import { ActionDefinition, operationOf, userInputsOf } from '../catalog/definition';
 import type { JsonObject } from '../model/json';
 import { newRunId } from '../sample';
 import { runView } from '../store/run-view';
@@ -77,22 +77,31 @@ export function executeRoutes(app: FastifyInstance, runs: RunsService): void {
       throw new ApiError(422, 'invalid_request', 'Idempotency-Key: 1 to 255 visible ASCII characters');
     }
     const { inputs, problems } = inputProblems(def, body.properties as JsonObject);
+    // Port's rule: an input the action does not declare is refused, not passed on.
+    const declared = userInputsOf(def).properties;
+    for (const name of Object.keys(body.properties)) if (!(name in declared)) problems.push({ field: name, message: 'not an input of this action' });
     const operation = operationOf(def);
     const entity = body.entity ?? null;
-    if ((operation === 'DAY-2' || operation === 'DELETE') && entity === null) problems.push({ field: 'entity', message: `required for a ${operation} action` });
+    const takesEntity = operation === 'DAY-2' || operation === 'DELETE';
+    if (takesEntity && entity === null) problems.push({ field: 'entity', message: `required for a ${operation} action` });
+    if (!takesEntity && entity !== null) problems.push({ field: 'entity', message: `a ${operation ?? 'CREATE'} action takes no entity` });
     if (problems.length) {
       const message = problems.map((p) => `${p.field}: ${p.message}`).join('; ');
       throw new ApiError(422, 'invalid_request', `user inputs of "${def.identifier}" are invalid: ${message}`, {}, { details: problems });
     }
     const runId = runIdFor(principal, def.identifier, key);
+    // What was asked, recorded on the run's first log line: a replayed key must ask the same.
+    const asked = createHash('sha256').update(JSON.stringify({ properties: body.properties, entity })).digest('base64url').slice(0, 16);
     const options = { actionTitle: (a: string) => runs.catalog?.get(a)?.title ?? null };
     const known = runs.store.getRun(runId);
     if (known) {
       if (known.orgId !== principal.orgId) throw new ApiError(409, 'conflict', 'the Idempotency-Key names a run of another org');
+      const first = runs.store.logs(runId, 1, 0)[0]?.message ?? '';
+      if (!first.endsWith(`(request ${asked})`)) throw new ApiError(422, 'idempotency_key_reused', 'the Idempotency-Key was used for another request (other inputs or entity); nothing was written');
       return reply.code(202).send({ ok: true, run: runView(known, options) });
     }
     const ref = { id: runId, orgId: principal.orgId, action: def.identifier, invocationType: String(def.invocationMethod.type).toUpperCase() };
-    const { run } = await runs.writeApplied(ref, principal.clientId, { status: 'IN_PROGRESS', source: 'ROUTER', statusLabel: 'triggered', log: `Triggered by ${principal.clientId} through the API` });
+    const { run } = await runs.writeApplied(ref, principal.clientId, { status: 'IN_PROGRESS', source: 'ROUTER', statusLabel: 'triggered', log: `Triggered by ${principal.clientId} through the API (request ${asked})` });
     try {
       await runs.producer.send({ topic: runs.triggerTopic, messages: [{ key: runId, value: JSON.stringify(runMessage(def, runId, principal, inputs, entity)) }] });
     } catch (err) {

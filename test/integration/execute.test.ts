@@ -69,6 +69,9 @@ describe('executing an action through the API', () => {
     expect([first.status, again.status]).toEqual([202, 202]);
     const id = (first.body.run as { id: string }).id;
     expect((again.body.run as { id: string }).id).toBe(id);
+    // The same key for another request is refused, and writes nothing.
+    const reused = await execute('acme-ci', 'create_repo', { properties: { name: 'svc-b' } }, headers);
+    expect([reused.status, reused.body.error]).toEqual([422, 'idempotency_key_reused']);
     // Another client's same key is another run.
     const other = await execute('acme-agent', 'create_repo', { properties: { name: 'svc-a' } }, headers);
     expect((other.body.run as { id: string }).id).not.toBe(id);
@@ -90,6 +93,8 @@ describe('executing an action through the API', () => {
   });
 
   it('422 names each input that fails the catalog’s checks, and the missing entity; nothing is written', async () => {
+    // Earlier tests' runs routed (their updates are written before their offsets are committed): the count is still.
+    await eventually(() => k.committedAll(topics.group, topics.trigger), 'earlier runs routed');
     const before = await k.messageCount(topics.status);
     const bad = await execute('acme-ci', 'deploy_service', { properties: { env: 'qa', replicas: 'three' } });
     expect(bad.status).toBe(422);
@@ -102,6 +107,15 @@ describe('executing an action through the API', () => {
     ]);
     const badKey = await execute('acme-ci', 'create_repo', { properties: { name: 'x' } }, { 'idempotency-key': 'spaces are not allowed' });
     expect(badKey.status).toBe(422);
+    // Port's rules: an undeclared input, and an entity on a CREATE action.
+    const extra = await execute('acme-ci', 'create_repo', { properties: { name: 'x', colour: 'red' }, entity: 'payments' });
+    expect(extra.body.details).toEqual([
+      { field: 'colour', message: 'not an input of this action' },
+      { field: 'entity', message: 'a CREATE action takes no entity' },
+    ]);
+    // Over Port's 1 MiB.
+    const big = await execute('acme-ci', 'create_repo', { properties: { name: 'x'.repeat(2 * 1024 * 1024) } });
+    expect([big.status, big.body.error]).toEqual([413, 'payload_too_large']);
     expect(await k.messageCount(topics.status)).toBe(before);
     const updates = (await k.collect(topics.status, (ms) => ms.length >= before)).map((m) => json<RunStatusUpdate>(m));
     expect(updates.some((u) => u.statusLabel === 'triggered' && u.action === 'deploy_service' && u.log?.includes('acme-ci'))).toBe(true);
