@@ -2,11 +2,12 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { App } from '../../src/app';
 import type { RunStatusUpdate } from '../../src/model/status';
+import { WebhookReceiver } from '../../src/dev/webhook-receiver';
 import { ApiClient, ClientId, apiEnv } from '../helpers/api';
 import { tempDir } from '../helpers/cleanup';
 import { TestKafka, TestTopics, eventually, json, startApp, testConfig, testTopics } from '../helpers/kafka';
 
-const ACTIONS = [
+const actions = (hook: string) => [
   {
     identifier: 'deploy_service',
     title: 'Deploy a service',
@@ -19,7 +20,8 @@ const ACTIONS = [
   },
   { identifier: 'create_repo', trigger: 'CREATE', userInputs: { properties: { name: { type: 'string' } }, required: ['name'] }, invocationMethod: { type: 'KAFKA' } },
   { identifier: 'globex_only', trigger: 'CREATE', orgs: ['org_globex'], invocationMethod: { type: 'KAFKA' } },
-  { identifier: 'agents_only', trigger: 'CREATE', permissions: { execute: { roles: ['agent'] } }, invocationMethod: { type: 'KAFKA' } },
+  { identifier: 'agents_only', trigger: 'CREATE', permissions: { execute: { roles: ['agent'] } }, invocationMethod: { type: 'WEBHOOK', url: hook, synchronized: true } },
+  { identifier: 'notify_team', trigger: 'CREATE', userInputs: { properties: { message: { type: 'string' } }, required: ['message'] }, invocationMethod: { type: 'WEBHOOK', url: hook, synchronized: true } },
 ];
 
 /** Port's execute route (POST /v1/actions/{id}/runs) on the real broker: what Port's SDKs and MCP server call. */
@@ -28,17 +30,20 @@ describe('executing an action through the API', () => {
   let topics: TestTopics;
   let app: App;
   let api: ApiClient;
+  const webhook = new WebhookReceiver('execute-signing-secret');
   beforeAll(async () => {
+    await webhook.start();
     topics = testTopics();
     const dir = tempDir('execute-actions-');
-    writeFileSync(join(dir, 'actions.json'), JSON.stringify(ACTIONS));
-    app = await startApp(testConfig(topics, apiEnv({ ACTIONS_PATH: join(dir, 'actions.json') })));
+    writeFileSync(join(dir, 'actions.json'), JSON.stringify(actions(`${webhook.url}/hook`)));
+    app = await startApp(testConfig(topics, apiEnv({ ACTIONS_PATH: join(dir, 'actions.json'), SIGNING_SECRET: 'execute-signing-secret', WEBHOOK_ALLOWED_HOSTS: '127.0.0.1' })));
     api = await ApiClient.start(app);
   });
   afterAll(async () => {
     await api.close();
     await app.stop();
     await k.close();
+    await webhook.close();
   });
 
   const execute = async (client: ClientId, action: string, body: unknown, headers: Record<string, string> = {}) =>
@@ -60,6 +65,18 @@ describe('executing an action through the API', () => {
       payload: { properties: { version: '1.4.2', env: 'prod', replicas: 2 }, action: { trigger: 'DAY-2' } },
     });
     await eventually(() => app.runs!.store.getRun(run.id)?.invocationType === 'KAFKA', 'the router’s update applied');
+  });
+
+  it('a WEBHOOK action: executed, routed, signed, and read back SUCCESS', async () => {
+    const res = await execute('acme-ci', 'notify_team', { properties: { message: 'deploy done' } });
+    expect(res.status).toBe(202);
+    const id = (res.body.run as { id: string }).id;
+    let run: Record<string, unknown> = {};
+    await eventually(async () => (run = (await api.as('acme-ci', 'GET', `/v1/actions/runs/${id}`)).body.run as Record<string, unknown>).status === 'SUCCESS', 'SUCCESS read back');
+    expect(run).toMatchObject({ id, status: 'SUCCESS', properties: { message: 'deploy done' } });
+    const call = webhook.received.find((r) => r.runId === id)!;
+    expect(call.signatureOk).toBe(true);
+    expect(JSON.parse(call.request.body)).toMatchObject({ trigger: { origin: 'API', by: { userId: 'acme-ci' } }, payload: { properties: { message: 'deploy done' } } });
   });
 
   it('the same Idempotency-Key gives the same run, triggered once', async () => {
