@@ -8,7 +8,7 @@ const text = { type: 'string' } as const;
 const on = { type: 'boolean' } as const;
 const RUNS_OPTIONS: Options = {
   json: on, url: text, 'client-id': text, 'client-secret': text, status: text, action: text, org: text, type: text,
-  q: text, limit: text, offset: text, active: on, follow: on, description: text,
+  q: text, limit: text, offset: text, active: on, follow: on, description: text, props: text, entity: text, wait: on,
 };
 
 /** The options each command takes; any other is refused. */

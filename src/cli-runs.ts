@@ -14,6 +14,8 @@ export const RUNS_USAGE = `Usage: action-router runs <command> [options]
   show RUN_ID             one run
   logs RUN_ID [--follow]  a run's logs (--follow: until the run ends)
   watch [RUN_ID]          runs as they change (one run: until it ends)
+  create ACTION           execute an action of the router's catalog: --props JSON|@FILE, --entity ID (DAY-2, DELETE);
+                          --wait follows the run to its end (exit 0 for SUCCESS, 1 otherwise)
   approve RUN_ID          approve a run that waits for approval (--description TEXT)
   decline RUN_ID          decline it (--description TEXT)
   cancel RUN_ID           cancel a waiting run (its requester or an org admin)
@@ -264,6 +266,35 @@ export async function runsCommand(argv: { _: string[] } & Flags, env: NodeJS.Pro
         }
       }, abort.signal);
       return 0;
+    }
+    case 'create': {
+      if (!id) throw new CliError('runs create needs an ACTION');
+      const given = flag(argv, 'props') ?? '{}';
+      let properties: unknown;
+      try {
+        properties = JSON.parse(given.startsWith('@') ? readFileSync(given.slice(1), 'utf8') : given);
+      } catch (err) {
+        throw new CliError(`--props: ${(err as Error).message}`);
+      }
+      if (typeof properties !== 'object' || properties === null || Array.isArray(properties)) throw new CliError('--props: a JSON object of the action\'s inputs');
+      const entity = flag(argv, 'entity');
+      const { run } = (await client.call('POST', `/v1/actions/${encodeURIComponent(id)}/runs`, { properties, ...(entity ? { entity } : {}) })) as { run: Json };
+      out(json ? JSON.stringify(run) : runLine(run));
+      if (!argv.wait) return 0;
+      let status = String(run.status);
+      const abort = new AbortController();
+      process.once('SIGINT', () => abort.abort());
+      await client.watch(async (event, data) => {
+        // Where the run stands once the feed is open, then each change: nothing in between is missed.
+        const seen = event === 'hello' ? [((await client.get(`/v1/actions/runs/${encodeURIComponent(String(run.id))}?version=v1`)) as { run: Json }).run] : event === 'runs' ? (data as Json[]) : [];
+        for (const r of seen) {
+          if (r.id !== run.id) continue;
+          if (String(r.status) !== status) out(json ? JSON.stringify(r) : runLine(r));
+          status = String(r.status);
+        }
+        return TERMINAL.has(status);
+      }, abort.signal);
+      return status === 'SUCCESS' ? 0 : 1;
     }
     case 'approve':
     case 'decline':

@@ -39,6 +39,20 @@ export async function metricSum(base: string, name: string): Promise<number> {
     .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
 }
 
+/** `action-router runs …` against a router's HTTP server as one client; resolves with its exit code and output. */
+export function runsCli(base: string, clientId: string, clientSecret: string, ...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((done) => {
+    const child = spawn(process.execPath, [join(ROOT, 'bin', 'action-router.js'), 'runs', ...args], {
+      env: { PATH: process.env.PATH, ACTION_ROUTER_URL: base, ACTION_ROUTER_CLIENT_ID: clientId, ACTION_ROUTER_CLIENT_SECRET: clientSecret },
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('exit', (code) => done({ code, out, err }));
+  });
+}
+
 export function stopped(child: ChildProcess): Promise<number | null> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
   return new Promise((r) => child.once('exit', (code) => r(code)));

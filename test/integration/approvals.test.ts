@@ -1,5 +1,4 @@
 import { tempDir } from '../helpers/cleanup';
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,7 +10,7 @@ import { verifyPortSignature } from '../../src/invokers/sign';
 import { newRunId, samplePortMessage } from '../../src/sample';
 import { ApiClient } from '../helpers/api';
 import { TestKafka, TestTopics, eventually, startApp, testConfig, testTopics, topicEnv } from '../helpers/kafka';
-import { spawnRouter, stopped } from '../helpers/processes';
+import { runsCli, spawnRouter, stopped } from '../helpers/processes';
 
 const { launchOptions } = require('../../scripts/chromium.cjs') as { launchOptions: () => Parameters<typeof chromium.launch>[0] };
 
@@ -352,17 +351,7 @@ describe('approvals', () => {
   test('CLI: an approval refused (not an approver), a decline taken; the console refuses a decision from another site', async () => {
     const runId = await trigger('deploy_prod');
     await waiting(runId);
-    const cli = (client: Client, ...args: string[]) =>
-      new Promise<{ code: number | null; out: string; err: string }>((done) => {
-        const child = spawn(process.execPath, [join(__dirname, '..', '..', 'bin', 'action-router.js'), 'runs', ...args], {
-          env: { PATH: process.env.PATH, ACTION_ROUTER_URL: api.base, ACTION_ROUTER_CLIENT_ID: client, ACTION_ROUTER_CLIENT_SECRET: CLIENTS[client].secret },
-        });
-        let out = '';
-        let err = '';
-        child.stdout.on('data', (d) => (out += d));
-        child.stderr.on('data', (d) => (err += d));
-        child.on('exit', (code) => done({ code, out, err }));
-      });
+    const cli = (client: Client, ...args: string[]) => runsCli(api.base, client, CLIENTS[client].secret, ...args);
     const refused = await cli('acme-ci', 'approve', runId);
     expect(refused.code).toBe(1);
     expect(refused.err).toContain('403: acme-ci is not an approver');

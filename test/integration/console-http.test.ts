@@ -1,12 +1,9 @@
-import { spawn } from 'node:child_process';
+import { runsCli } from '../helpers/processes';
 import { writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import type { App } from '../../src/app';
 import { newRunId, samplePortMessage } from '../../src/sample';
 import { ApiClient, CLIENTS, ClientId, apiEnv } from '../helpers/api';
 import { TestKafka, TestTopics, eventually, startApp, testConfig, testTopics } from '../helpers/kafka';
-
-const ROOT = resolve(__dirname, '..', '..');
 
 /**
  * The console's server side on the real broker: sign-in, sessions, CSRF,
@@ -418,17 +415,7 @@ describe('runs console (HTTP)', () => {
 
   test('CLI: runs list, show and logs over the API, with --json', async () => {
     const runId = await trigger('org_acme', `cli-${newRunId()}`);
-    const cli = (...args: string[]) =>
-      new Promise<{ code: number | null; out: string; err: string }>((done) => {
-        const child = spawn(process.execPath, [join(ROOT, 'bin', 'action-router.js'), 'runs', ...args], {
-          env: { PATH: process.env.PATH, ACTION_ROUTER_URL: api.base, ACTION_ROUTER_CLIENT_ID: 'acme-ci', ACTION_ROUTER_CLIENT_SECRET: CLIENTS['acme-ci'].secret },
-        });
-        let out = '';
-        let err = '';
-        child.stdout.on('data', (d) => (out += d));
-        child.stderr.on('data', (d) => (err += d));
-        child.on('exit', (code) => done({ code, out, err }));
-      });
+    const cli = (...args: string[]) => runsCli(api.base, 'acme-ci', CLIENTS['acme-ci'].secret, ...args);
     const list = await cli('list', '--json', '--limit', '200');
     expect(list.code).toBe(0);
     const runs = JSON.parse(list.out) as { id: string; orgId: string }[];

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import type { App } from '../../src/app';
 import type { RunStatusUpdate } from '../../src/model/status';
 import { WebhookReceiver } from '../../src/dev/webhook-receiver';
-import { ApiClient, ClientId, apiEnv } from '../helpers/api';
+import { ApiClient, CLIENTS, ClientId, apiEnv } from '../helpers/api';
+import { runsCli } from '../helpers/processes';
 import { tempDir } from '../helpers/cleanup';
 import { TestKafka, TestTopics, eventually, json, startApp, testConfig, testTopics } from '../helpers/kafka';
 
@@ -77,6 +78,18 @@ describe('executing an action through the API', () => {
     const call = webhook.received.find((r) => r.runId === id)!;
     expect(call.signatureOk).toBe(true);
     expect(JSON.parse(call.request.body)).toMatchObject({ trigger: { origin: 'API', by: { userId: 'acme-ci' } }, payload: { properties: { message: 'deploy done' } } });
+  });
+
+  it('action-router runs create … --wait follows the run to its end: exit 0 for SUCCESS; a refusal exits 1 with the reason', async () => {
+    const secret = CLIENTS['acme-ci'].secret;
+    const ok = await runsCli(api.base, 'acme-ci', secret, 'create', 'notify_team', '--props', '{"message":"from the CLI"}', '--wait', '--json');
+    expect([ok.code, ok.err]).toEqual([0, '']);
+    const lines = ok.out.trim().split('\n').map((l) => JSON.parse(l) as { id: string; status: string });
+    expect(lines[0]!.status).toBe('IN_PROGRESS');
+    expect(lines[lines.length - 1]).toMatchObject({ id: lines[0]!.id, status: 'SUCCESS' });
+    const refused = await runsCli(api.base, 'acme-ci', secret, 'create', 'notify_team', '--props', '{}');
+    expect(refused.code).toBe(1);
+    expect(refused.err).toContain('message: required');
   });
 
   it('the same Idempotency-Key gives the same run, triggered once', async () => {
