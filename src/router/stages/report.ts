@@ -69,11 +69,6 @@ export class RunReport {
     this.described = !opts.describe;
   }
 
-  /** The first update of the run that could never be written, if any. */
-  get refused(): RouterError | null {
-    return this.firstRefusal;
-  }
-
   /** Queues an update; resolves once it (and every update before it) is written or given up. */
   report(fields: StatusFields, signal: AbortSignal): Promise<void> {
     const { run, opts } = this;
