@@ -18,6 +18,11 @@ export class ActionCatalog {
     return this.byId.size;
   }
 
+  /** Every definition, in the catalog's order. */
+  all(): ActionDefinition[] {
+    return [...this.byId.values()];
+  }
+
   get(identifier: string): ActionDefinition | undefined {
     return this.byId.get(identifier);
   }
@@ -126,10 +131,54 @@ function checkValue(input: UserInput, value: Json, hidden: boolean): string | nu
   if (input.enum && !input.enum.some((e) => JSON.stringify(e) === JSON.stringify(value))) {
     return `${hidden ? 'the (censored) value' : shown(value)} is not one of ${JSON.stringify(input.enum)}`;
   }
+  const bound = boundProblem(input, value, hidden);
+  if (bound) return bound;
   if (input.type === 'array' && Array.isArray(value) && input.items?.enum) {
     const allowed = input.items.enum.map((e) => JSON.stringify(e));
     const bad = value.filter((v) => !allowed.includes(JSON.stringify(v)));
     if (bad.length) return `${hidden ? `${bad.length} (censored) item${bad.length === 1 ? '' : 's'}` : `items ${shown(bad)}`} ${bad.length === 1 && hidden ? 'is' : 'are'} not in ${JSON.stringify(input.items.enum)}`;
+  }
+  return null;
+}
+
+/** Plain checks for Port's string formats: what a form can say before sending. */
+const FORMATS: Record<string, (v: string) => boolean> = {
+  email: (v) => /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(v),
+  url: (v) => {
+    try {
+      return ['http:', 'https:'].includes(new URL(v).protocol);
+    } catch {
+      return false;
+    }
+  },
+  'date-time': (v) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(v) && Number.isFinite(Date.parse(v)),
+};
+
+/** Compiled `pattern`s, one per input definition. */
+const patterns = new WeakMap<UserInput, RegExp>();
+
+/** Bounds (minimum, maximum, lengths, items), `format` and `pattern`: the rules a form checks too. */
+function boundProblem(input: UserInput, value: Json, hidden: boolean): string | null {
+  if (typeof value === 'number') {
+    if (input.minimum !== undefined && value < input.minimum) return `must be at least ${input.minimum}`;
+    if (input.maximum !== undefined && value > input.maximum) return `must be at most ${input.maximum}`;
+  }
+  if (typeof value === 'string') {
+    const length = [...value].length;
+    if (input.minLength !== undefined && length < input.minLength) return `must have at least ${input.minLength} characters`;
+    if (input.maxLength !== undefined && length > input.maxLength) return `must have at most ${input.maxLength} characters`;
+    const format = input.format ? FORMATS[input.format] : undefined;
+    if (format && !format(value)) return `${hidden ? 'the (censored) value' : shown(value)} is not a valid ${input.format}`;
+    if (input.pattern !== undefined) {
+      let re = patterns.get(input);
+      if (!re) patterns.set(input, (re = new RegExp(input.pattern, 'u')));
+      if (!re.test(value)) return `${hidden ? 'the (censored) value' : shown(value)} does not match ${input.pattern}`;
+    }
+  }
+  if (Array.isArray(value)) {
+    const items = (n: number) => `${n} item${n === 1 ? '' : 's'}`;
+    if (input.minItems !== undefined && value.length < input.minItems) return `must have at least ${items(input.minItems)}`;
+    if (input.maxItems !== undefined && value.length > input.maxItems) return `must have at most ${items(input.maxItems)}`;
   }
   return null;
 }

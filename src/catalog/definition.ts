@@ -9,11 +9,34 @@ export const userInputSchema = z.looseObject({
   enum: z.array(z.unknown()).optional(),
   format: z.string().optional(),
   items: z.looseObject({ type: z.string().optional(), enum: z.array(z.unknown()).optional() }).optional(),
+  /** JSON Schema's bounds, as Port's userInputs take them. */
+  minimum: z.number().optional(),
+  maximum: z.number().optional(),
+  minLength: z.number().int().min(0).optional(),
+  maxLength: z.number().int().min(0).optional(),
+  minItems: z.number().int().min(0).optional(),
+  maxItems: z.number().int().min(0).optional(),
+  pattern: z
+    .string()
+    .max(1024)
+    .refine((p) => {
+      try {
+        new RegExp(p, 'u');
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'not a valid regular expression')
+    .optional(),
+  /** Port's secret input: the value is censored wherever a run is shown (and a password field in the console). */
+  encryption: z.string().optional(),
 });
 
 export const userInputsSchema = z.looseObject({
   properties: z.record(z.string(), userInputSchema).default({}),
   required: z.array(z.string()).default([]),
+  /** The order a form shows the inputs in (Port's `order`); the rest follow in the catalog's order. */
+  order: z.array(z.string()).optional(),
 });
 
 export const invocationMethodSchema = z.looseObject({
@@ -29,6 +52,8 @@ export const actionDefinitionSchema = z.looseObject({
   identifier: z.string().min(1),
   title: z.string().optional(),
   description: z.string().optional(),
+  /** Port's icon name; the self-service page shows its first letters when it has no picture for it. */
+  icon: z.string().max(64).optional(),
   trigger: z
     .union([
       z.enum(['CREATE', 'DAY-2', 'DELETE']),
@@ -80,6 +105,13 @@ export function userInputsOf(def: ActionDefinition): UserInputs {
   if (def.userInputs) return def.userInputs;
   if (typeof def.trigger === 'object' && def.trigger.userInputs) return def.trigger.userInputs;
   return { properties: {}, required: [] };
+}
+
+/** The inputs that are secret (Port's `encryption`): censored on every run page and in the store. */
+export function secretInputsOf(def: ActionDefinition): string[] {
+  return Object.entries(userInputsOf(def).properties)
+    .filter(([, input]) => input.encryption !== undefined)
+    .map(([name]) => name);
 }
 
 export function operationOf(def: ActionDefinition): string | null {

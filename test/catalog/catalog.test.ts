@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadCatalog, ActionCatalog } from '../../src/catalog/catalog';
+import { loadCatalog, ActionCatalog, inputProblems } from '../../src/catalog/catalog';
 import { actionDefinitionSchema } from '../../src/catalog/definition';
 import { decodeTrigger } from '../../src/codec/decode';
 import { ErrorCodes, RejectedEventError } from '../../src/errors';
@@ -86,5 +86,36 @@ describe('ActionCatalog', () => {
     expect(() => loadCatalog(file)).toThrow(/bad\.json: invalid action definition at invocationMethod\.type/);
     writeFileSync(file, '{ nope');
     expect(() => loadCatalog(file)).toThrow(/bad\.json: not valid JSON/);
+  });
+
+  it('checks bounds, formats and patterns as a form does, never showing a censored value', () => {
+    const def = actionDefinitionSchema.parse({
+      identifier: 'bounded',
+      userInputs: {
+        properties: {
+          count: { type: 'integer', minimum: 1, maximum: 5 },
+          email: { type: 'string', format: 'email' },
+          site: { type: 'string', format: 'url' },
+          at: { type: 'string', format: 'date-time' },
+          name: { type: 'string', pattern: '^[a-z][a-z0-9-]*$', minLength: 3, maxLength: 12 },
+          tags: { type: 'array', minItems: 1, maxItems: 2 },
+          token: { type: 'string', pattern: '^tok_', encryption: 'aes256-gcm' },
+        },
+      },
+      invocationMethod: { type: 'KAFKA' },
+    });
+    const good = { count: 3, email: 'a@b.io', site: 'https://x.io', at: '2026-12-03T10:00:00Z', name: 'svc-1', tags: ['a'], token: 'tok_1' };
+    expect(inputProblems(def, good, ['token']).problems).toEqual([]);
+    const bad = { count: 9, email: 'nope', site: 'javascript:alert(1)', at: '2026-13-45', name: 'Svc', tags: [], token: 'secret-value' };
+    expect(inputProblems(def, bad, ['token']).problems).toEqual([
+      { field: 'count', message: 'must be at most 5' },
+      { field: 'email', message: '"nope" is not a valid email' },
+      { field: 'site', message: '"javascript:alert(1)" is not a valid url' },
+      { field: 'at', message: '"2026-13-45" is not a valid date-time' },
+      { field: 'name', message: '"Svc" does not match ^[a-z][a-z0-9-]*$' },
+      { field: 'tags', message: 'must have at least 1 item' },
+      { field: 'token', message: 'the (censored) value does not match ^tok_' },
+    ]);
+    expect(() => actionDefinitionSchema.parse({ identifier: 'x', userInputs: { properties: { n: { type: 'string', pattern: '(' } } }, invocationMethod: { type: 'KAFKA' } })).toThrow('not a valid regular expression');
   });
 });
