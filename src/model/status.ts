@@ -29,6 +29,8 @@ export interface RunInfo {
   createdAt: number | null;
   triggerPartition: number | null;
   agentPayload: string | null;
+  /** Added with "Run again": the run this one repeats. */
+  repeats?: string | null;
 }
 
 /** A polling agent's claim on a run; the first valid one in topic order wins. */
@@ -85,6 +87,8 @@ export interface RunStatusUpdate {
   /** Added with approvals. */
   statusDetail?: StatusDetail | null;
   approval?: RunApproval | null;
+  /** Added with dead-letter re-sending: the letter (`partition/offset`) whose re-sending reopens the run. */
+  resentFrom?: string | null;
 }
 
 export function isTerminal(status: ShownStatus | string): boolean {

@@ -40,6 +40,7 @@ export function buildUpdate(
     claim: fields.claim ?? null,
     statusDetail: fields.statusDetail ?? null,
     approval: fields.approval ?? null,
+    resentFrom: fields.resentFrom ?? null,
   };
 }
 

@@ -41,6 +41,22 @@ export interface DeadLetterFilter {
 const COLUMNS = `seq, partition, offset, reason, error, source_topic AS sourceTopic, source_partition AS sourcePartition,
   source_offset AS sourceOffset, run_id AS runId, org_id AS orgId, at, key, value, size, trimmed, headers, copy`;
 
+/** One of a stored letter's headers (as kept: values cut at 2,048 characters, secrets masked). */
+export function storedHeader(d: Pick<DeadLetterRow, 'headers'>, name: string): string | null {
+  try {
+    const headers: unknown = JSON.parse(d.headers);
+    const v = headers && typeof headers === 'object' ? (headers as Record<string, unknown>)[name] : undefined;
+    return typeof v === 'string' ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+/** True when the dead-letter topic itself holds only the first bytes (the router trimmed it): it cannot be re-sent. */
+export function cutOnTopic(d: Pick<DeadLetterRow, 'headers'>): boolean {
+  return storedHeader(d, 'x-dlq-trimmed') === 'true';
+}
+
 function header(m: KafkaMessage, name: string): string | null {
   const v = m.headers?.[name];
   if (v === undefined || v === null) return null;
@@ -78,6 +94,7 @@ export class DeadLetterStore {
       ),
       offsets: db.prepare<[], { partition: number; next_offset: string }>('SELECT partition, next_offset FROM dlq_offsets'),
       get: db.prepare<[number], DeadLetterRow>(`SELECT ${COLUMNS} FROM dead_letters WHERE seq = ?`),
+      at: db.prepare<[number, string], DeadLetterRow>(`SELECT ${COLUMNS} FROM dead_letters WHERE partition = ? AND offset = ?`),
     };
   }
 
@@ -151,6 +168,11 @@ export class DeadLetterStore {
 
   get(seq: number): DeadLetterRow | undefined {
     return this.stmts.get.get(seq);
+  }
+
+  /** The letter at this position of the dead-letter topic. */
+  at(partition: number, offset: string): DeadLetterRow | undefined {
+    return this.stmts.at.get(partition, offset);
   }
 
   /** Forgets every letter (the dead-letter topic changed or was recreated). */

@@ -37,6 +37,10 @@ export interface RunState {
   releasedAt: number | null;
   /** The nudge (`partition:offset`) whose release was applied. */
   releasedNudge: string | null;
+  /** The run this one runs again. */
+  repeats: string | null;
+  /** The dead letter (`partition/offset`) last re-sent for this run. */
+  resentFrom: string | null;
   createdBy: string | null;
   updatedBy: string | null;
   createdAt: number;

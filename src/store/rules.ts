@@ -53,6 +53,8 @@ function created(u: RunStatusUpdate, info: RunInfo | null): FoldedRun {
     approvalDecidedAt: null,
     releasedAt: null,
     releasedNudge: null,
+    repeats: info?.repeats ?? null,
+    resentFrom: u.resentFrom ?? null,
     createdBy: info?.userEmail ?? info?.userId ?? actor,
     updatedBy: actor,
     createdAt: info?.createdAt ?? u.at,
@@ -113,6 +115,7 @@ function fillInfo(r: FoldedRun, u: RunStatusUpdate, info: RunInfo): void {
   s.userId = info.userId ?? s.userId;
   s.userEmail = info.userEmail ?? s.userEmail;
   s.origin = info.origin ?? s.origin;
+  s.repeats = info.repeats ?? s.repeats;
   s.triggerPartition = info.triggerPartition ?? s.triggerPartition;
   s.createdAt = info.createdAt ?? s.createdAt;
   s.createdBy ??= info.userEmail ?? info.userId;
@@ -206,6 +209,22 @@ function parseList(text: string | null): string[] {
 }
 
 /**
+ * A re-sent dead letter reopens its run: only a run that ended FAILURE,
+ * of the update's org, that never waited for approval (a re-sent event
+ * goes through the gate again as a new run would). Topic order decides
+ * between two re-sendings of one run: the second finds it open, and its
+ * event is not sent.
+ */
+function reopen(r: FoldedRun, u: RunStatusUpdate): boolean {
+  const s = r.state;
+  if (s.endedAt === null || s.status !== 'FAILURE' || s.orgId !== u.orgId || s.approvalState !== null) return false;
+  update(r, u, null);
+  s.summary = u.summary;
+  s.resentFrom = u.resentFrom ?? null;
+  return true;
+}
+
+/**
  * A claim holds when the run is free (never claimed, or an unacknowledged
  * claim that lapsed by the time of this update); an acknowledgement holds
  * for the claim's own holder. Topic order decides between racing agents.
@@ -252,6 +271,8 @@ export function fold(run: FoldedRun | null, u: RunStatusUpdate): FoldResult {
     }
   } else if (u.approval) {
     applied = approval(run, u);
+  } else if (u.resentFrom) {
+    applied = reopen(run, u);
   } else {
     // While a run waits for approval, only approval steps change it.
     const s = run.state;

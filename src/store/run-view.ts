@@ -58,6 +58,8 @@ export function runView(row: RunRow, options: ViewOptions = {}): Record<string, 
     orgId: row.orgId,
     invocationType: row.invocationType,
     invocationMethod: jsonOf(row.invocation),
+    repeats: row.repeats,
+    resentFrom: row.resentFrom,
   };
   for (const key of options.exclude ?? []) if (key !== 'id') delete view[key];
   return view;

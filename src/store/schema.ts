@@ -13,7 +13,7 @@ import Database from 'better-sqlite3';
  * the response, the parked event), so that an update rewrites a short row.
  * Child rows point at `runs.key`, an integer.
  */
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 6;
 
 const DDL = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -47,6 +47,8 @@ CREATE TABLE IF NOT EXISTS runs (
   approval_decided_at INTEGER,
   released_at INTEGER,
   released_nudge TEXT,
+  repeats TEXT,
+  resent_from TEXT,
   created_by TEXT,
   updated_by TEXT,
   created_at INTEGER NOT NULL,
@@ -239,7 +241,7 @@ export const STATE_COLUMNS = `key, id, org_id AS orgId, action, status, status_l
   user_id AS userId, user_email AS userEmail, origin, trigger_partition AS triggerPartition, has_agent_payload AS hasAgentPayload,
   claim_by AS claimBy, claim_until AS claimUntil, claim_acked AS claimAcked, approval_type AS approvalType, approvers,
   approval_state AS approvalState, approval_by AS approvalBy, approval_description AS approvalDescription,
-  approval_decided_at AS approvalDecidedAt, released_at AS releasedAt, released_nudge AS releasedNudge,
+  approval_decided_at AS approvalDecidedAt, released_at AS releasedAt, released_nudge AS releasedNudge, repeats, resent_from AS resentFrom,
   created_by AS createdBy, updated_by AS updatedBy, created_at AS createdAt, updated_at AS updatedAt, ended_at AS endedAt`;
 
 export const DETAIL_COLUMNS = `entity, properties, action_trigger AS actionTrigger, invocation, agent_payload AS agentPayload, response, parked`;

@@ -43,7 +43,7 @@ export class RunStoreService {
   readonly writer: StoreWriter;
   private readonly publisher: StatusPublisher;
   private readonly locks = new Map<string, Promise<unknown>>();
-  private readonly dlqTopic: string;
+  readonly dlqTopic: string;
   private letters: DeadLetterStore | null = null;
   /** How long a write waits for the store to apply it (RUNS_APPLY_TIMEOUT_SECONDS). */
   private readonly applyTimeoutMs: number;

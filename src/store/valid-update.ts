@@ -115,8 +115,10 @@ const FIELDS: Fields = Object.entries({
     createdAt: integer(true),
     triggerPartition: integer(true),
     agentPayload: jsonText(L.largeText),
+    repeats: text(L.shortText),
   }),
   claim: record({ by: text(L.shortText, false), until: integer(), acked: bool }),
+  resentFrom: text(L.shortText),
   approval: record({
     event: oneOf(EVENTS),
     by: text(L.shortText),
@@ -153,6 +155,7 @@ export function normalized(value: Record<string, unknown>): RunStatusUpdate {
     attempt: typeof u.attempt === 'number' ? u.attempt : 1,
     run: u.run ? { ...nullRun(), ...u.run } : null,
     claim: u.claim ?? null,
+    resentFrom: u.resentFrom ?? null,
     approval: u.approval
       ? {
           event: u.approval.event,
@@ -180,5 +183,6 @@ function nullRun() {
     createdAt: null,
     triggerPartition: null,
     agentPayload: null,
+    repeats: null,
   };
 }

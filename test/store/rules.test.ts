@@ -118,4 +118,21 @@ describe('fold', () => {
     const ended = fold(null, update({ status: 'SUCCESS' })).run;
     expect(fold(ended, update({ log: 'late', at: 2_000 })).log).toBeNull();
   });
+
+  test('a re-sent dead letter reopens only a FAILURE run of its own org that never waited for approval', () => {
+    const failed = () => foldAll([update(), update({ status: 'FAILURE', statusLabel: 'UNKNOWN_ACTION', summary: 'rejected', at: 1_100 })]).run;
+    const reopen = (over: Partial<RunStatusUpdate> = {}) => update({ statusLabel: 're-sent', resentFrom: '0/7', log: 'Re-sent', at: 1_200, ...over });
+    const reopened = fold(failed(), reopen());
+    expect(reopened.applied).toBe(true);
+    expect(reopened.run!.state).toMatchObject({ status: 'IN_PROGRESS', endedAt: null, summary: null, statusLabel: 're-sent', resentFrom: '0/7' });
+    // Open again: a second re-sending (another request, another instance) finds it open and is refused.
+    expect(fold(reopened.run, reopen({ at: 1_300 })).applied).toBe(false);
+    // Another org's letter, a run that succeeded, a run that waited for approval: refused.
+    expect(fold(failed(), reopen({ orgId: 'org_b' })).applied).toBe(false);
+    expect(fold(foldAll([update(), update({ status: 'SUCCESS', at: 1_100 })]).run, reopen()).applied).toBe(false);
+    const declined = foldAll([requested(['a']), decide('DECLINED', 'a', 1_100)]).run;
+    expect(fold(declined, reopen()).applied).toBe(false);
+    // The router's updates of the re-sent event then apply.
+    expect(fold(reopened.run, update({ status: 'SUCCESS', at: 1_400 })).applied).toBe(true);
+  });
 });
