@@ -43,7 +43,7 @@
       body: JSON.stringify(body),
     });
     const json = await res.json().catch(() => ({}));
-    if (!res.ok) throw Object.assign(new Error(json.message || res.statusText), { status: res.status });
+    if (!res.ok) throw Object.assign(new Error(json.message || res.statusText), { status: res.status, body: json });
     return json;
   }
   const pad = (n) => String(n).padStart(2, '0');
@@ -319,6 +319,8 @@
         ['Trigger', r.actionTrigger],
         ['External id', r.externalRunId],
         ['Claimed by', r.claim ? `${r.claim.by}${r.claim.acked ? ' (acknowledged)' : ''}` : null],
+        ['Runs again', r.repeats ? el('a', { href: `/runs/${encodeURIComponent(r.repeats)}`, text: r.repeats }) : null],
+        ['Re-sent from', r.resentFrom ? el('a', { href: '/dead-letters', text: `dead letter ${r.resentFrom}` }) : null],
       ].filter(([, v]) => v);
       return el(
         'header',
@@ -326,7 +328,8 @@
         el('h1', {}, 'Run ', el('code', { text: r.id }), ' ', chip(r.status)),
         r.statusLabel ? el('p', { class: 'label', text: r.statusLabel }) : null,
         r.summary ? el('p', { class: 'summary', text: r.summary }) : null,
-        el('dl', { class: 'meta' }, meta.map(([k, v]) => [el('dt', { text: k }), el('dd', { text: v })])),
+        el('dl', { class: 'meta' }, meta.map(([k, v]) => [el('dt', { text: k }), v instanceof Node ? el('dd', {}, v) : el('dd', { text: v })])),
+        canAgain ? el('p', { class: 'again' }, el('a', { class: 'button', href: `/actions/${encodeURIComponent(r.action)}?again=${encodeURIComponent(r.id)}` }, 'Run again')) : null,
         r.links.length ? el('p', { class: 'links' }, 'Links: ', linkList(r.links)) : null,
       );
     }
@@ -349,8 +352,10 @@
       const hid = `h-${title.toLowerCase().replace(/\W+/g, '-')}`;
       return el('section', { 'aria-labelledby': hid }, el('h2', { id: hid, text: title }), ...content);
     }
+    let canAgain = false;
     function apply(res, first) {
       const r = res.run;
+      if ('again' in res) canAgain = res.again;
       const newHead = header(r);
       if (head) head.replaceWith(newHead);
       head = newHead;
@@ -505,6 +510,12 @@
         el('td', { class: 'c-org', text: d.orgId || '–' }),
         el('td', { class: 'c-src', text: `${d.sourceTopic || '?'} [${d.sourcePartition ?? '?'}] @${d.sourceOffset ?? '?'}` }),
         el('td', { text: `${d.size.toLocaleString()} B` }),
+        el('td', { class: 'c-resend' },
+          d.resent ? el('span', { class: 'resent', text: `re-sent; run ${STATUS_TEXT[d.resent.runStatus] || d.resent.runStatus}` }) : null,
+          d.resentFrom ? el('span', { class: 'resent', text: `came from letter ${d.resentFrom.split('/').slice(-2).join('/')}` }) : null,
+          d.canResend && !(d.resent && d.resent.runStatus !== 'FAILURE')
+            ? el('button', { type: 'button', class: 'resend', 'aria-label': `Re-send dead letter ${d.partition}/${d.offset}`, onclick: (e) => resend({ seq: d.seq }, e.currentTarget) }, 'Re-send')
+            : null),
       );
       const button = tr.querySelector('button');
       button.addEventListener('click', () => {
@@ -514,12 +525,34 @@
           button.setAttribute('aria-expanded', 'false');
           return;
         }
-        const cell = el('td', { colspan: 7, text: 'Loading…' });
+        const cell = el('td', { colspan: 8, text: 'Loading…' });
         tr.after(el('tr', { class: 'detail' }, cell));
         button.setAttribute('aria-expanded', 'true');
         detail(d, cell).catch((err) => (cell.textContent = err.message));
       });
       return tr;
+    }
+    const bar = document.getElementById('resend-bar');
+    /** Re-sends (one letter, or a reason's), says what each became, and reloads. */
+    async function resend(body, button) {
+      button.disabled = true;
+      announce('Re-sending…');
+      try {
+        const res = await post('/console/api/dead-letters/resend', body);
+        const parts = Object.entries(res.counts).map(([k, n]) => `${n} ${k}`);
+        const notSent = res.results.filter((r) => r.outcome !== 'resent').slice(0, 3).map((r) => `${r.letter}: ${r.message}`);
+        announce(`Re-send: ${parts.join(', ') || 'nothing to do'}${notSent.length ? ` (${notSent.join('; ')})` : ''}`);
+        await load(false);
+      } catch (err) {
+        announce(`Re-send refused: ${err.message}`);
+        button.disabled = false;
+      }
+    }
+    function renderBar(res) {
+      const count = state.reason ? (res.reasons.find((r) => r.reason === state.reason) || { count: 0 }).count : 0;
+      fill(bar, state.reason && res.canResendAll && count
+        ? el('button', { type: 'button', class: 'resend', onclick: (e) => resend({ reason: state.reason }, e.currentTarget) }, `Re-send all ${state.reason} letters`)
+        : null);
     }
     function renderReasons(list) {
       const total = list.reduce((n, r) => n + r.count, 0);
@@ -535,7 +568,8 @@
       const res = await api(`/console/api/dead-letters?${q}`);
       state.letters = append ? state.letters.concat(res.letters) : res.letters;
       renderReasons(res.reasons);
-      tbody.replaceChildren(...(state.letters.length ? state.letters.map(row) : [el('tr', {}, el('td', { colspan: 7, class: 'empty', text: 'No dead letters.' }))]));
+      renderBar(res);
+      tbody.replaceChildren(...(state.letters.length ? state.letters.map(row) : [el('tr', {}, el('td', { colspan: 8, class: 'empty', text: 'No dead letters.' }))]));
       more.disabled = res.letters.length < 50;
     }
     more.addEventListener('click', () => load(true));
@@ -546,7 +580,240 @@
     load(false);
   }
 
+  // ---- self-service ------------------------------------------------------------
+  const OPERATION_TEXT = { CREATE: 'create', 'DAY-2': 'day-2', DELETE: 'delete' };
+  function actionsPage() {
+    const list = document.getElementById('actions');
+    api('/console/api/actions').then(
+      (res) => {
+        list.setAttribute('aria-busy', 'false');
+        if (!res.actions.length) return fill(list, el('li', { class: 'empty', text: 'No actions you may run. The catalog (ACTIONS_PATH) scopes actions by org and permissions.execute.' }));
+        fill(list, res.actions.map((a) => el('li', { class: 'action-card' },
+          el('span', { class: 'icon', 'aria-hidden': 'true', text: (a.icon || a.title).slice(0, 2) }),
+          el('div', { class: 'text' },
+            el('h2', {}, el('a', { href: `/actions/${encodeURIComponent(a.identifier)}`, text: a.title })),
+            a.description ? el('p', { text: a.description }) : null,
+            el('p', { class: 'tags' },
+              el('span', { class: `op op-${a.operation.toLowerCase()}`, text: OPERATION_TEXT[a.operation] || a.operation }),
+              el('span', { class: 'tag', text: a.invocationType }),
+              a.requiresApproval ? el('span', { class: 'tag', text: 'needs approval' }) : null)))));
+      },
+      (err) => list.replaceWith(el('p', { class: 'error', role: 'alert', text: err.message })),
+    );
+  }
+
+  /** The page's own check of one input, the rules the server applies too; null when fine. */
+  function inputProblem(input, value) {
+    const empty = value === undefined || value === null || value === '' || (Array.isArray(value) && !value.length);
+    if (empty) return input.required ? 'Required.' : null;
+    if (input.type === 'number' || input.type === 'integer') {
+      if (typeof value !== 'number' || !Number.isFinite(value)) return 'Enter a number.';
+      if (input.type === 'integer' && !Number.isInteger(value)) return 'Enter a whole number.';
+      if (input.minimum !== undefined && value < input.minimum) return `At least ${input.minimum}.`;
+      if (input.maximum !== undefined && value > input.maximum) return `At most ${input.maximum}.`;
+    }
+    if (input.type === 'string' && typeof value === 'string') {
+      const n = [...value].length;
+      if (input.minLength !== undefined && n < input.minLength) return `At least ${input.minLength} characters.`;
+      if (input.maxLength !== undefined && n > input.maxLength) return `At most ${input.maxLength} characters.`;
+      if (input.format === 'email' && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(value)) return 'Enter an email address.';
+      if (input.format === 'url' && !safeUrl(value)) return 'Enter an http or https URL.';
+      if (input.pattern !== undefined && !new RegExp(input.pattern, 'u').test(value)) return `Must match ${input.pattern}.`;
+    }
+    if (input.type === 'object' && value === INVALID_JSON) return 'Enter a JSON object.';
+    if (Array.isArray(value)) {
+      if (input.minItems !== undefined && value.length < input.minItems) return `At least ${input.minItems} items.`;
+      if (input.maxItems !== undefined && value.length > input.maxItems) return `At most ${input.maxItems} items.`;
+      if (value.some((v) => v === INVALID_JSON)) return 'Every item must be a number.';
+    }
+    return null;
+  }
+  const INVALID_JSON = Symbol('invalid');
+
+  /** One input's control: its element(s), and how to read and set its value. */
+  function control(input, fid) {
+    const common = { id: fid, name: input.name, 'aria-describedby': `${fid}-help ${fid}-err` };
+    if (input.enum) {
+      const select = el('select', common, input.required ? null : el('option', { value: '', text: '—' }),
+        input.enum.map((v, i) => el('option', { value: String(i), text: String(v) })));
+      return {
+        node: select,
+        get: () => (select.value === '' ? undefined : input.enum[Number(select.value)]),
+        set: (v) => { const i = input.enum.findIndex((e) => JSON.stringify(e) === JSON.stringify(v)); select.value = i < 0 ? '' : String(i); },
+      };
+    }
+    if (input.type === 'boolean') {
+      const box = el('input', { ...common, type: 'checkbox' });
+      return { node: box, get: () => box.checked, set: (v) => (box.checked = v === true), check: true };
+    }
+    if (input.type === 'number' || input.type === 'integer') {
+      const field = el('input', { ...common, type: 'number', inputmode: input.type === 'integer' ? 'numeric' : 'decimal', step: input.type === 'integer' ? '1' : 'any', min: input.minimum, max: input.maximum });
+      return { node: field, get: () => (field.value === '' ? (field.validity.badInput ? NaN : undefined) : Number(field.value)), set: (v) => (field.value = v === undefined || v === null ? '' : String(v)) };
+    }
+    if (input.type === 'object') {
+      const area = el('textarea', { ...common, rows: 5, class: 'json-edit', spellcheck: 'false', placeholder: '{ }' });
+      return {
+        node: area,
+        get: () => {
+          if (!area.value.trim()) return undefined;
+          try {
+            const v = JSON.parse(area.value);
+            return v && typeof v === 'object' && !Array.isArray(v) ? v : INVALID_JSON;
+          } catch {
+            return INVALID_JSON;
+          }
+        },
+        set: (v) => (area.value = v === undefined || v === null ? '' : JSON.stringify(v, null, 2)),
+      };
+    }
+    if (input.type === 'array' && input.items && input.items.enum) {
+      const select = el('select', { ...common, multiple: true, size: Math.min(6, input.items.enum.length) }, input.items.enum.map((v, i) => el('option', { value: String(i), text: String(v) })));
+      return {
+        node: select,
+        get: () => [...select.selectedOptions].map((o) => input.items.enum[Number(o.value)]),
+        set: (v) => { for (const o of select.options) o.selected = Array.isArray(v) && v.some((x) => JSON.stringify(x) === JSON.stringify(input.items.enum[Number(o.value)])); },
+      };
+    }
+    if (input.type === 'array') {
+      // A list editor: one field per item, added and removed with buttons (keyboard reachable).
+      const numeric = input.items && (input.items.type === 'number' || input.items.type === 'integer');
+      const rows = el('ol', { class: 'list-edit', id: fid, tabindex: '-1', 'aria-describedby': `${fid}-help ${fid}-err` });
+      const addRow = (value, focus) => {
+        const n = rows.children.length + 1;
+        const item = el('input', { type: numeric ? 'number' : 'text', step: 'any', 'aria-label': `${input.title}, item ${n}`, value: value === undefined ? '' : String(value) });
+        const li = el('li', {}, item, el('button', { type: 'button', class: 'remove', 'aria-label': `Remove item ${n} of ${input.title}`, onclick: () => { li.remove(); add.focus(); } }, 'Remove'));
+        rows.append(li);
+        if (focus) item.focus();
+      };
+      const add = el('button', { type: 'button', class: 'add', onclick: () => addRow(undefined, true) }, `Add item`);
+      return {
+        node: el('div', { class: 'list-box' }, rows, add),
+        focusNode: rows,
+        get: () => [...rows.querySelectorAll('input')].map((i) => i.value).filter((v) => v !== '').map((v) => (numeric ? (Number.isFinite(Number(v)) ? Number(v) : INVALID_JSON) : v)),
+        set: (v) => { rows.replaceChildren(); for (const x of Array.isArray(v) ? v : []) addRow(x, false); },
+      };
+    }
+    // Strings: the format picks the field.
+    if (input.format === 'multi-line') {
+      const area = el('textarea', { ...common, rows: 4, maxlength: input.maxLength });
+      return { node: area, get: () => area.value || undefined, set: (v) => (area.value = v == null ? '' : String(v)) };
+    }
+    if (input.format === 'date-time') {
+      const field = el('input', { ...common, type: 'datetime-local', step: '1' });
+      const local = (iso) => { const d = new Date(iso); return Number.isFinite(d.getTime()) ? `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}` : ''; };
+      return { node: field, get: () => (field.value ? new Date(field.value).toISOString() : undefined), set: (v) => (field.value = v ? local(v) : '') };
+    }
+    const type = input.secret ? 'password' : input.format === 'email' ? 'email' : input.format === 'url' ? 'url' : 'text';
+    const field = el('input', { ...common, type, maxlength: input.maxLength, autocomplete: input.secret ? 'new-password' : 'off', inputmode: type === 'email' ? 'email' : type === 'url' ? 'url' : null });
+    return { node: field, get: () => (field.value === '' ? undefined : field.value), set: (v) => (field.value = v == null ? '' : String(v)) };
+  }
+
+  function actionPage() {
+    const id = body.dataset.actionId;
+    const again = body.dataset.again || null;
+    const root = document.getElementById('action');
+    const failed = (err) => {
+      root.setAttribute('aria-busy', 'false');
+      root.append(el('p', { class: 'error', role: 'alert', text: err.status === 404 ? 'No such action, or not one you may run.' : err.message }));
+    };
+    Promise.all([api(`/console/api/actions/${encodeURIComponent(id)}`), again ? api(`/console/api/runs/${encodeURIComponent(again)}`) : null]).then(([res, earlier]) => {
+      const a = res.action;
+      const fields = [];
+      const form = el('form', { class: 'run-form', novalidate: true, 'aria-labelledby': 'h-action' });
+      const summary = el('div', { class: 'form-errors', role: 'alert', tabindex: '-1', hidden: true });
+      const fieldBox = (input, fid, ctl, note) => {
+        const label = el('label', { for: ctl.focusNode ? null : fid, id: `${fid}-label` }, input.title, input.required ? el('span', { class: 'req', 'aria-hidden': 'true', text: ' *' }) : null, input.required ? el('span', { class: 'visually-hidden', text: ' (required)' }) : null);
+        if (ctl.focusNode) ctl.focusNode.setAttribute('aria-labelledby', `${fid}-label`);
+        if (input.required && !ctl.focusNode) ctl.node.setAttribute('aria-required', 'true');
+        const help = el('p', { class: 'help', id: `${fid}-help` }, [input.description, note].filter(Boolean).join(' '));
+        const err = el('p', { class: 'field-error', id: `${fid}-err` });
+        const box = el('div', { class: `form-field${ctl.check ? ' check' : ''}`, 'data-field': input.name }, ctl.check ? [ctl.node, label] : [label, ctl.node], help, err);
+        fields.push({ input, ctl, err, box });
+        return box;
+      };
+      const entityInput = { name: 'entity', title: `Entity${a.blueprint ? ` (${a.blueprint})` : ''}`, type: 'string', required: true, description: `The identifier of the entity this ${a.operation} action acts on.` };
+      const censored = new Set(earlier ? earlier.run.censored || [] : []);
+      const boxes = [];
+      if (a.takesEntity) boxes.push(fieldBox(entityInput, 'in-entity', control(entityInput, 'in-entity')));
+      a.inputs.forEach((input, i) => {
+        const fid = `in-${i}`;
+        const ctl = control(input, fid);
+        const note = input.secret ? (earlier ? 'Secret: type it again (a run never shows it).' : 'Secret: masked on every run page.') : null;
+        boxes.push(fieldBox(input, fid, ctl, note));
+        if (input.default !== undefined) ctl.set(input.default);
+      });
+      if (earlier) {
+        const props = earlier.run.properties || {};
+        for (const f of fields) {
+          if (f.input.name === 'entity' && f.input === entityInput) f.ctl.set(earlier.run.entity);
+          else if (f.input.name in props && !censored.has(f.input.name) && !f.input.secret) f.ctl.set(props[f.input.name]);
+        }
+      }
+      const submit = el('button', { type: 'submit', class: 'primary' }, again ? 'Run again' : 'Run');
+      const status = el('p', { class: 'live', role: 'status' });
+      const showErrors = (problems) => {
+        for (const f of fields) {
+          const p = problems.get(f.input === entityInput ? 'entity' : f.input.name);
+          f.err.textContent = p || '';
+          f.box.classList.toggle('invalid', Boolean(p));
+          (f.ctl.focusNode || f.ctl.node).setAttribute('aria-invalid', p ? 'true' : 'false');
+        }
+        summary.hidden = problems.size === 0;
+        fill(summary, problems.size ? [
+          el('p', { text: problems.size === 1 ? 'One field needs attention.' : `${problems.size} fields need attention.` }),
+          el('ul', {}, [...problems].map(([k, m]) => {
+            const f = fields.find((x) => (x.input === entityInput ? 'entity' : x.input.name) === k);
+            return el('li', {}, f ? el('a', { href: `#${(f.ctl.focusNode || f.ctl.node).id}`, text: `${f.input.title}: ${m}` }) : `${k}: ${m}`);
+          })),
+        ] : []);
+        const first = fields.find((f) => problems.has(f.input === entityInput ? 'entity' : f.input.name));
+        if (first) (first.ctl.focusNode || first.ctl.node).focus();
+        else if (problems.size) summary.focus();
+      };
+      form.addEventListener('submit', async (e) => {
+        e.preventDefault();
+        const problems = new Map();
+        const properties = {};
+        let entity = null;
+        for (const f of fields) {
+          const value = f.ctl.get();
+          const p = inputProblem(f.input, value);
+          if (p) problems.set(f.input === entityInput ? 'entity' : f.input.name, p);
+          else if (f.input === entityInput) entity = value === undefined ? null : value;
+          else if (value !== undefined && !(Array.isArray(value) && !value.length && !f.input.required)) properties[f.input.name] = value;
+        }
+        showErrors(problems);
+        if (problems.size) return (status.textContent = 'Not sent: fix the fields above.');
+        submit.disabled = true;
+        status.textContent = 'Starting the run…';
+        try {
+          const res = await post(`/console/api/actions/${encodeURIComponent(a.identifier)}/runs`, { properties, ...(a.takesEntity ? { entity } : {}), ...(again ? { repeats: again } : {}) });
+          status.textContent = `Run ${res.run.id} started.`;
+          location.href = `/runs/${encodeURIComponent(res.run.id)}`;
+        } catch (err) {
+          submit.disabled = false;
+          // The server's answer, per field where it names one.
+          const details = (err.body && err.body.details) || [];
+          if (details.length) showErrors(new Map(details.map((d) => [d.field, d.message])));
+          status.textContent = `Refused: ${err.message}`;
+        }
+      });
+      fill(form, summary, boxes, el('div', { class: 'form-actions' }, submit), status);
+      fill(root,
+        el('header', { class: 'action-head' },
+          el('h1', { id: 'h-action', text: a.title }),
+          el('p', { class: 'tags' }, el('span', { class: `op op-${a.operation.toLowerCase()}`, text: OPERATION_TEXT[a.operation] || a.operation }), el('span', { class: 'tag', text: a.invocationType }), a.requiresApproval ? el('span', { class: 'tag', text: 'needs approval' }) : null),
+          a.description ? el('p', { text: a.description }) : null,
+          again ? el('p', { class: 'hint' }, 'Running ', el('a', { href: `/runs/${encodeURIComponent(again)}`, text: again }), ' again with its inputs.') : null),
+        form);
+      root.setAttribute('aria-busy', 'false');
+      document.title = `${a.title} · action-router`;
+    }, failed);
+  }
+
   if (page === 'runs') runsPage();
+  else if (page === 'actions') actionsPage();
+  else if (page === 'action') actionPage();
   else if (page === 'run') runPage();
   else if (page === 'dead-letters') deadLettersPage();
   connect();

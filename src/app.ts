@@ -4,6 +4,7 @@ import type { Admin, Kafka, Producer } from 'kafkajs';
 import { loadCatalog, ActionCatalog } from './catalog/catalog';
 import { Config, registryOptions, secretForOrg } from './config/config';
 import { RegistryCodec, createRegistryCodec } from './codec/registry';
+import { createTriggerEncoder } from './codec/trigger-encoder';
 import { createStatusCodec } from './codec/status-codec';
 import { InvokerRegistry, RoutingMode } from './invokers/index';
 import { BatchProducer } from './kafka/batch-producer';
@@ -103,6 +104,7 @@ export class App {
         logger,
         registry: this.metrics.registry,
         catalog,
+        encodeTrigger: createTriggerEncoder(config.topics.trigger, registry),
       });
     }
     const needApproval = mode === 'router' && catalog ? catalog.approvalActions() : [];

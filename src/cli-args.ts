@@ -19,6 +19,7 @@ const COMMAND_OPTIONS: Record<string, Options> = {
   trigger: { type: text, org: text, action: text, 'run-id': text, url: text, method: text, sync: on, agent: on, props: text, invocation: text, file: text, count: text },
   tail: { 'from-now': on, 'run-id': text },
   runs: RUNS_OPTIONS,
+  'dead-letters': { json: on, url: text, 'client-id': text, 'client-secret': text, reason: text },
   doctor: { org: text },
   demo: { exit: on },
   help: {},

@@ -312,3 +312,28 @@ export async function runsCommand(argv: { _: string[] } & Flags, env: NodeJS.Pro
       throw new CliError(`unknown runs command "${command}"\n\n${RUNS_USAGE}`);
   }
 }
+
+export const DEAD_LETTERS_USAGE = `Usage: action-router dead-letters resend P/O | --reason REASON
+
+  resend P/O              re-send the dead letter at partition P, offset O of the dead-letter topic
+  resend --reason REASON  re-send every letter of that reason you may (an operator: all; an org admin: its org's)
+                          A letter that names a run reopens it first; one run is re-sent once.
+
+  --json, --url, --client-id, --client-secret as for action-router runs`;
+
+/** `action-router dead-letters resend`: the console's re-send, through a Bearer token. Exit 1 when a letter was not re-sent. */
+export async function deadLettersCommand(argv: { _: string[] } & Flags, env: NodeJS.ProcessEnv, out: (line: string) => void): Promise<number> {
+  const [, command, letter] = argv._;
+  const reason = flag(argv, 'reason');
+  if (command !== 'resend' || (letter === undefined) === (reason === undefined)) {
+    out(DEAD_LETTERS_USAGE);
+    return command === 'help' ? 0 : 2;
+  }
+  if (letter !== undefined && !/^\d+\/\d+$/.test(letter)) throw new CliError(`a letter is PARTITION/OFFSET (as the console shows it), not "${letter}"`);
+  const client = new RunsClient(clientOptions(argv, env));
+  const res = (await client.call('POST', '/console/api/dead-letters/resend', letter ? { letter } : { reason })) as { results: Json[] };
+  if (argv.json) out(JSON.stringify(res.results, null, 2));
+  else if (res.results.length === 0) out('no letters to re-send');
+  else out(table([['LETTER', 'RUN', 'OUTCOME', 'WHAT'], ...res.results.map((r) => [text(r.letter), text(r.runId ?? '–'), text(r.outcome), text(r.message)])]));
+  return res.results.every((r) => r.outcome === 'resent' || r.outcome === 'duplicate') ? 0 : 1;
+}

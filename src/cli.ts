@@ -35,6 +35,8 @@ Usage:
       --count N                             how many (default 1)
   action-router tail [--from-now] [--run-id ID]   print the status stream
   action-router runs list|show|logs|watch   runs through the runs API (action-router runs help)
+  action-router dead-letters resend P/O | --reason R
+                                            re-send one dead letter (its partition/offset) or every letter of a reason
   action-router doctor [--org ORG_ID]       check the connection to Kafka and the registry, and say what works
   action-router demo [--exit]               end-to-end demo on a local Kafka, then the runs console
                                             until Ctrl-C (--exit: stop after the check)
@@ -266,6 +268,12 @@ export async function main(argv: string[]): Promise<void> {
       case 'runs': {
         const { runsCommand } = await import('./cli-runs');
         const code = await runsCommand(args, process.env, (line) => process.stdout.write(`${line}\n`));
+        process.exit(code);
+        return;
+      }
+      case 'dead-letters': {
+        const { deadLettersCommand } = await import('./cli-runs');
+        const code = await deadLettersCommand(args, process.env, (line) => process.stdout.write(`${line}\n`));
         process.exit(code);
         return;
       }

@@ -2,6 +2,7 @@ import type { Admin, Kafka, Producer } from 'kafkajs';
 import { Counter, Registry } from 'prom-client';
 import type { ActionCatalog } from '../catalog/catalog';
 import type { StatusCodec } from '../codec/status-codec';
+import { TriggerEncoder, createTriggerEncoder } from '../codec/trigger-encoder';
 import type { Config } from '../config/config';
 import type { Logger } from '../log';
 import { RunStoreService } from '../store/service';
@@ -21,6 +22,8 @@ export interface RunsServiceDeps {
   logger: Logger;
   registry: Registry;
   catalog?: ActionCatalog;
+  /** How an executed run's trigger event is written (JSON, or Avro through the registry). */
+  encodeTrigger?: TriggerEncoder;
 }
 
 /**
@@ -46,6 +49,12 @@ export class RunsService extends RunStoreService {
   /** Where executed runs' trigger events go (TRIGGER_TOPIC), and the producer that writes them. */
   readonly triggerTopic: string;
   readonly producer: Producer;
+  readonly encodeTrigger: TriggerEncoder;
+  /** The cluster, for reading dead letters back (re-sending them). */
+  readonly kafka: Kafka;
+  readonly admin: Admin;
+  /** The router's consumer group: a dead-letter read uses a group of its own named after it. */
+  readonly groupId: string;
 
   constructor(deps: RunsServiceDeps) {
     const { config } = deps;
@@ -55,6 +64,10 @@ export class RunsService extends RunStoreService {
     this.catalog = deps.catalog;
     this.triggerTopic = config.topics.trigger;
     this.producer = deps.producer;
+    this.encodeTrigger = deps.encodeTrigger ?? createTriggerEncoder(config.topics.trigger);
+    this.kafka = deps.kafka;
+    this.admin = deps.admin;
+    this.groupId = config.groupId;
     this.registry = deps.registry;
     this.signInFailures = new Counter({
       name: 'action_router_sign_in_failures_total',

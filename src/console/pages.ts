@@ -23,7 +23,7 @@ export const CONTENT_SECURITY_POLICY = {
   baseUri: ["'none'"],
 };
 
-export type PageName = 'runs' | 'run' | 'dead-letters';
+export type PageName = 'runs' | 'run' | 'dead-letters' | 'actions' | 'action';
 
 function frame(title: string, body: string, principal?: Principal, page?: PageName, data: Record<string, string> = {}): string {
   const attrs = Object.entries(data)
@@ -31,6 +31,7 @@ function frame(title: string, body: string, principal?: Principal, page?: PageNa
     .join('');
   const nav = principal
     ? `<nav aria-label="Main"><a href="/"${page === 'runs' || page === 'run' ? ' aria-current="page"' : ''}>Runs</a>` +
+      `<a href="/actions"${page === 'actions' || page === 'action' ? ' aria-current="page"' : ''}>Self-service</a>` +
       `<a href="/dead-letters"${page === 'dead-letters' ? ' aria-current="page"' : ''}>Dead letters</a></nav>` +
       `<div class="who"><span title="signed in as">${escapeHtml(principal.clientId)}</span>` +
       `<span class="org">${principal.orgId === ALL_ORGS ? 'all orgs' : escapeHtml(principal.orgId)}</span>` +
@@ -129,16 +130,41 @@ export function deadLettersPage(principal: Principal): string {
     'Dead letters',
     `<h1>Dead letters</h1>
 <section id="reasons" class="reasons" aria-label="Counts by reason"></section>
+<div id="resend-bar" class="resend-bar"></div>
 <p id="live-status" class="live" role="status"></p>
 <div class="table-wrap">
 <table id="letters" class="letters">
 <caption class="visually-hidden">Dead letters, newest first</caption>
-<thead><tr><th scope="col">Time</th><th scope="col">Reason</th><th scope="col">Error</th><th scope="col">Run</th><th scope="col" class="c-org">Org</th><th scope="col" class="c-src">Source</th><th scope="col">Size</th></tr></thead>
+<thead><tr><th scope="col">Time</th><th scope="col">Reason</th><th scope="col">Error</th><th scope="col">Run</th><th scope="col" class="c-org">Org</th><th scope="col" class="c-src">Source</th><th scope="col">Size</th><th scope="col">Re-send</th></tr></thead>
 <tbody></tbody>
 </table>
 </div>
 <nav class="pager" aria-label="Pages"><button type="button" id="more">Older</button></nav>`,
     principal,
     'dead-letters',
+  );
+}
+
+/** The self-service page: the actions this principal may run (filled by console.js). */
+export function actionsPage(principal: Principal): string {
+  return frame(
+    'Self-service',
+    `<h1>Self-service</h1>
+<p class="hint">The actions you may run. Each opens a form made from its inputs.</p>
+<ul id="actions" class="actions" aria-busy="true"></ul>`,
+    principal,
+    'actions',
+  );
+}
+
+/** One action's form (built by console.js from its inputs); `again` is the run "Run again" repeats. */
+export function actionPage(principal: Principal, actionId: string, again: string | null): string {
+  return frame(
+    `Run ${actionId}`,
+    `<p class="back"><a href="/actions">← All actions</a></p>
+<section id="action" aria-busy="true"><h1>Run <code>${escapeHtml(actionId)}</code></h1></section>`,
+    principal,
+    'action',
+    { 'action-id': actionId, ...(again ? { again } : {}) },
   );
 }

@@ -9,8 +9,12 @@ import { ApiError, notFound, parse, unauthorized } from '../api/errors';
 import type { RunsService } from '../api/service';
 import { RUN_ID_PATTERN } from '../model/run';
 import type { RunRow } from '../store/run-store';
+import type { DeadLetterRow } from '../store/dead-letters';
+import { MAX_RESEND, mayResend, resendLetters } from '../api/resend';
 import { approvalsOf, approversView, cancelBody, decidedRun, decisionBody } from '../api/approvals';
 import { LiveFeed, LiveOptions } from './live';
+import { selfServiceRoutes } from './self-service';
+import { accessTo } from '../api/execute';
 import { deadLettersPage, loginPage, runPage, runsPage } from './pages';
 import { Sessions, SessionOptions, assertSameOrigin } from './session';
 import { consoleLogView, deadLetterDetail, deadLetterSummary, runDetail, runSummary, updateView } from './views';
@@ -44,6 +48,14 @@ const changesQuery = z.looseObject({
   updates: z.coerce.number().int().min(0).default(0),
   logs: z.coerce.number().int().min(0).default(0),
 });
+const resendBody = z
+  .strictObject({
+    seq: z.number().int().min(1).optional(),
+    /** `partition/offset` on the dead-letter topic, as the console and the CLI name a letter. */
+    letter: z.string().regex(/^\d{1,9}\/\d{1,19}$/).optional(),
+    reason: z.string().min(1).max(64).optional(),
+  })
+  .refine((b) => [b.seq, b.letter, b.reason].filter((v) => v !== undefined).length === 1, 'give one of seq, letter and reason');
 const lettersQuery = z.looseObject({
   reason: z.string().max(64).optional(),
   before: z.coerce.number().int().min(1).optional(),
@@ -152,6 +164,8 @@ export function consoleRoutes(app: FastifyInstance, runs: RunsService, options: 
     });
   });
 
+  selfServiceRoutes(app, runs, { apiPrincipal, pagePrincipal, html });
+
   app.get('/', async (request, reply) => {
     const principal = await pagePrincipal(request, reply);
     return principal ? html(reply, runsPage(principal)) : reply;
@@ -212,7 +226,9 @@ export function consoleRoutes(app: FastifyInstance, runs: RunsService, options: 
     const run = visible(principal, request.params.id);
     const updates = runs.store.updatesAfter(run.id, 0, DETAIL_UPDATES).map(updateView);
     const logs = runs.store.logsAfter(run.id, null, DETAIL_LOGS).map(consoleLogView);
-    return { ok: true, run: runDetail(run), updates, logs, approval: approvalFor(principal, run) };
+    const def = run.action ? runs.catalog?.get(run.action) : undefined;
+    const again = def !== undefined && accessTo(def, principal) === 'ok';
+    return { ok: true, run: runDetail(run), updates, logs, approval: approvalFor(principal, run), again };
   });
 
   /** A decision from the console: same-origin JSON only (a form from another site cannot send it). */
@@ -254,6 +270,14 @@ export function consoleRoutes(app: FastifyInstance, runs: RunsService, options: 
     return Boolean(run && canSee(principal, run.orgId));
   };
 
+  /** What became of a re-sent letter: its run as it stands, when the run was last reopened from this letter. */
+  function letterView(principal: Principal, d: DeadLetterRow) {
+    const visibleRun = runVisible(principal, d.runId);
+    const run = visibleRun && d.runId ? runs.store.getRun(d.runId) : undefined;
+    const resent = run && run.resentFrom === `${d.partition}/${d.offset}` ? { runStatus: run.status, statusLabel: run.statusLabel, at: run.updatedAt } : null;
+    return { visibleRun, resent, canResend: mayResend(principal, d) };
+  }
+
   app.get('/console/api/dead-letters', async (request) => {
     const principal = await apiPrincipal(request);
     const q = parse(lettersQuery, request.query);
@@ -262,7 +286,8 @@ export function consoleRoutes(app: FastifyInstance, runs: RunsService, options: 
       runs.queries.deadLetters({ orgId, reason: blank(q.reason), before: q.before, limit: q.limit }),
       runs.queries.deadLetterReasons(orgId),
     ]);
-    return { ok: true, letters: letters.map((d) => deadLetterSummary(d, runVisible(principal, d.runId))), reasons };
+    const canResendAll = principal.orgId === ALL_ORGS || isOrgAdmin(principal, principal.orgId);
+    return { ok: true, letters: letters.map((d) => deadLetterSummary(d, letterView(principal, d))), reasons, canResendAll };
   });
 
   app.get<{ Params: { seq: string } }>('/console/api/dead-letters/:seq', async (request) => {
@@ -270,7 +295,33 @@ export function consoleRoutes(app: FastifyInstance, runs: RunsService, options: 
     const seq = Number(request.params.seq);
     const letter = Number.isSafeInteger(seq) && seq > 0 ? runs.deadLetters.get(seq) : undefined;
     if (!letter || !canSee(principal, letter.orgId)) throw notFound('dead letter');
-    return { ok: true, letter: deadLetterDetail(letter, runVisible(principal, letter.runId)) };
+    return { ok: true, letter: deadLetterDetail(letter, letterView(principal, letter)) };
+  });
+
+  /**
+   * Re-sends one letter (`seq`) or every letter of a reason in the caller's
+   * scope (`reason`, the newest MAX_RESEND): an operator any, an org admin
+   * its own org's. Same-origin JSON, or a Bearer token (the CLI).
+   */
+  app.post('/console/api/dead-letters/resend', async (request) => {
+    const principal = await apiPrincipal(request);
+    assertSameOrigin(request);
+    const body = parse(resendBody, request.body ?? {});
+    let letters: DeadLetterRow[];
+    if (body.seq !== undefined || body.letter !== undefined) {
+      const [partition, offset] = (body.letter ?? '').split('/');
+      const letter = body.seq !== undefined ? runs.deadLetters.get(body.seq) : runs.deadLetters.at(Number(partition), offset!);
+      if (!letter || !canSee(principal, letter.orgId)) throw notFound('dead letter');
+      if (!mayResend(principal, letter)) throw new ApiError(403, 'forbidden', "only an operator, or an admin of the letter's org, re-sends dead letters");
+      letters = [letter];
+    } else {
+      if (!(principal.orgId === ALL_ORGS || isOrgAdmin(principal, principal.orgId))) throw new ApiError(403, 'forbidden', 'only an operator, or an org admin, re-sends dead letters');
+      letters = await runs.queries.deadLetters({ orgId: letterOrg(principal), reason: body.reason, limit: MAX_RESEND });
+    }
+    const results = await resendLetters(runs, principal, letters);
+    const counts: Record<string, number> = {};
+    for (const r of results) counts[r.outcome] = (counts[r.outcome] ?? 0) + 1;
+    return { ok: true, counts, results };
   });
 
   app.get('/console/api/overview', async (request) => {

@@ -1,6 +1,9 @@
 import { entityTitleOf, jsonOf } from '../store/run-view';
+import { CENSORED } from '../status/run-info';
+import { ActionDefinition, UserInput, operationOf, userInputsOf } from '../catalog/definition';
 import type { Json, JsonObject } from '../model/json';
-import type { DeadLetterRow } from '../store/dead-letters';
+import { DeadLetterRow, cutOnTopic, storedHeader } from '../store/dead-letters';
+import { RESENT_FROM_HEADER } from '../api/resend';
 import type { LogRow, RunRow, UpdateRow } from '../store/run-store';
 
 /** One run as a row of the console's list (and of the live feed). */
@@ -65,10 +68,30 @@ export function runDetail(row: RunRow): JsonObject {
     response: jsonOf(row.response),
     triggerPartition: row.triggerPartition,
     claim: row.claimBy ? { by: row.claimBy, until: row.claimUntil, acked: row.claimAcked === 1 } : null,
+    repeats: row.repeats,
+    resentFrom: row.resentFrom,
+    censored: censoredInputs(row),
   };
 }
 
-export function deadLetterSummary(d: DeadLetterRow, visibleRun: boolean): JsonObject {
+/** The inputs a run page shows masked: "Run again" asks for them anew. */
+function censoredInputs(row: RunRow): string[] {
+  const properties = jsonOf(row.properties);
+  if (!properties || typeof properties !== 'object' || Array.isArray(properties)) return [];
+  return Object.entries(properties)
+    .filter(([, v]) => v === CENSORED)
+    .map(([k]) => k);
+}
+
+/** What the console says of a letter beyond the row: whether its run shows, what its re-sending did, whether this viewer may re-send it. */
+export interface LetterFacts {
+  visibleRun: boolean;
+  resent: { runStatus: string; statusLabel: string | null; at: number } | null;
+  canResend: boolean;
+}
+
+export function deadLetterSummary(d: DeadLetterRow, facts: LetterFacts): JsonObject {
+  const visibleRun = facts.visibleRun;
   return {
     seq: d.seq,
     partition: d.partition,
@@ -84,6 +107,10 @@ export function deadLetterSummary(d: DeadLetterRow, visibleRun: boolean): JsonOb
     at: d.at,
     size: d.size,
     trimmed: d.trimmed === 1,
+    resent: facts.resent,
+    // A re-sent event dead-lettered again: the letter it came from.
+    resentFrom: storedHeader(d, RESENT_FROM_HEADER),
+    canResend: facts.canResend && !cutOnTopic(d),
   };
 }
 
@@ -102,11 +129,11 @@ export function hexDump(bytes: Buffer, max = 16 * 1024): string {
 }
 
 /** A dead letter whole: headers, key, and its value as text and as hex. */
-export function deadLetterDetail(d: DeadLetterRow, visibleRun: boolean): JsonObject {
+export function deadLetterDetail(d: DeadLetterRow, facts: LetterFacts): JsonObject {
   const value = d.value ?? Buffer.alloc(0);
   const text = value.toString('utf8');
   return {
-    ...deadLetterSummary(d, visibleRun),
+    ...deadLetterSummary(d, facts),
     headers: jsonOf(d.headers),
     // 'masked': censored inputs and invocation headers and body masked as on a run page; 'withheld': not kept (the topic has it).
     copy: (['as-is', 'masked', 'withheld'] as const)[d.copy] ?? 'withheld',
@@ -115,5 +142,43 @@ export function deadLetterDetail(d: DeadLetterRow, visibleRun: boolean): JsonObj
     text: Buffer.from(text, 'utf8').equals(value) ? text : null,
     hex: hexDump(value),
     keptBytes: value.length,
+  };
+}
+
+/** An action as the self-service page lists it. */
+export function actionCard(def: ActionDefinition): JsonObject {
+  return {
+    identifier: def.identifier,
+    title: def.title ?? def.identifier,
+    description: def.description ?? null,
+    icon: def.icon ?? null,
+    operation: operationOf(def) ?? 'CREATE',
+    invocationType: String(def.invocationMethod.type).toUpperCase(),
+    requiresApproval: Boolean(def.requiredApproval),
+  };
+}
+
+/** What the page needs of one input to build its field and check it before sending. */
+function inputView(name: string, input: UserInput, required: boolean): JsonObject {
+  const out: JsonObject = { name, type: input.type, title: input.title ?? name, required, secret: input.encryption !== undefined };
+  const copy = ['description', 'default', 'enum', 'format', 'minimum', 'maximum', 'minLength', 'maxLength', 'minItems', 'maxItems', 'pattern'] as const;
+  for (const key of copy) if (input[key] !== undefined) out[key] = input[key] as Json;
+  if (input.items) out.items = { type: input.items.type ?? 'string', ...(input.items.enum ? { enum: input.items.enum as Json[] } : {}) };
+  // A secret's default would be shown in the page: it is left out.
+  if (out.secret) delete out.default;
+  return out;
+}
+
+/** An action's form: its card, whether it takes an entity, and its inputs in Port's `order` (the rest after, as written). */
+export function actionForm(def: ActionDefinition): JsonObject {
+  const spec = userInputsOf(def);
+  const names = Object.keys(spec.properties);
+  const ordered = [...(spec.order ?? []).filter((n) => names.includes(n)), ...names.filter((n) => !(spec.order ?? []).includes(n))];
+  const operation = operationOf(def) ?? 'CREATE';
+  return {
+    ...actionCard(def),
+    takesEntity: operation === 'DAY-2' || operation === 'DELETE',
+    blueprint: typeof def.blueprint === 'string' ? def.blueprint : null,
+    inputs: ordered.map((name) => inputView(name, spec.properties[name]!, spec.required.includes(name))),
   };
 }

@@ -12,6 +12,7 @@ export const CLIENTS = {
   'acme-agent': { secret: 'acme-agent-secret-0123456789', orgId: 'org_acme', roles: ['agent'] },
   'globex-ci': { secret: 'globex-secret-0123456789abcd', orgId: 'org_globex', roles: ['member'] },
   operator: { secret: 'operator-secret-0123456789ab', orgId: '*', roles: ['admin'] },
+  'acme-admin': { secret: 'acme-admin-secret-0123456789', orgId: 'org_acme', roles: ['admin'] },
 };
 export type ClientId = keyof typeof CLIENTS;
 

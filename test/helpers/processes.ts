@@ -41,8 +41,13 @@ export async function metricSum(base: string, name: string): Promise<number> {
 
 /** `action-router runs …` against a router's HTTP server as one client; resolves with its exit code and output. */
 export function runsCli(base: string, clientId: string, clientSecret: string, ...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  return clientCli(base, clientId, clientSecret, 'runs', ...args);
+}
+
+/** `action-router COMMAND …` as one API client (runs, dead-letters). */
+export function clientCli(base: string, clientId: string, clientSecret: string, ...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((done) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin', 'action-router.js'), 'runs', ...args], {
+    const child = spawn(process.execPath, [join(ROOT, 'bin', 'action-router.js'), ...args], {
       env: { PATH: process.env.PATH, ACTION_ROUTER_URL: base, ACTION_ROUTER_CLIENT_ID: clientId, ACTION_ROUTER_CLIENT_SECRET: clientSecret },
     });
     let out = '';
