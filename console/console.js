@@ -369,7 +369,7 @@
           section('Logs', logs),
           section('Invocation', ...invocationView(r)),
           (responseBox = r.response !== null ? section('Response', pretty(r.response)) : null),
-          section('Properties', pretty(r.properties), el('p', { class: 'hint', text: 'Censored inputs are masked before they reach the store.' })),
+          (propsBox = propertiesSection(r)),
           r.entityJson ? section('Entity', pretty(r.entityJson)) : null,
         );
         root.setAttribute('aria-busy', 'false');
@@ -395,7 +395,18 @@
         responseBox = next;
       }
       responseText = text;
+      // The inputs arrive with the router's first update, which can come after the page opened (a run just executed).
+      const props = JSON.stringify(r.properties);
+      if (!first && props !== propsText) {
+        const next = propertiesSection(r);
+        propsBox.replaceWith(next);
+        propsBox = next;
+      }
+      propsText = props;
     }
+    const propertiesSection = (r) => section('Properties', pretty(r.properties), el('p', { class: 'hint', text: 'Censored inputs are masked before they reach the store.' }));
+    let propsBox = null;
+    let propsText = null;
     let approvalBox = null;
     let responseBox = null;
     let responseText = null;

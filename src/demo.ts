@@ -17,6 +17,7 @@ import type { RunStatus, RunStatusUpdate } from './model/status';
 import { newRunId, samplePortMessage } from './sample';
 import { formatStatusLine } from './status/format';
 import { DemoBackends, startDemoBackends } from './dev/demo-backends';
+import { demoCatalog } from './dev/demo-catalog';
 
 interface Scenario {
   title: string;
@@ -26,22 +27,25 @@ interface Scenario {
   expect: RunStatus;
   /** Also expected: a dead letter for this run. */
   deadLetter?: boolean;
+  /** The catalog action the run executes, and its invocation method. */
+  action?: string;
+  method?: JsonObject;
 }
 
 function scenarios(backends: DemoBackends): Scenario[] {
-  const run = (title: string, method: JsonObject, expect: RunStatus, extra: Partial<Scenario> = {}): Scenario => {
+  const run = (title: string, action: string, method: JsonObject, expect: RunStatus, extra: Partial<Scenario> = {}): Scenario => {
     const runId = newRunId();
-    return { title, runId, value: JSON.stringify(samplePortMessage({ runId, invocationMethod: method })), expect, ...extra };
+    return { title, runId, action, method, value: JSON.stringify(samplePortMessage({ runId, action, invocationMethod: method })), expect, ...extra };
   };
   const badRunId = newRunId();
   return [
-    run('KAFKA: to the org topic, a backend reports SUCCESS', { type: 'KAFKA' }, 'SUCCESS'),
-    run('WEBHOOK (async): signed POST, the receiver reports back', { type: 'WEBHOOK', url: backends.webhookUrl }, 'SUCCESS'),
-    run('WEBHOOK (synchronized): the response decides', { type: 'WEBHOOK', url: `${backends.webhookUrl}?sync=1`, synchronized: true }, 'SUCCESS'),
-    run('GITHUB: workflow dispatch, followed to its conclusion', { type: 'GITHUB', org: 'acme', repo: 'deployer', workflow: 'deploy.yml' }, 'SUCCESS'),
-    run('GITLAB: pipeline trigger, followed to its end', { type: 'GITLAB', groupName: 'acme', projectName: 'deployer' }, 'SUCCESS'),
-    run('WEBHOOK via agent: org topic, then the agent calls', { type: 'WEBHOOK', agent: true, url: backends.webhookUrl, synchronized: true }, 'SUCCESS'),
-    run('WEBHOOK target answers 400: FAILURE', { type: 'WEBHOOK', url: `${backends.webhookUrl}?status=400` }, 'FAILURE'),
+    run('KAFKA: to the org topic, a backend reports SUCCESS', 'demo_kafka', { type: 'KAFKA' }, 'SUCCESS'),
+    run('WEBHOOK (async): signed POST, the receiver reports back', 'demo_webhook', { type: 'WEBHOOK', url: backends.webhookUrl }, 'SUCCESS'),
+    run('WEBHOOK (synchronized): the response decides', 'demo_webhook_sync', { type: 'WEBHOOK', url: `${backends.webhookUrl}?sync=1`, synchronized: true }, 'SUCCESS'),
+    run('GITHUB: workflow dispatch, followed to its conclusion', 'demo_github', { type: 'GITHUB', org: 'acme', repo: 'deployer', workflow: 'deploy.yml' }, 'SUCCESS'),
+    run('GITLAB: pipeline trigger, followed to its end', 'demo_gitlab', { type: 'GITLAB', groupName: 'acme', projectName: 'deployer' }, 'SUCCESS'),
+    run('WEBHOOK via agent: org topic, then the agent calls', 'demo_agent', { type: 'WEBHOOK', agent: true, url: backends.webhookUrl, synchronized: true }, 'SUCCESS'),
+    run('WEBHOOK target answers 400: FAILURE', 'demo_webhook_400', { type: 'WEBHOOK', url: `${backends.webhookUrl}?status=400` }, 'FAILURE'),
     {
       title: 'Invalid event (no invocation type): dead letter + FAILURE',
       runId: badRunId,
@@ -65,13 +69,23 @@ export interface DemoOptions {
   exit?: boolean;
 }
 
-/** Console credentials for this demo only: an operator who sees every org. */
-function demoClients(suffix: string): { path: string; clientId: string; secret: string } {
+/** Console credentials for this demo only: an operator who sees every org, and an admin of org_demo who runs its actions. */
+function demoClients(suffix: string): { path: string; clientId: string; secret: string; devId: string; devSecret: string } {
   const secret = randomBytes(12).toString('base64url');
+  const devSecret = randomBytes(12).toString('base64url');
   const path = join('.data', 'demo', `clients-${suffix}.json`);
   mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, JSON.stringify({ 'demo-admin': { secret, orgId: '*', roles: ['admin'] } }, null, 2), { mode: 0o600 });
-  return { path, clientId: 'demo-admin', secret };
+  const clients = { 'demo-admin': { secret, orgId: '*', roles: ['admin'] }, 'demo-dev': { secret: devSecret, orgId: 'org_demo', roles: ['admin'] } };
+  writeFileSync(path, JSON.stringify(clients, null, 2), { mode: 0o600 });
+  return { path, clientId: 'demo-admin', secret, devId: 'demo-dev', devSecret };
+}
+
+/** The demo's catalog file: its backends' actions and the self-service ones. */
+function demoCatalogFile(suffix: string, list: Scenario[]): string {
+  const path = join('.data', 'demo', `actions-${suffix}.json`);
+  const methods = Object.fromEntries(list.filter((s) => s.action && s.method).map((s) => [s.action!, s.method!]));
+  writeFileSync(path, JSON.stringify(demoCatalog(methods), null, 2));
+  return path;
 }
 
 /** The end-to-end demo: returns the process exit code. */
@@ -91,8 +105,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
   const suffix = newRunId().slice(2, 8).toLowerCase().replace(/[^a-z0-9]/g, 'x');
   const backends = await startDemoBackends();
   const clients = demoClients(suffix);
+  const list = scenarios(backends);
   const config: Config = {
     ...base,
+    actionsPath: demoCatalogFile(suffix, list),
+    // retire_service needs an approval: waiting runs are sealed with this demo-only key.
+    approvals: { ...base.approvals, secret: base.approvals.secret ?? randomBytes(32).toString('base64url') },
     api: { ...base.api, clientsFile: clients.path },
     groupId: `demo-${suffix}`,
     httpPort: 0,
@@ -111,7 +129,6 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
   const { AgentIntake } = await import('./agent/intake');
   const agent = new App(config, logger.child({ app: 'agent' }), { mode: 'agent', orgId: 'org_demo', intake: (d) => new AgentIntake(d.config, 'org_demo') });
   const kafka = createKafka(config.kafka, logger, '-demo');
-  const list = scenarios(backends);
   const byRun = new Map(list.map((s) => [s.runId, s]));
   const reached = new Map<string, RunStatus>();
   let done!: () => void;
@@ -156,7 +173,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
 
   say(ok ? '\nDemo passed: every run reached its expected state.' : '\nDemo FAILED.');
   if (!options.exit) {
-    say(`\nRuns console: ${consoleUrl}\n  sign in as ${clients.clientId} / ${clients.secret}\n  (Ctrl-C stops the demo; --exit skips this)`);
+    say(`\nRuns console: ${consoleUrl}\n  sign in as ${clients.clientId} / ${clients.secret} (an operator: every org's runs and dead letters)`);
+    say(`  or as ${clients.devId} / ${clients.devSecret} (org_demo's admin: the self-service page at ${consoleUrl}actions)\n  (Ctrl-C stops the demo; --exit skips this)`);
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);

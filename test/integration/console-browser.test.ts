@@ -1,42 +1,9 @@
-import { Browser, BrowserContext, Locator, Page, chromium } from 'playwright-core';
+import { Browser, Page, chromium } from 'playwright-core';
 import type { App } from '../../src/app';
 import { newRunId, samplePortMessage } from '../../src/sample';
-import { ApiClient, CLIENTS, ClientId, apiEnv } from '../helpers/api';
+import { ApiClient, ClientId, apiEnv } from '../helpers/api';
+import { ConsolePages, count, launchOptions, text, visible } from '../helpers/browser';
 import { TestKafka, TestTopics, eventually, startApp, testConfig, testTopics } from '../helpers/kafka';
-
-const { launchOptions } = require('../../scripts/chromium.cjs') as { launchOptions: () => Parameters<typeof chromium.launch>[0] };
-
-/** How long the page may take to show a change (the live feed, not a reload). */
-const LIVE_MS = 10_000;
-
-/** Waits until `locator` is visible. */
-async function visible(locator: Locator, timeout = LIVE_MS): Promise<void> {
-  await locator.first().waitFor({ state: 'visible', timeout });
-}
-
-/** Waits until `locator`'s text is (or, with `contains`, includes) `expected`. */
-async function text(locator: Locator, expected: string, contains = false, timeout = LIVE_MS): Promise<void> {
-  const deadline = Date.now() + timeout;
-  let last: string | null = null;
-  while (Date.now() < deadline) {
-    last = (await locator.count()) > 0 ? await locator.first().textContent() : null;
-    if (last !== null && (contains ? last.includes(expected) : last === expected)) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`expected text ${contains ? 'containing ' : ''}"${expected}", last saw ${JSON.stringify(last)}`);
-}
-
-/** Waits until `locator` matches `n` elements. */
-async function count(locator: Locator, n: number, timeout = LIVE_MS): Promise<void> {
-  const deadline = Date.now() + timeout;
-  let last = -1;
-  while (Date.now() < deadline) {
-    last = await locator.count();
-    if (last === n) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`expected ${n} elements, saw ${last}`);
-}
 
 /**
  * The console in a real browser (Debian's Chromium, driven by
@@ -51,14 +18,14 @@ describe('runs console (browser)', () => {
   let api: ApiClient;
   let browser: Browser;
   const kafka = new TestKafka();
-  const contexts: BrowserContext[] = [];
-  const pageErrors: string[] = [];
+  let pages: ConsolePages;
 
   beforeAll(async () => {
     topics = testTopics();
     app = await startApp(testConfig(topics, apiEnv()));
     api = await ApiClient.start(app);
     browser = await chromium.launch(launchOptions());
+    pages = new ConsolePages(browser, () => api.base);
   });
   afterAll(async () => {
     await browser?.close();
@@ -68,7 +35,7 @@ describe('runs console (browser)', () => {
   });
   afterEach(() => {
     // No script error and no Content-Security-Policy violation on any page.
-    expect(pageErrors).toEqual([]);
+    expect(pages.errors).toEqual([]);
   });
 
   async function trigger(orgId: string, extra: { title?: string; runId?: string } = {}): Promise<string> {
@@ -83,30 +50,13 @@ describe('runs console (browser)', () => {
     await eventually(() => app.runs!.store.getRun(runId) !== undefined, `run ${runId} in the store`);
   }
 
-  async function signedIn(client: ClientId, viewport = { width: 1280, height: 800 }): Promise<Page> {
-    const context = await browser.newContext({ viewport });
-    contexts.push(context);
-    const page = await context.newPage();
-    page.on('pageerror', (e) => pageErrors.push(`${client}: ${e.message}`));
-    page.on('console', (m) => {
-      if (m.type() === 'error' && !/Failed to load resource: the server responded with a status of 40[14]/.test(m.text())) pageErrors.push(`${client}: ${m.text()}`);
-    });
-    await page.goto(`${api.base}/`);
-    await page.waitForURL(/\/login\?next=%2F$/);
-    await page.getByLabel('Client id').fill(client);
-    await page.getByLabel('Client secret').fill(CLIENTS[client].secret);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.waitForURL(`${api.base}/`);
-    await page.waitForSelector('#runs[aria-busy="false"]');
-    return page;
-  }
+  const signedIn = (client: ClientId, viewport?: { width: number; height: number }) => pages.signedIn(client, viewport);
 
   const row = (page: Page, runId: string) => page.locator(`#runs tbody tr[data-id="${runId}"]`);
 
   test('the console needs a sign-in; wrong credentials are refused on the page', async () => {
-    const context = await browser.newContext();
-    contexts.push(context);
-    const page = await context.newPage();
+    const page = await pages.page('anonymous');
+    const context = page.context();
     await page.goto(`${api.base}/dead-letters`);
     expect(page.url()).toBe(`${api.base}/login?next=%2Fdead-letters`);
     await page.getByLabel('Client id').fill('acme-ci');
@@ -199,7 +149,7 @@ describe('runs console (browser)', () => {
     const letter = page.locator('#letters tbody tr', { hasText: 'DECODE_FAILED' }).first();
     await visible(letter);
     await text(page.locator('#reasons'), 'DECODE_FAILED', true);
-    await letter.getByRole('button').click();
+    await letter.locator('td.c-error button').click();
     await text(page.locator('pre.payload'), `{"not": "closed ${marker}"`);
     await page.getByRole('button', { name: 'Hex' }).click();
     await text(page.locator('pre.payload'), '00000000  7b 22 6e 6f 74 22 3a 20', true);

@@ -112,6 +112,9 @@ describe('executing an action through the API', () => {
 
   it('401 without a token; 404 for an unknown action or one offered to other orgs; 403 without the permission or as an operator', async () => {
     expect((await api.call('POST', '/v1/actions/create_repo/runs', { body: { properties: { name: 'x' } } })).status).toBe(401);
+    // A forged token: a real one's header and body, signed by someone else.
+    const [head, payload] = (await api.token('acme-ci')).split('.');
+    expect((await api.call('POST', '/v1/actions/create_repo/runs', { token: `${head}.${payload}.${'A'.repeat(43)}`, body: { properties: { name: 'x' } } })).status).toBe(401);
     const unknown = await execute('acme-ci', 'no_such_action', {});
     expect([unknown.status, unknown.body.error]).toEqual([404, 'not_found']);
     expect((await execute('acme-ci', 'globex_only', {})).status).toBe(404);
@@ -149,5 +152,33 @@ describe('executing an action through the API', () => {
     expect(await k.messageCount(topics.status)).toBe(before);
     const updates = (await k.collect(topics.status, (ms) => ms.length >= before)).map((m) => json<RunStatusUpdate>(m));
     expect(updates.some((u) => u.statusLabel === 'triggered' && u.action === 'deploy_service' && u.log?.includes('acme-ci'))).toBe(true);
+  });
+
+  it('the console’s execute route: same-origin only, origin UI, only the actions the client may run, and Run again of a run it can see', async () => {
+    const token = await api.token('acme-ci');
+    const post = (path: string, body: unknown, headers: Record<string, string> = {}) => api.call('POST', path, { token, body, headers });
+    await eventually(() => k.committedAll(topics.group, topics.trigger), 'earlier runs routed');
+    const before = await k.messageCount(topics.trigger);
+    // A form posted from another site is refused, whatever it carries.
+    expect((await post('/console/api/actions/create_repo/runs', { properties: { name: 'x' } }, { origin: 'https://evil.example' })).status).toBe(403);
+    expect((await post('/console/api/actions/create_repo/runs', { properties: { name: 'x' } }, { 'sec-fetch-site': 'cross-site' })).status).toBe(403);
+    expect(await k.messageCount(topics.trigger)).toBe(before);
+    // What the page lists, and what it hides (another org's action, one without permission).
+    const listed = await api.call('GET', '/console/api/actions', { token });
+    expect((listed.body.actions as { identifier: string }[]).map((a) => a.identifier)).toEqual(['deploy_service', 'create_repo', 'notify_team']);
+    expect((await api.call('GET', '/console/api/actions/agents_only', { token })).status).toBe(404);
+    const form = await api.call('GET', '/console/api/actions/deploy_service', { token });
+    expect(form.body.action).toMatchObject({ operation: 'DAY-2', takesEntity: true, inputs: [{ name: 'version', required: true }, { name: 'replicas', default: 2 }, { name: 'env', enum: ['staging', 'prod'] }] });
+
+    const first = await post('/console/api/actions/create_repo/runs', { properties: { name: 'svc-ui' } });
+    expect(first.status).toBe(202);
+    const id = (first.body.run as { id: string }).id;
+    expect(app.runs!.store.getRun(id)!.origin).toBe('UI');
+    const again = await post('/console/api/actions/create_repo/runs', { properties: { name: 'svc-ui' }, repeats: id });
+    expect(app.runs!.store.getRun((again.body.run as { id: string }).id)!.repeats).toBe(id);
+    // Not a run of this action, not a run this client can see: refused, nothing written.
+    const globexRun = (await execute('globex-ci', 'create_repo', { properties: { name: 'g' } })).body.run as { id: string };
+    const foreign = await post('/console/api/actions/create_repo/runs', { properties: { name: 'svc-ui' }, repeats: globexRun.id });
+    expect([foreign.status, foreign.body.details]).toEqual([422, [{ field: 'repeats', message: 'not a run of this action that you can see' }]]);
   });
 });

@@ -6,6 +6,10 @@ import { runToRecord } from '../../src/codec/port-message';
 import { decodeTrigger } from '../../src/codec/decode';
 import type { RunStatusUpdate } from '../../src/model/status';
 import { samplePortMessage } from '../../src/sample';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ApiClient, apiEnv } from '../helpers/api';
+import { tempDir } from '../helpers/cleanup';
 import { TestKafka, TestTopics, eventually, json, startApp, testConfig, testTopics } from '../helpers/kafka';
 import { APICURIO, RegistryProxy, TestRegistry, startRegistry } from '../helpers/registry';
 
@@ -23,7 +27,7 @@ function statusSchemaWithout(names: string[]): object {
 }
 
 /** The first RunStatusUpdate version: the current one less every field added since. */
-const firstStatusSchema = () => statusSchemaWithout(['actor', 'response', 'run', 'claim', 'statusDetail', 'approval']);
+const firstStatusSchema = () => statusSchemaWithout(['actor', 'response', 'run', 'claim', 'statusDetail', 'approval', 'resentFrom']);
 
 /**
  * Refusals (409 on an incompatible schema, a subject level that refuses the router's schema) and freezing the
@@ -90,6 +94,27 @@ describe('schema-registry mode', () => {
     expect(raw[0]!.value![0]).toBe(0);
     // The router's store reads the Avro status topic too.
     await eventually(() => app.runs!.store.getRun('r_avro')?.blueprint === 'service', 'the store applied the Avro update');
+  });
+
+  it('an action executed through the API is written as framed Avro under the trigger subject, and routed', async () => {
+    const topics = testTopics();
+    const dir = tempDir('registry-execute-');
+    writeFileSync(join(dir, 'actions.json'), JSON.stringify([{ identifier: 'create_repo', trigger: 'CREATE', userInputs: { properties: { name: { type: 'string' } } }, invocationMethod: { type: 'KAFKA' } }]));
+    const app = await start(topics, apiEnv({ ACTIONS_PATH: join(dir, 'actions.json') }));
+    await registerTrigger(topics);
+    const api = await ApiClient.start(app);
+    try {
+      const res = await api.as('acme-ci', 'POST', '/v1/actions/create_repo/runs', { properties: { name: 'svc-avro' } });
+      expect(res.status).toBe(202);
+      const id = (res.body.run as { id: string }).id;
+      const [trigger] = await k.collect(topics.trigger, (ms) => ms.length >= 1);
+      expect(trigger!.value![0]).toBe(0);
+      expect(await client.decode(trigger!.value!)).toMatchObject({ runId: id, orgId: 'org_acme', action: 'create_repo', origin: 'API', properties: '{"name":"svc-avro"}' });
+      const routed = await k.collect(topics.orgTemplate.replace('{orgId}', 'org_acme'), (ms) => ms.some((m) => m.key?.toString() === id));
+      expect(routed.map((m) => m.key!.toString())).toContain(id);
+    } finally {
+      await api.close();
+    }
   });
 
   it('an existing status subject keeps its level; the router registers its version there', async () => {
