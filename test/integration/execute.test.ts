@@ -66,6 +66,10 @@ describe('executing an action through the API', () => {
       payload: { properties: { version: '1.4.2', env: 'prod', replicas: 2 }, action: { trigger: 'DAY-2' } },
     });
     await eventually(() => app.runs!.store.getRun(run.id)?.invocationType === 'KAFKA', 'the router’s update applied');
+    // The KAFKA backend reports the end through Port's API, and a GET reads it back.
+    const patched = await api.as('acme-ci', 'PATCH', `/v1/actions/runs/${run.id}`, { status: 'SUCCESS', summary: 'deployed' });
+    expect(patched.status).toBe(200);
+    expect((await api.as('acme-ci', 'GET', `/v1/actions/runs/${run.id}`)).body.run).toMatchObject({ id: run.id, status: 'SUCCESS', summary: 'deployed', source: 'API' });
   });
 
   it('a WEBHOOK action: executed, routed, signed, and read back SUCCESS', async () => {
