@@ -143,6 +143,18 @@ function approval(r: FoldedRun, u: RunStatusUpdate): boolean {
   const state = s.approvalState;
   const ended = isTerminal(shownStatus(u)) ? u.at : null;
   switch (a.event) {
+    case 'REQUESTED': {
+      // A run created before any router took it (executed through the API: its first update is the API's)
+      // is parked once; a replayed trigger event finds it parked, or routed, and changes nothing.
+      if (state !== null || s.endedAt !== null || s.triggerPartition !== null) return false;
+      update(r, u, null);
+      s.approvalType = a.type ?? 'ANY';
+      s.approvers = JSON.stringify(a.approvers ?? []);
+      s.approvalState = 'WAITING';
+      r.details.parked = a.parked;
+      r.dirty.details = true;
+      return true;
+    }
     case 'APPROVED':
     case 'DECLINED': {
       if (state !== 'WAITING' || !a.by) return false;

@@ -135,4 +135,18 @@ describe('fold', () => {
     // The router's updates of the re-sent event then apply.
     expect(fold(reopened.run, update({ status: 'SUCCESS', at: 1_400 })).applied).toBe(true);
   });
+
+  test('a run the API created is parked by the router’s request; one a router already took is not', () => {
+    const info = (triggerPartition: number | null) => ({ blueprint: null, entityIdentifier: null, entity: null, properties: null, userId: 'acme-ci', userEmail: null, origin: 'API', actionTrigger: null, invocation: null, createdAt: 900, triggerPartition, agentPayload: null });
+    const executed = fold(null, update({ statusLabel: 'triggered', run: info(null) })).run;
+    const parked = fold(executed, { ...requested(['bob']), run: info(3), at: 1_100 });
+    expect(parked.applied).toBe(true);
+    expect(parked.run!.state).toMatchObject({ approvalState: 'WAITING', status: 'WAITING_FOR_APPROVAL', approvers: '["bob"]', triggerPartition: 3 });
+    expect(parked.run!.details.parked).toBe('sealed');
+    // The same trigger event delivered again: already parked.
+    expect(fold(parked.run, { ...requested(['bob']), at: 1_200 }).applied).toBe(false);
+    // A run a router routed (its trigger partition is known) is never parked afterwards.
+    const routed = fold(null, update({ run: info(1) })).run;
+    expect(fold(routed, { ...requested(['bob']), at: 1_100 }).applied).toBe(false);
+  });
 });
