@@ -12,6 +12,7 @@ import { createKafka } from './kafka/client';
 import type { Logger } from './log';
 import { RouterMetrics } from './metrics/metrics';
 import type { SessionOptions } from './console/session';
+import { PeopleSignIn } from './console/oidc/people';
 import { Approvals } from './approvals/approvals';
 
 /** How often a router looks for waiting runs past APPROVAL_TIMEOUT and approved runs not routed. */
@@ -179,12 +180,16 @@ export class App {
     }));
   }
 
+  /** People's sign-in through the OIDC provider, once discovered at start (OIDC_ISSUER_URL). */
+  people?: PeopleSignIn;
+
   /** The console's settings when it is served (with the run store, unless CONSOLE=false). */
   get console(): (SessionOptions & { live: Partial<LiveOptions> }) | undefined {
     const { console: c, api } = this.config;
     if (!this.runs || !c.enabled) return undefined;
     const live = { maxClients: c.liveMaxStreams, maxPerOrg: c.liveMaxPerOrg, maxPerClient: c.liveMaxPerClient };
-    return { seconds: c.sessionSeconds, secureCookie: c.secureCookie, tokenSecret: api.tokenSecret, live };
+    const provider = this.config.oidc.issuerUrl ? (this.config.oidc.providerName ?? new URL(this.config.oidc.issuerUrl).host) : null;
+    return { seconds: c.sessionSeconds, secureCookie: c.secureCookie, tokenSecret: api.tokenSecret, live, people: () => this.people, provider, clientSignIn: this.config.clientSignIn };
   }
 
   /** CONSOLE_ALLOWED_HOSTS: the Host names the HTTP server answers as (empty: any). */
@@ -206,6 +211,8 @@ export class App {
     await this.producer.connect();
     await this.ensureTopics(this.router.topic);
     await this.runs?.start();
+    // People's sign-in (OIDC): the provider is discovered before the start counts as done.
+    if (this.runs && this.config.console.enabled && this.config.oidc.issuerUrl) this.people = await PeopleSignIn.start(this.config, this.runs.signOuts, this.logger.child({ component: 'oidc' }));
     if (this.routing) await this.router.start();
     if (this.approvals && this.routing) {
       // Each router sweeps the runs of the trigger partitions it owns.

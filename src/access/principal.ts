@@ -6,9 +6,20 @@
 /** An org id of `*` with role `admin`: an operator who sees every org. */
 export const ALL_ORGS = '*';
 
+/** A person signed in through the identity provider (OIDC), as its ID token names them. */
+export interface Person {
+  /** The provider's `sub`. */
+  subject: string;
+  email: string | null;
+  name: string | null;
+}
+
 /** Who a request acts as, once authenticated. */
 export interface Principal {
+  /** The API client's id; for a person, their email (else their subject): what logs and decisions record. */
   clientId: string;
+  /** Set when a person signed in through OIDC, not an API client. */
+  person?: Person;
   /** The org whose runs it may see and change, or ALL_ORGS. */
   orgId: string;
   roles: readonly string[];

@@ -59,7 +59,7 @@ function runMessage(def: ActionDefinition, runId: string, principal: Principal, 
     action: def.identifier,
     resourceType: 'run',
     status: 'TRIGGERED',
-    trigger: { by: { orgId: principal.orgId, userId: principal.clientId, user: null }, origin, at: new Date().toISOString() },
+    trigger: { by: triggeredBy(principal), origin, at: new Date().toISOString() },
     context: { entity, blueprint, runId },
     payload: {
       entity: entity === null ? null : { identifier: entity, ...(blueprint ? { blueprint } : {}) },
@@ -70,6 +70,17 @@ function runMessage(def: ActionDefinition, runId: string, principal: Principal, 
   };
 }
 
+/**
+ * Port's `trigger.by`: a client by its id; a person (OIDC) by their
+ * subject, with their email and name as Port's `user` object.
+ */
+function triggeredBy(principal: Principal): JsonObject {
+  const person = principal.person;
+  if (!person) return { orgId: principal.orgId, userId: principal.clientId, user: null };
+  const [firstName, ...rest] = (person.name ?? '').split(' ');
+  return { orgId: principal.orgId, userId: person.subject, user: { email: person.email, firstName: firstName || null, lastName: rest.join(' ') || null } };
+}
+
 /** What the run's first update says of it before the router's own: where it came from. */
 function firstInfo(principal: Principal, origin: Origin, repeats: string | null): RunInfo {
   return {
@@ -77,8 +88,8 @@ function firstInfo(principal: Principal, origin: Origin, repeats: string | null)
     entityIdentifier: null,
     entity: null,
     properties: null,
-    userId: principal.clientId,
-    userEmail: null,
+    userId: principal.person?.subject ?? principal.clientId,
+    userEmail: principal.person?.email ?? null,
     origin,
     actionTrigger: null,
     invocation: null,

@@ -87,9 +87,13 @@ export class Approvals implements RunGate {
     return this.requirement(run) !== null;
   }
 
-  /** The client ids that may decide on a run of `orgId`: the listed clients and the org's clients holding a listed role. */
+  /**
+   * Who may decide on a run of `orgId`: the listed clients, the org's
+   * clients holding a listed role, and the listed people (emails). People
+   * holding a listed role may decide too, but cannot be listed in advance.
+   */
   approversFor(requirement: ApprovalRequirement, orgId: string): string[] {
-    return [...new Set([...requirement.clients, ...this.deps.withRoles(orgId, requirement.roles)])];
+    return [...new Set([...requirement.clients, ...this.deps.withRoles(orgId, requirement.roles), ...requirement.users])];
   }
 
   /**
@@ -203,9 +207,19 @@ export class Approvals implements RunGate {
   }
 
   /** May `principal` decide on `row`? A listed approver, or an admin of its org (or of every org). */
-  private deciderKind(principal: Principal, row: RunRow): 'approver' | 'admin' | null {
+  /** How `principal` may decide on `row`: as an approver, as an org admin, or not at all. */
+  deciderKind(principal: Principal, row: RunRow): 'approver' | 'admin' | null {
     const approvers = JSON.parse(row.approvers ?? '[]') as string[];
-    if (approvers.includes(principal.clientId)) return 'approver';
+    if (principal.person) {
+      // A person decides as a listed email, or as a holder of a listed role in the run's org; never as a client id.
+      const def = row.action ? this.deps.catalog.get(row.action) : undefined;
+      const requirement = def ? approvalOf(def) : null;
+      const email = principal.person.email?.toLowerCase();
+      if (email && requirement?.users.some((u) => u.toLowerCase() === email)) return 'approver';
+      if (principal.orgId === row.orgId && requirement?.roles.some((r) => principal.roles.includes(r))) return 'approver';
+    } else if (approvers.includes(principal.clientId)) {
+      return 'approver';
+    }
     return isOrgAdmin(principal, row.orgId) ? 'admin' : null;
   }
 

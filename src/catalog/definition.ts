@@ -64,9 +64,17 @@ export const actionDefinitionSchema = z.looseObject({
   invocationMethod: invocationMethodSchema,
   /** Port's manual approval: `true` (one approval) or `{ "type": "ANY" | "ALL" }`. */
   requiredApproval: z.union([z.boolean(), z.looseObject({ type: z.enum(['ANY', 'ALL']) })]).optional(),
-  /** Who may decide: API clients by id, and the run's org's clients holding a role. An org's admin may always decide. */
+  /**
+   * Who may decide: API clients by id, people by email (signed in through
+   * OIDC), and the run's org's clients and people holding a role. An org's
+   * admin may always decide.
+   */
   approvers: z
-    .strictObject({ clients: z.array(z.string().min(1)).default([]), roles: z.array(z.string().min(1)).default([]) })
+    .strictObject({
+      clients: z.array(z.string().min(1)).default([]),
+      roles: z.array(z.string().min(1)).default([]),
+      users: z.array(z.string().min(3).max(320).includes('@', { message: 'an email address' })).default([]),
+    })
     .optional(),
   /** Where approvers are told a run waits: a signed webhook, through the same guard as WEBHOOK runs. */
   approvalNotification: z.strictObject({ type: z.literal('webhook'), url: z.string().url() }).optional(),
@@ -83,6 +91,8 @@ export interface ApprovalRequirement {
   type: 'ANY' | 'ALL';
   clients: string[];
   roles: string[];
+  /** People, by email. */
+  users: string[];
   notifyUrl: string | null;
 }
 
@@ -93,6 +103,7 @@ export function approvalOf(def: ActionDefinition): ApprovalRequirement | null {
     type: r === true ? 'ANY' : r.type,
     clients: def.approvers?.clients ?? [],
     roles: def.approvers?.roles ?? [],
+    users: def.approvers?.users ?? [],
     notifyUrl: def.approvalNotification?.url ?? null,
   };
 }

@@ -131,6 +131,31 @@ export const configSchema = z.strictObject({
     liveMaxPerOrg: positiveInt.default(100),
     liveMaxPerClient: positiveInt.default(20),
   }),
+  /** People sign in to the console through an OpenID Connect provider (all unset: client sign-in only). */
+  oidc: z.strictObject({
+    /** The provider's issuer; its discovery document is read at start. */
+    issuerUrl: httpUrl.optional(),
+    clientId: z.string().min(1).optional(),
+    clientSecret: z.string().min(1).optional(),
+    /** Space-separated; `openid` is always asked for. */
+    scopes: z.string().min(1).default('openid email profile'),
+    /** The groups → org and roles map (JSON); re-read when it changes. */
+    accessFile: z.string().min(1).optional(),
+    /** The ID token (or UserInfo) claim holding the person's groups. */
+    groupsClaim: z.string().min(1).default('groups'),
+    /** What the sign-in button says ("Sign in with …"); unset: the issuer's host. */
+    providerName: z.string().min(1).max(64).optional(),
+    /** How often a person's groups are checked again with the refresh token. */
+    refreshSeconds: positiveInt.default(300),
+    /** The longest a person's session lives, whatever the provider says; unset: CONSOLE_SESSION_SECONDS. */
+    sessionMaxSeconds: positiveInt.optional(),
+    /** How long the start waits for the provider's discovery document. */
+    startTimeoutSeconds: positiveInt.default(30),
+  }),
+  /** The console's address as browsers reach it (the redirect URI is <PUBLIC_URL>/login/oidc/callback). */
+  publicUrl: httpUrl.optional(),
+  /** false: the sign-in page offers only the provider (API clients keep their Bearer tokens). */
+  clientSignIn: envBoolean.default(true),
   signing: z.strictObject({
     defaultSecret: z.string().min(1).optional(),
     orgSecrets: z.record(z.string(), z.string().min(1)).default({}),
@@ -196,6 +221,20 @@ export const ENV_MAP: EnvMap = {
     liveMaxPerOrg: 'CONSOLE_LIVE_MAX_PER_ORG',
     liveMaxPerClient: 'CONSOLE_LIVE_MAX_PER_CLIENT',
   },
+  oidc: {
+    issuerUrl: 'OIDC_ISSUER_URL',
+    clientId: 'OIDC_CLIENT_ID',
+    clientSecret: 'OIDC_CLIENT_SECRET',
+    scopes: 'OIDC_SCOPES',
+    accessFile: 'OIDC_ACCESS_FILE',
+    groupsClaim: 'OIDC_GROUPS_CLAIM',
+    providerName: 'OIDC_PROVIDER_NAME',
+    refreshSeconds: 'OIDC_REFRESH_SECONDS',
+    sessionMaxSeconds: 'OIDC_SESSION_MAX_SECONDS',
+    startTimeoutSeconds: 'OIDC_START_TIMEOUT_SECONDS',
+  },
+  publicUrl: 'PUBLIC_URL',
+  clientSignIn: 'CONSOLE_CLIENT_SIGNIN',
   signing: { defaultSecret: 'SIGNING_SECRET', orgSecrets: 'ORG_SECRETS_FILE' },
   invokers: { kafka: kafkaInvokerEnv, webhook: webhookEnv, github: githubEnv, gitlab: gitlabEnv },
 };
@@ -230,6 +269,7 @@ export function loadConfig(given: NodeJS.ProcessEnv = process.env): Config {
   const parsed = result.data;
   checkKafkaSecurity(parsed.kafka);
   if (parsed.schemaRegistry.caFile) pemCertificates('SCHEMA_REGISTRY_CA_FILE', parsed.schemaRegistry.caFile);
+  checkOidc(parsed);
   if (parsed.window.maxInFlightPerPartition > parsed.window.maxInFlight) {
     throw new ConfigError('ROUTER_MAX_IN_FLIGHT_PER_PARTITION', 'must not exceed ROUTER_MAX_IN_FLIGHT');
   }
@@ -239,6 +279,28 @@ export function loadConfig(given: NodeJS.ProcessEnv = process.env): Config {
     console: { ...parsed.console, signOutTopic: parsed.console.signOutTopic ?? `${parsed.topics.status}.sign-outs` },
     store: { ...parsed.store, path: parsed.store.path ?? join(DEFAULTS.runsDbDir, `runs-${parsed.topics.status.replace(/[^A-Za-z0-9._-]/g, '_')}.db`) },
   });
+}
+
+/** OpenID Connect needs all of its settings or none; the first one missing is named. */
+function checkOidc(parsed: ParsedConfig): void {
+  const o = parsed.oidc;
+  if (!o.issuerUrl && !o.clientId && !o.clientSecret && !o.accessFile) {
+    if (!parsed.clientSignIn) throw new ConfigError('CONSOLE_CLIENT_SIGNIN', 'false needs OIDC_ISSUER_URL: nobody could sign in to the console');
+    return;
+  }
+  const needed: [string, unknown][] = [
+    ['OIDC_ISSUER_URL', o.issuerUrl],
+    ['OIDC_CLIENT_ID', o.clientId],
+    ['OIDC_CLIENT_SECRET', o.clientSecret],
+    ['OIDC_ACCESS_FILE', o.accessFile],
+    ['PUBLIC_URL', parsed.publicUrl],
+  ];
+  for (const [name, value] of needed) if (!value) throw new ConfigError(name, 'is needed when OpenID Connect sign-in is configured (OIDC_*)');
+  const issuer = new URL(o.issuerUrl!);
+  if (issuer.protocol === 'http:' && !['localhost', '127.0.0.1', '[::1]'].includes(issuer.hostname)) {
+    throw new ConfigError('OIDC_ISSUER_URL', 'must be https (plain http is allowed for localhost only)');
+  }
+  if (!o.scopes.split(/\s+/).includes('openid')) throw new ConfigError('OIDC_SCOPES', 'must include openid');
 }
 
 /** Freezes `value` and everything it holds: the configuration is read, never written. */

@@ -22,6 +22,7 @@ export const SECRET_VARIABLES = [
   'GITHUB_TOKEN',
   'GITLAB_API_TOKEN',
   'APPROVAL_SECRET',
+  'OIDC_CLIENT_SECRET',
 ];
 
 /** The environment with each `<SECRET>_FILE` read into `<SECRET>` (one trailing newline dropped). */

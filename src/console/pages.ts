@@ -58,13 +58,30 @@ ${body}
 `;
 }
 
-export function loginPage(error: string | null, next: string): string {
+/** How the sign-in page offers to sign in: the provider (OIDC), client credentials, or both. */
+export interface SignInChoices {
+  provider: string | null;
+  clientSignIn: boolean;
+}
+
+export function loginPage(error: string | null, next: string, choices: SignInChoices = { provider: null, clientSignIn: true }): string {
+  const provider = choices.provider
+    ? `<p><a class="button sso" href="/login/oidc?next=${encodeURIComponent(next)}">Sign in with ${escapeHtml(choices.provider)}</a></p>`
+    : '';
+  if (!choices.clientSignIn) {
+    return frame('Sign in', `<section class="login">
+<h1>Sign in</h1>
+${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ''}
+${provider}
+</section>`);
+  }
   return frame(
     'Sign in',
     `<section class="login">
 <h1>Sign in</h1>
-<p>Use the client id and secret of an API client (API_CLIENTS_FILE).</p>
 ${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ''}
+${provider}
+${choices.provider ? '<p class="hint">Or, for an API client (API_CLIENTS_FILE):</p>' : '<p>Use the client id and secret of an API client (API_CLIENTS_FILE).</p>'}
 <form method="post" action="/login">
 <input type="hidden" name="next" value="${escapeHtml(next)}">
 <label for="clientId">Client id</label>
@@ -166,5 +183,31 @@ export function actionPage(principal: Principal, actionId: string, again: string
     principal,
     'action',
     { 'action-id': actionId, ...(again ? { again } : {}) },
+  );
+}
+
+/**
+ * After the provider's callback: the session cookie is SameSite=Strict,
+ * which a browser leaves out of the redirect chain that began at the
+ * provider's site; a navigation from this page is same-site and carries it.
+ */
+export function signedInPage(next: string): string {
+  return frame(
+    'Signed in',
+    `<meta http-equiv="refresh" content="0;url=${escapeHtml(next)}">
+<section class="login"><h1>Signed in</h1><p><a href="${escapeHtml(next)}">Continue</a></p></section>`,
+  );
+}
+
+/**
+ * Signed out here; on to the provider to end the session there too. A
+ * page, not a redirect: the sign-out is a form, and the Content-Security-
+ * Policy's form-action keeps a form's redirects on this site.
+ */
+export function signedOutPage(providerUrl: string, provider: string): string {
+  return frame(
+    'Signed out',
+    `<meta http-equiv="refresh" content="0;url=${escapeHtml(providerUrl)}">
+<section class="login"><h1>Signed out</h1><p>Signed out here. <a href="${escapeHtml(providerUrl)}">Sign out at ${escapeHtml(provider)} too</a>.</p></section>`,
   );
 }

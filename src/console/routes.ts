@@ -15,7 +15,8 @@ import { approvalsOf, approversView, cancelBody, decidedRun, decisionBody } from
 import { LiveFeed, LiveOptions } from './live';
 import { selfServiceRoutes } from './self-service';
 import { accessTo } from '../api/execute';
-import { deadLettersPage, loginPage, runPage, runsPage } from './pages';
+import { deadLettersPage, loginPage, runPage, runsPage, signedInPage, signedOutPage } from './pages';
+import { PERSON_COOKIE, SignInRefused } from './oidc/people';
 import { Sessions, SessionOptions, assertSameOrigin } from './session';
 import { consoleLogView, deadLetterDetail, deadLetterSummary, runDetail, runSummary, updateView } from './views';
 
@@ -98,6 +99,13 @@ export interface ConsoleOptions extends SessionOptions {
  */
 export function consoleRoutes(app: FastifyInstance, runs: RunsService, options: ConsoleOptions): LiveFeed {
   const sessions = new Sessions(runs, options);
+  const choices = { provider: options.provider ?? null, clientSignIn: options.clientSignIn ?? true };
+  // A person's session renewed at its groups check goes back with the answer.
+  app.addHook('onSend', async (request, reply, payload) => {
+    const renewed = sessions.renewedCookie(request);
+    if (renewed) void reply.setCookie(PERSON_COOKIE, renewed.cookie, renewed.people.cookieOptions(request, renewed.people.maxSeconds()));
+    return payload;
+  });
   const live = new LiveFeed(runs, options.live);
   const assets = new Map(Object.keys(ASSETS).map((name) => [name, readFileSync(join(ASSETS_DIR, name))]));
   // preClose: the streams are open requests, which would keep the server from closing.
@@ -136,10 +144,30 @@ export function consoleRoutes(app: FastifyInstance, runs: RunsService, options: 
       done(null, Object.fromEntries(new URLSearchParams(body as string)));
     });
 
-    forms.get<{ Querystring: { next?: string } }>('/login', async (request, reply) => html(reply, loginPage(null, safeNext(request.query.next))));
+    forms.get<{ Querystring: { next?: string } }>('/login', async (request, reply) => html(reply, loginPage(null, safeNext(request.query.next), choices)));
+
+    /** People: off to the provider, and back (OpenID Connect, authorization code with PKCE). */
+    forms.get<{ Querystring: { next?: string } }>('/login/oidc', async (request, reply) => {
+      const people = options.people?.();
+      if (!people) return html(reply, loginPage('Sign-in through the identity provider is not available yet; try again in a moment.', '/', choices), 503);
+      return reply.redirect(await people.begin(request, reply, safeNext(request.query.next)), 303);
+    });
+    forms.get('/login/oidc/callback', async (request, reply) => {
+      const people = options.people?.();
+      if (!people) return html(reply, loginPage('Sign-in through the identity provider is not available yet; try again in a moment.', '/', choices), 503);
+      try {
+        const next = await people.finish(request, reply);
+        return html(reply, signedInPage(safeNext(next)));
+      } catch (err) {
+        if (!(err instanceof SignInRefused)) throw err;
+        runs.logger.warn({ code: err.code, ip: request.ip }, 'console sign-in refused (OpenID Connect)');
+        return html(reply, loginPage(err.message, '/', choices), err.status);
+      }
+    });
 
     forms.post('/login', async (request, reply) => {
       assertSameOrigin(request);
+      if (!choices.clientSignIn) return html(reply, loginPage('Client sign-in is turned off here (CONSOLE_CLIENT_SIGNIN=false).', '/', choices), 403);
       const body = loginBody.safeParse(request.body ?? {});
       const next = safeNext(body.success ? body.data.next : undefined);
       // As the token route: the secret first, so a right one always signs in.
@@ -148,9 +176,9 @@ export function consoleRoutes(app: FastifyInstance, runs: RunsService, options: 
         const verdict = await failedSignIn(runs, 'console', request.ip, body.success ? body.data.clientId : '');
         if (verdict.status === 429) {
           void reply.header('retry-after', String(Math.ceil(verdict.retryAfterMs / 1000)));
-          return html(reply, loginPage('Too many failed sign-ins; try again in a minute.', next), 429);
+          return html(reply, loginPage('Too many failed sign-ins; try again in a minute.', next, choices), 429);
         }
-        return html(reply, loginPage('Those credentials were not accepted.', next), 401);
+        return html(reply, loginPage('Those credentials were not accepted.', next, choices), 401);
       }
       await sessions.open(request, reply, principal);
       runs.logger.info({ clientId: principal.clientId, ip: request.ip }, 'console sign-in');
@@ -159,8 +187,8 @@ export function consoleRoutes(app: FastifyInstance, runs: RunsService, options: 
 
     forms.post('/logout', async (request, reply) => {
       assertSameOrigin(request);
-      await sessions.close(request, reply);
-      return reply.redirect('/login', 303);
+      const atProvider = await sessions.close(request, reply);
+      return atProvider ? html(reply, signedOutPage(atProvider, choices.provider ?? 'the identity provider')) : reply.redirect('/login', 303);
     });
   });
 
@@ -210,13 +238,13 @@ export function consoleRoutes(app: FastifyInstance, runs: RunsService, options: 
     if (!run.approvalType) return null;
     const view = approversView(runs, run.id);
     const waiting = run.approvalState === 'WAITING';
-    const listed = (JSON.parse(run.approvers ?? '[]') as string[]).includes(principal.clientId);
     const admin = isOrgAdmin(principal, run.orgId);
+    const mayDecide = approvalsOf(runs).deciderKind(principal, run) !== null;
     const decided = view.approvers.some((a) => a.clientId === principal.clientId && a.state !== 'PENDING');
     const requester = [run.createdBy, run.userId, run.userEmail].includes(principal.clientId);
     return {
       ...view,
-      canDecide: waiting && (listed || admin) && !decided,
+      canDecide: waiting && mayDecide && !decided,
       canCancel: (waiting || run.approvalState === 'APPROVED') && (admin || requester),
     };
   }

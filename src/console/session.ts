@@ -5,6 +5,7 @@ import { ApiError } from '../api/errors';
 import { CONSOLE_AUDIENCE, TokenIssuer } from '../api/tokens';
 import type { RunsService } from '../api/service';
 import type { SignOuts } from '../api/sign-outs';
+import type { PeopleSignIn } from './oidc/people';
 
 export const SESSION_COOKIE = 'ar_session';
 
@@ -14,6 +15,12 @@ export interface SessionOptions {
   /** Mark the cookie Secure even though this server speaks plain HTTP (a TLS proxy in front). */
   secureCookie: boolean;
   tokenSecret?: string;
+  /** People's sign-in (OIDC), once the provider was discovered; unset: clients only. */
+  people?: () => PeopleSignIn | undefined;
+  /** The provider's name on the sign-in button; null: no OIDC. */
+  provider?: string | null;
+  /** false: the sign-in page takes no client credentials (CONSOLE_CLIENT_SIGNIN). */
+  clientSignIn?: boolean;
 }
 
 /**
@@ -34,8 +41,20 @@ export class Sessions {
     this.signOuts = runs.signOuts;
   }
 
-  /** The session's principal, or null: none, invalid, expired, or signed out on any instance. */
+  /** Person sessions renewed while answering a request (the server sets the cookie with the answer). */
+  private readonly renewed = new WeakMap<FastifyRequest, string>();
+
+  /** The session's principal, or null: none, invalid, expired, or signed out on any instance. A person's session comes first. */
   async principal(request: FastifyRequest): Promise<Principal | null> {
+    const people = this.options.people?.();
+    if (people && request.cookies.ar_person) {
+      try {
+        const person = await people.principal(request, (cookie) => this.renewed.set(request, cookie));
+        if (person) return person;
+      } catch {
+        throw new ApiError(503, 'unavailable', 'this instance has not read every sign-out yet; try again', { 'retry-after': '2' });
+      }
+    }
     const token = request.cookies[SESSION_COOKIE];
     const principal = token ? await this.issuer.verify(token) : null;
     if (!principal || !this.signOuts) return principal;
@@ -53,8 +72,26 @@ export class Sessions {
     void reply.setCookie(SESSION_COOKIE, token, this.cookieOptions(request, this.options.seconds));
   }
 
-  /** Signs out: the cookie is cleared here, and the session ended on every instance. */
-  async close(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  /** The renewed person cookie to send with this request's answer, if any. */
+  renewedCookie(request: FastifyRequest): { people: PeopleSignIn; cookie: string } | null {
+    const cookie = this.renewed.get(request);
+    const people = this.options.people?.();
+    return cookie && people ? { people, cookie } : null;
+  }
+
+  /**
+   * Signs out: the cookies are cleared here, and the session ended on
+   * every instance. Returns the provider's end-session URL for a person
+   * (RP-initiated logout), else null.
+   */
+  async close(request: FastifyRequest, reply: FastifyReply): Promise<string | null> {
+    const people = this.options.people?.();
+    if (people && request.cookies.ar_person) return people.close(request, reply);
+    await this.closeClient(request, reply);
+    return null;
+  }
+
+  private async closeClient(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     void reply.setCookie(SESSION_COOKIE, '', this.cookieOptions(request, 0));
     const token = request.cookies[SESSION_COOKIE];
     const principal = token ? await this.issuer.verify(token) : null;
