@@ -122,4 +122,25 @@ describe('loadConfig', () => {
       expect(err.message).toContain(bad);
     }
   });
+
+  it('OpenID Connect: all of its settings or none, each missing one named; http only for localhost; openid in the scopes', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'oidc-config-'));
+    writeFileSync(join(dir, 'secret'), 'from-a-file\n');
+    const full = { OIDC_ISSUER_URL: 'https://idp.example', OIDC_CLIENT_ID: 'router', OIDC_CLIENT_SECRET_FILE: join(dir, 'secret'), OIDC_ACCESS_FILE: '/etc/access.json', PUBLIC_URL: 'https://router.example' };
+    const c = loadConfig(full);
+    expect(c.oidc).toMatchObject({ clientSecret: 'from-a-file', scopes: 'openid email profile', groupsClaim: 'groups', refreshSeconds: 300, startTimeoutSeconds: 30 });
+    expect(c.clientSignIn).toBe(true);
+    for (const name of ['OIDC_CLIENT_ID', 'OIDC_CLIENT_SECRET_FILE', 'OIDC_ACCESS_FILE', 'PUBLIC_URL']) {
+      const env: Record<string, string> = { ...full };
+      delete env[name];
+      expect(configError(env).variable).toBe(name === 'OIDC_CLIENT_SECRET_FILE' ? 'OIDC_CLIENT_SECRET' : name);
+    }
+    expect(configError({ ...full, OIDC_ISSUER_URL: 'http://idp.example' }).message).toContain('must be https');
+    expect(loadConfig({ ...full, OIDC_ISSUER_URL: 'http://127.0.0.1:8081' }).oidc.issuerUrl).toBe('http://127.0.0.1:8081');
+    expect(configError({ ...full, OIDC_SCOPES: 'email groups' }).variable).toBe('OIDC_SCOPES');
+    expect(configError({ ...full, OIDC_REFRESH_SECONDS: '0' }).variable).toBe('OIDC_REFRESH_SECONDS');
+    // Client sign-in off with nobody else to sign in: refused.
+    expect(configError({ CONSOLE_CLIENT_SIGNIN: 'false' }).variable).toBe('CONSOLE_CLIENT_SIGNIN');
+    expect(loadConfig({ ...full, CONSOLE_CLIENT_SIGNIN: 'false' }).clientSignIn).toBe(false);
+  });
 });

@@ -67,6 +67,8 @@ export class RouterProcess {
   private constructor(
     readonly base: string,
     readonly child: ChildProcess,
+    /** Its log (stdout and stderr). */
+    readonly logPath: string,
   ) {}
 
   static async port(): Promise<{ port: number; base: string }> {
@@ -75,7 +77,8 @@ export class RouterProcess {
   }
 
   static async start(port: number, env: Record<string, string>, name: string): Promise<RouterProcess> {
-    const child = spawnRouter({ HTTP_PORT: String(port), ...env }, name);
+    const logDir = tempDir('router-log-');
+    const child = spawnRouter({ HTTP_PORT: String(port), ...env }, name, logDir);
     const base = `http://127.0.0.1:${port}`;
     let exited = false;
     child.on('exit', () => (exited = true));
@@ -83,7 +86,7 @@ export class RouterProcess {
       if (exited) throw new Error(`router ${name} exited at start (see its log)`);
       return (await fetch(`${base}/readyz`).catch(() => null))?.status === 200;
     }, `router ${name} ready`, 60_000);
-    return new RouterProcess(base, child);
+    return new RouterProcess(base, child, join(logDir, `${name}.log`));
   }
 
   async stop(): Promise<void> {

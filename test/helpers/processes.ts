@@ -11,8 +11,7 @@ const ROOT = resolve(__dirname, '..', '..');
  * A router in a process of its own (from the build `npm test` made), so a
  * test can kill it with SIGKILL like a crash would.
  */
-export function spawnRouter(env: Record<string, string>, name = 'router'): ChildProcess {
-  const logDir = process.env.TEST_LOG_DIR ?? tempDir('router-log-');
+export function spawnRouter(env: Record<string, string>, name = 'router', logDir = process.env.TEST_LOG_DIR ?? tempDir('router-log-')): ChildProcess {
   const out = openSync(join(logDir, `${name}.log`), 'a');
   return spawn(process.execPath, [join(ROOT, 'bin', 'action-router.js'), 'start'], {
     env: { PATH: process.env.PATH, KAFKA_BROKERS: brokers(), LOG_LEVEL: 'warn', HTTP_PORT: '0', RUNS_DB_PATH: join(logDir, `${name}-runs.db`), ...env },

@@ -104,6 +104,8 @@ export class PeopleSignIn {
       try {
         const options = issuer.protocol === 'http:' ? { execute: [lib.allowInsecureRequests], timeout: 5 } : { timeout: 5 };
         const oidc = await lib.discovery(issuer, o.clientId!, o.clientSecret!, undefined, options);
+        // The ID token's signature is checked against the provider's JWKS, not taken on TLS's word.
+        lib.enableNonRepudiationChecks(oidc);
         logger.info({ issuer: issuer.href }, 'OpenID Connect provider discovered');
         return new PeopleSignIn(lib, oidc, config, access, signOuts, logger);
       } catch (err) {
@@ -157,6 +159,7 @@ export class PeopleSignIn {
     const current = new URL(request.url, this.config.publicUrl!);
     const providerError = current.searchParams.get('error');
     if (providerError) throw new SignInRefused('oidc_provider_error', 401, `${this.providerName} did not sign you in (${providerError.slice(0, 64)}).`);
+    if (current.searchParams.get('state') !== flow.s) throw new SignInRefused('oidc_state_mismatch', 400, 'The sign-in answer does not belong to the sign-in started here. Start again.');
     let tokens: Awaited<ReturnType<Client['authorizationCodeGrant']>>;
     try {
       tokens = await this.lib.authorizationCodeGrant(this.oidc, current, { pkceCodeVerifier: flow.v, expectedState: flow.s, expectedNonce: flow.n, idTokenExpected: true }, { redirect_uri: this.redirectUri });
@@ -298,7 +301,14 @@ export class PeopleSignIn {
   /** What the library's refusal means to the person (never the token). */
   private refusal(err: unknown): SignInRefused {
     const text = describeError(err);
-    this.logger.warn({ code: (err as { code?: string }).code, err: text.slice(0, 300) }, 'OpenID Connect sign-in refused');
+    const code = (err as { code?: string }).code;
+    // The claim a check failed on (openid-client wraps oauth4webapi's error); never the claims themselves.
+    let claim: unknown;
+    for (let e: unknown = err, depth = 0; e && typeof e === 'object' && depth < 4 && claim === undefined; e = (e as { cause?: unknown }).cause, depth++) {
+      claim = (e as { claim?: unknown }).claim;
+    }
+    this.logger.warn({ code, claim: typeof claim === 'string' ? claim : undefined, err: text.slice(0, 300) }, 'OpenID Connect sign-in refused');
+    if (claim === 'nonce') return new SignInRefused('oidc_token_invalid', 401, 'The ID token does not belong to this sign-in (nonce).');
     if (/state/i.test(text)) return new SignInRefused('oidc_state_mismatch', 400, 'The sign-in answer does not belong to the sign-in started here. Start again.');
     if (/nonce/i.test(text)) return new SignInRefused('oidc_token_invalid', 401, 'The ID token does not belong to this sign-in (nonce).');
     if (/fetch failed|ECONNREFUSED|timed? ?out|network/i.test(text)) return new SignInRefused('oidc_provider_unreachable', 503, `${this.providerName} could not be reached. Try again.`);
