@@ -187,6 +187,8 @@ export class PeopleSignIn {
         this.logger.warn({ err: describeError(err) }, 'UserInfo could not be read');
       }
     }
+    // A one-valued claim (Google's `hd`, a `department`) counts as one group.
+    if (typeof groups === 'string') groups = [groups];
     if (!Array.isArray(groups) || !groups.every((g) => typeof g === 'string')) {
       throw new SignInRefused('oidc_no_groups', 403, `${this.providerName} says nothing of your groups (no "${this.config.oidc.groupsClaim}" claim): ask for the ${this.config.oidc.groupsClaim} scope or claim to be released to this application.`);
     }
