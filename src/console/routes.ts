@@ -209,7 +209,7 @@ export function consoleRoutes(app: FastifyInstance, runs: RunsService, options: 
 
   app.get('/console/api/me', async (request) => {
     const p = await apiPrincipal(request);
-    return { ok: true, clientId: p.clientId, orgId: p.orgId, roles: p.roles, admin: p.orgId === ALL_ORGS };
+    return { ok: true, clientId: p.clientId, orgId: p.orgId, roles: p.roles, admin: p.orgId === ALL_ORGS, person: p.person ?? null };
   });
 
   app.get('/console/api/runs', async (request) => {

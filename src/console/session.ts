@@ -5,7 +5,7 @@ import { ApiError } from '../api/errors';
 import { CONSOLE_AUDIENCE, TokenIssuer } from '../api/tokens';
 import type { RunsService } from '../api/service';
 import type { SignOuts } from '../api/sign-outs';
-import type { PeopleSignIn } from './oidc/people';
+import { PERSON_COOKIE, PeopleSignIn } from './oidc/people';
 
 export const SESSION_COOKIE = 'ar_session';
 
@@ -47,7 +47,7 @@ export class Sessions {
   /** The session's principal, or null: none, invalid, expired, or signed out on any instance. A person's session comes first. */
   async principal(request: FastifyRequest): Promise<Principal | null> {
     const people = this.options.people?.();
-    if (people && request.cookies.ar_person) {
+    if (people && request.cookies[PERSON_COOKIE]) {
       try {
         const person = await people.principal(request, (cookie) => this.renewed.set(request, cookie));
         if (person) return person;
@@ -86,7 +86,7 @@ export class Sessions {
    */
   async close(request: FastifyRequest, reply: FastifyReply): Promise<string | null> {
     const people = this.options.people?.();
-    if (people && request.cookies.ar_person) return people.close(request, reply);
+    if (people && request.cookies[PERSON_COOKIE]) return people.close(request, reply);
     await this.closeClient(request, reply);
     return null;
   }

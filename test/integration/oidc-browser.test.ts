@@ -78,9 +78,9 @@ describe('people sign in with OpenID Connect (browser)', () => {
   // The provider's development pages load a resource from the internet, which this machine does not reach.
   afterEach(() => expect(pages.errors.filter((e) => !e.includes('net::ERR_NAME_NOT_RESOLVED'))).toEqual([]));
 
-  /** Signs `login` in at the provider's own page; resolves on the page the console lands on. */
-  async function personSignIn(login: string, viewport?: { width: number; height: number }): Promise<Page> {
-    const page = await pages.page(login, viewport);
+  /** Signs `login` in at the provider's own page; resolves on the page the console lands on (`refused`: the callback's own page). */
+  async function personSignIn(login: string, refused = false): Promise<Page> {
+    const page = await pages.page(login);
     await page.goto(`${router.base}/`);
     await page.waitForURL(/\/login\?next=/);
     await page.getByRole('link', { name: 'Sign in with Test IdP' }).click();
@@ -88,8 +88,9 @@ describe('people sign in with OpenID Connect (browser)', () => {
     await page.locator('input[name="login"]').fill(login);
     await page.locator('input[name="password"]').fill('any password');
     await page.locator('button[type="submit"]').click();
-    await page.waitForURL((url) => url.href.startsWith(router.base) && url.pathname !== '/login/oidc');
     // Signed in: the callback's page moves on to the console; refused: it stays, saying why.
+    if (refused) await page.waitForURL((url) => url.href.startsWith(`${router.base}/login/oidc/callback`));
+    else await page.waitForURL((url) => url.href.startsWith(router.base) && !url.pathname.startsWith('/login'));
     await page.waitForLoadState('load');
     return page;
   }
@@ -115,7 +116,7 @@ describe('people sign in with OpenID Connect (browser)', () => {
   });
 
   test('a person none of whose groups is mapped is refused with a page that says why, and gets no session', async () => {
-    const eve = await personSignIn('eve');
+    const eve = await personSignIn('eve', true);
     await text(eve.getByRole('alert'), 'none of your groups (contractors) is in OIDC_ACCESS_FILE', true);
     const cookies = await eve.context().cookies();
     expect(cookies.filter((c) => c.name === 'ar_person' && c.value !== '')).toEqual([]);
