@@ -2,7 +2,8 @@
  * The project's layers, checked by `npm run lint` (depcruise src).
  * Lower layers never import higher ones, and nothing imports in a circle:
  *   model, errors, log, net, config fragments   (what everything may use)
- *   codec, kafka, catalog, status, metrics      (formats and connections)
+ *   codec, kafka, catalog, status, metrics,     (formats and connections)
+ *   mapping                                     (jq)
  *   invokers                                    (backends)
  *   store                                       (the run store and its service)
  *   router                                      (the consume loop and its stages)
@@ -29,10 +30,10 @@ module.exports = {
       from: {},
       to: { circular: true },
     },
-    below('model/', ['codec/', 'kafka/', 'catalog/', 'status/', 'metrics/', 'invokers/', 'store/', 'router/', 'approvals/', 'api/', 'console/', 'http/', 'config/config', 'access/', ...TOP]),
-    below('net/', ['codec/', 'kafka/', 'catalog/', 'status/', 'metrics/', 'invokers/', 'store/', 'router/', 'approvals/', 'api/', 'console/', 'http/', 'config/config', ...TOP]),
+    below('model/', ['mapping/', 'codec/', 'kafka/', 'catalog/', 'status/', 'metrics/', 'invokers/', 'store/', 'router/', 'approvals/', 'api/', 'console/', 'http/', 'config/config', 'access/', ...TOP]),
+    below('net/', ['mapping/', 'codec/', 'kafka/', 'catalog/', 'status/', 'metrics/', 'invokers/', 'store/', 'router/', 'approvals/', 'api/', 'console/', 'http/', 'config/config', ...TOP]),
     below('access/', ['codec/', 'kafka/', 'invokers/', 'store/', 'router/', 'approvals/', 'api/', 'console/', 'http/', ...TOP]),
-    below('(codec|kafka|catalog|status|metrics)/', ['invokers/', 'store/', 'router/', 'approvals/', 'api/', 'console/', 'http/', 'config/config', ...TOP]),
+    below('(codec|kafka|catalog|status|metrics|mapping)/', ['invokers/', 'store/', 'router/', 'approvals/', 'api/', 'console/', 'http/', 'config/config', ...TOP]),
     below('invokers/', ['store/', 'router/', 'approvals/', 'api/', 'console/', 'http/', ...TOP]),
     below('store/', ['router/', 'approvals/', 'api/', 'console/', 'http/', ...TOP]),
     below('router/', ['store/', 'approvals/', 'api/', 'console/', 'http/', ...TOP]),

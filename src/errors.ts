@@ -63,6 +63,12 @@ export const ErrorCodes = {
   REQUEST_REFUSED: 'REQUEST_REFUSED',
   /** A command line the user can correct (an unknown flag, a missing value): printed as is, exit 1. */
   USAGE: 'USAGE',
+  /** A jq expression that does not compile (a mapping or template: the start stops). */
+  JQ_COMPILE: 'JQ_COMPILE',
+  /** A jq expression failed on its input, ran past its time budget, or made more output than its budget. */
+  JQ_FAILED: 'JQ_FAILED',
+  JQ_TIMEOUT: 'JQ_TIMEOUT',
+  JQ_OUTPUT_TOO_LARGE: 'JQ_OUTPUT_TOO_LARGE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

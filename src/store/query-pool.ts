@@ -1,7 +1,6 @@
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { StoreUnavailableError, describeError } from '../errors';
+import { threadScript } from '../threads';
 import type { Logger } from '../log';
 import type { DeadLetterFilter, DeadLetterRow } from './dead-letters';
 import type { Cursor, Overview, RunFilter, RunPage } from './queries';
@@ -24,11 +23,6 @@ interface Pending {
   sentAt: number;
 }
 
-function threadScript(): string {
-  const here = join(__dirname, 'query-thread.js');
-  if (existsSync(here)) return here;
-  return resolve(__dirname, '..', '..', 'dist', 'store', 'query-thread.js');
-}
 
 /** A stored letter's bytes come back from the thread as Uint8Array. */
 function asBuffer(v: unknown): Buffer | null {
@@ -58,7 +52,7 @@ export class QueryPool {
 
   private thread(): Worker {
     if (this.worker) return this.worker;
-    const worker = new Worker(threadScript(), { workerData: { path: this.path, dlqTopic: this.dlqTopic, titles: this.titles } });
+    const worker = new Worker(threadScript(__dirname, 'query-thread', 'the run store query thread'), { workerData: { path: this.path, dlqTopic: this.dlqTopic, titles: this.titles } });
     worker.on('message', (r: QueryResponse) => {
       const p = this.pending.get(r.id);
       if (!p) return;

@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
-import { existsSync, mkdirSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { threadScript } from '../threads';
 import type { Admin } from 'kafkajs';
 import { StoreMetrics } from './metrics';
 import { Applied, ApplyWaiters } from './waiters';
@@ -33,14 +34,6 @@ export interface StoreWriterDeps {
   metrics: StoreMetrics;
 }
 
-/** The thread's script; under ts-jest the sources run from src/, the thread from the build (`npm test` builds first). */
-function threadScript(): string {
-  const here = join(__dirname, 'writer-thread.js');
-  if (existsSync(here)) return here;
-  const built = resolve(__dirname, '..', '..', 'dist', 'store', 'writer-thread.js');
-  if (existsSync(built)) return built;
-  throw new Error(`the run store writer's script is missing (${here}): run npm run build`);
-}
 
 /**
  * The routing thread's side of the run store's writer: starts the writer
@@ -102,7 +95,7 @@ export class StoreWriter extends EventEmitter {
       mmapMb: 0,
       nice: config.store.writerNice,
     };
-    const worker = new Worker(threadScript(), { workerData: data, stdout: false, stderr: false });
+    const worker = new Worker(threadScript(__dirname, 'writer-thread', 'the run store writer'), { workerData: data, stdout: false, stderr: false });
     this.worker = worker;
     let opened = false;
     worker.on('message', (m: FromWriter) => {
