@@ -12,7 +12,7 @@ import { createKafka } from './kafka/client';
 import type { Logger } from './log';
 import { RouterMetrics } from './metrics/metrics';
 import type { SessionOptions } from './console/session';
-import { PeopleSignIn } from './console/oidc/people';
+import { PeopleSignIn, providerNameOf } from './console/oidc/people';
 import { Approvals } from './approvals/approvals';
 
 /** How often a router looks for waiting runs past APPROVAL_TIMEOUT and approved runs not routed. */
@@ -188,7 +188,7 @@ export class App {
     const { console: c, api } = this.config;
     if (!this.runs || !c.enabled) return undefined;
     const live = { maxClients: c.liveMaxStreams, maxPerOrg: c.liveMaxPerOrg, maxPerClient: c.liveMaxPerClient };
-    const provider = this.config.oidc.issuerUrl ? (this.config.oidc.providerName ?? new URL(this.config.oidc.issuerUrl).host) : null;
+    const provider = providerNameOf(this.config);
     return { seconds: c.sessionSeconds, secureCookie: c.secureCookie, tokenSecret: api.tokenSecret, live, people: () => this.people, provider, clientSignIn: this.config.clientSignIn };
   }
 

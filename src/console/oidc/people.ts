@@ -43,6 +43,12 @@ interface PersonClaims {
 
 type Client = typeof OpenIdClient;
 
+/** What the sign-in button calls the provider: OIDC_PROVIDER_NAME, else the issuer's host; null without OIDC. */
+export function providerNameOf(config: Pick<Config, 'oidc'>): string | null {
+  const o = config.oidc;
+  return o.issuerUrl ? (o.providerName ?? new URL(o.issuerUrl).host) : null;
+}
+
 /** A secret of this deployment turned into a 256-bit key for one purpose. */
 function keyFor(purpose: string, secret: string): Uint8Array {
   return createHash('sha256').update(`action-router ${purpose}\0${secret}`).digest();
@@ -80,7 +86,7 @@ export class PeopleSignIn {
     private readonly logger: Logger,
   ) {
     const o = config.oidc;
-    this.providerName = o.providerName ?? new URL(o.issuerUrl!).host;
+    this.providerName = providerNameOf(config)!;
     const secret = config.api.tokenSecret ?? o.clientSecret!;
     this.sessionKey = keyFor('person sessions', secret);
     this.flowKey = keyFor('oidc flows', secret);
