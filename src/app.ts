@@ -2,11 +2,15 @@ import { Partitioners } from 'kafkajs';
 import type { LiveOptions } from './console/live';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import { loadCatalog, ActionCatalog } from './catalog/catalog';
-import { Config, registryOptions, secretForOrg } from './config/config';
+import { Config, registryOptions, secretForOrg, secretInputKeyFor } from './config/config';
 import { RegistryCodec, createRegistryCodec } from './codec/registry';
 import { createTriggerEncoder } from './codec/trigger-encoder';
 import { createStatusCodec } from './codec/status-codec';
 import { InvokerRegistry, RoutingMode } from './invokers/index';
+import type { Invoker } from './invokers/invoker';
+import { JqEvaluator } from './mapping/jq';
+import { PayloadTemplates } from './mapping/templates';
+import type { JsonObject } from './model/json';
 import { BatchProducer } from './kafka/batch-producer';
 import { createKafka } from './kafka/client';
 import type { Logger } from './log';
@@ -40,6 +44,8 @@ export interface AppOptions {
   intake?: (deps: { registry?: RegistryCodec; catalog?: ActionCatalog; config: Config }) => Intake;
   /** Limit the invokers built (tests, agent mode). */
   invokers?: readonly InvocationType[];
+  /** Agent mode: the invoker of every agent run (the payload mapping), in place of the type's own. */
+  agentInvoker?: Invoker;
   metrics?: RouterMetrics;
   /** The consumer stopped for good; the process should exit and be restarted. */
   onFatal?: (err: unknown) => void;
@@ -53,6 +59,8 @@ export class App {
   readonly metrics: RouterMetrics;
   readonly router: Router;
   readonly invokers: InvokerRegistry;
+  private readonly catalog: ActionCatalog | undefined;
+  private readonly templates: PayloadTemplates | undefined;
   /** The run store and runs API (router mode, unless RUNS_STORE=false). */
   readonly runs?: RunsService;
   /** Manual approval, when an action of the catalog requires it. */
@@ -82,8 +90,11 @@ export class App {
     const registry = registryConfig ? createRegistryCodec(registryConfig) : undefined;
     this.registry = registry;
     const catalog = config.actionsPath ? loadCatalog(config.actionsPath) : undefined;
+    this.catalog = catalog;
+    // `{{ }}` templates in invocation methods; the jq process starts with the first template.
+    this.templates = mode === 'router' ? new PayloadTemplates(new JqEvaluator(config.jq, null)) : undefined;
     if (catalog) logger.info({ actions: catalog.size, path: config.actionsPath }, 'action catalog loaded');
-    const intake = options.intake ? options.intake({ registry, catalog, config }) : new TriggerIntake(registry, catalog);
+    const intake = options.intake ? options.intake({ registry, catalog, config }) : new TriggerIntake(registry, catalog, (orgId) => secretInputKeyFor(config.signing, orgId));
     this.invokers = InvokerRegistry.create(
       {
         config,
@@ -93,6 +104,7 @@ export class App {
         secretFor: (orgId) => secretForOrg(config.signing, orgId),
       },
       options.invokers,
+      options.agentInvoker,
     );
     const statusCodec = createStatusCodec(config.topics.status, registry);
     if (mode === 'router' && config.store.enabled) {
@@ -126,7 +138,7 @@ export class App {
       });
       this.runs.approvals = this.approvals;
     }
-    const topic = mode === 'agent' ? config.topics.orgTemplate.split('{orgId}').join(options.orgId ?? '') : config.topics.trigger;
+    const topic = mode === 'agent' ? (config.agent.topic ?? config.topics.orgTemplate.split('{orgId}').join(options.orgId ?? '')) : config.topics.trigger;
     this.router = new Router({
       kafka: this.kafka,
       logger: logger.child({ component: mode }),
@@ -142,12 +154,14 @@ export class App {
       topic,
       // An agent is its own consumer group: sharing the router's would mix
       // two subscriptions in one group and rebalance both.
-      groupId: mode === 'agent' ? `${config.groupId}-agent` : config.groupId,
+      groupId: mode === 'agent' ? (config.agent.groupId ?? `${config.groupId}-agent`) : config.groupId,
+      fromBeginning: mode === 'agent' ? config.agent.offsetReset === 'earliest' : true,
       window: config.window,
       onFatal: options.onFatal,
       followable: this.runs ? (partitions) => this.followable(partitions) : undefined,
       agentPayload: (run) => (polledByAgent(run, config.agent.delivery) ? pollingPayload(run) : null),
       gate: this.approvals,
+      templates: this.templates,
       ownerOf: this.runs ? (runId) => this.runs!.store.orgOf(runId) : undefined,
     });
   }
@@ -206,6 +220,7 @@ export class App {
   }
 
   async start(): Promise<void> {
+    await this.checkTemplates();
     await this.prepareRegistry();
     await this.admin.connect();
     await this.producer.connect();
@@ -270,6 +285,18 @@ export class App {
   }
 
   /** Graceful stop; safe to call more than once. */
+  /** Every catalog action's templates compile, or the start stops naming the action and the field. */
+  private async checkTemplates(): Promise<void> {
+    if (!this.templates || !this.catalog) return;
+    for (const def of this.catalog.all()) {
+      try {
+        await this.templates.check(def.invocationMethod as JsonObject & { type: string }, `action ${def.identifier}, invocationMethod`);
+      } catch (err) {
+        throw new ConfigError('ACTIONS_PATH', (err as Error).message);
+      }
+    }
+  }
+
   async stop(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = null;
@@ -277,6 +304,7 @@ export class App {
     // Notifications under way end before the invokers and the store they use.
     await this.approvals?.stop();
     await this.invokers.close();
+    await this.templates?.close();
     await this.runs?.stop();
     this.batch.flush();
     await this.producer.disconnect().catch(() => undefined);

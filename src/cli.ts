@@ -9,7 +9,8 @@ import { startHttpServer } from './http/server';
 import { createKafka } from './kafka/client';
 import { loadKafkaScript } from './local-kafka';
 import { Logger, createLogger } from './log';
-import { AgentIntake } from './agent/intake';
+import { agentGroupId, agentParts, agentTopic } from './agent/agent';
+import { withPortAgentAliases } from './config/port-agent-env';
 import { newRunId, samplePortMessage } from './sample';
 import { formatStatusLine } from './status/format';
 import { decodeStatus } from './codec/status-codec';
@@ -75,10 +76,19 @@ async function withBrokers(given: Config, logger: Logger): Promise<{ config: Con
   return { config, stopBroker: broker.started ? async () => void (await script.stopSharedBroker()) : async () => undefined };
 }
 
+/** The agent's org from the environment: AGENT_ORG_ID, else Port's PORT_ORG_ID. */
+function agentOrgFromEnv(): string | undefined {
+  try {
+    return withPortAgentAliases(process.env).AGENT_ORG_ID || undefined;
+  } catch {
+    return process.env.AGENT_ORG_ID || process.env.PORT_ORG_ID || undefined;
+  }
+}
+
 /** What a process of this mode reads and writes, for the connection checks. */
 function checkScope(config: Config, mode: 'router' | 'agent' | 'api', orgId?: string): CheckScope {
   const { topics } = config;
-  if (mode === 'agent') return { topics: [topics.orgTemplate.split('{orgId}').join(orgId ?? ''), topics.status], groupId: `${config.groupId}-agent` };
+  if (mode === 'agent') return { topics: [agentTopic(config, orgId ?? ''), topics.status], groupId: agentGroupId(config) };
   // With the console, sign-outs go through a topic of their own.
   const signOuts = config.console.enabled && config.console.signOutTopic ? [config.console.signOutTopic] : [];
   if (mode === 'api') return { topics: [topics.status, topics.dlq, ...signOuts] };
@@ -92,7 +102,7 @@ function checkScope(config: Config, mode: 'router' | 'agent' | 'api', orgId?: st
 async function doctor(args: Args): Promise<void> {
   const config = configOrExit();
   if (config.kafka.brokers.length === 0) fail('doctor checks a cluster: set KAFKA_BROKERS');
-  const org = str(args, 'org') ?? process.env.AGENT_ORG_ID;
+  const org = str(args, 'org') ?? agentOrgFromEnv();
   const checks = await connectionChecks(config, checkScope(config, org ? 'agent' : 'router', org));
   for (const c of checks) process.stdout.write(`${formatCheck(c)}\n`);
   const failed = checks.filter((c) => c.status === 'fail').length;
@@ -139,13 +149,21 @@ async function runService(mode: 'router' | 'agent' | 'api', orgId?: string): Pro
     logger.fatal({ err: describeError(err) }, 'consumer stopped for good; exiting');
     void shutdown('fatal', 1);
   };
+  // The agent's payload mapping is compiled before anything starts: a bad file stops here, naming the mapping and field.
+  let agent: Awaited<ReturnType<typeof agentParts>> | undefined;
+  try {
+    if (mode === 'agent') agent = await agentParts(config, orgId!);
+  } catch (err) {
+    await stopBroker();
+    fail(describeError(err));
+  }
   try {
     if (mode === 'api' && !config.store.enabled) fail('action-router api serves the run store: RUNS_STORE must not be false');
     app = new App(
       config,
       logger,
       mode === 'agent'
-        ? { mode, orgId, onFatal, intake: (d) => new AgentIntake(d.config, orgId!) }
+        ? { mode, orgId, onFatal, intake: () => agent!.intake, agentInvoker: agent!.invoker }
         : { mode: 'router', onFatal, routing: mode === 'router' },
     );
   } catch (err) {
@@ -255,8 +273,8 @@ export async function main(argv: string[]): Promise<void> {
       case 'api':
         return await runService('api');
       case 'agent': {
-        const org = str(args, 'org') ?? process.env.AGENT_ORG_ID;
-        if (!org) fail('agent needs --org ORG_ID (or AGENT_ORG_ID)');
+        const org = str(args, 'org') ?? agentOrgFromEnv();
+        if (!org) fail('agent needs --org ORG_ID (or AGENT_ORG_ID, or Port\'s PORT_ORG_ID)');
         return await runService('agent', org);
       }
       case 'trigger':

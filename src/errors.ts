@@ -69,6 +69,16 @@ export const ErrorCodes = {
   JQ_FAILED: 'JQ_FAILED',
   JQ_TIMEOUT: 'JQ_TIMEOUT',
   JQ_OUTPUT_TOO_LARGE: 'JQ_OUTPUT_TOO_LARGE',
+  /** A secret input (`encryption: aes256-gcm`) cannot be encrypted: the org has no secret of 32 bytes or more. */
+  SECRET_KEY_MISSING: 'SECRET_KEY_MISSING',
+  /** (agent) A field named in `fieldsToDecryptPaths` does not decrypt under the org's secret. */
+  SECRET_UNREADABLE: 'SECRET_UNREADABLE',
+  /** (agent) A payload mapping's expression failed or ran past its budget; the summary names the mapping and field. */
+  MAPPING_FAILED: 'MAPPING_FAILED',
+  /** (agent) No mapping of the payload file is enabled for the run. */
+  NO_MAPPING: 'NO_MAPPING',
+  /** A `{{ }}` template of the invocation method failed or ran past its budget; the summary names the field. */
+  TEMPLATE_FAILED: 'TEMPLATE_FAILED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

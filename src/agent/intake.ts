@@ -5,6 +5,7 @@ import { ErrorCodes, RejectedEventError } from '../errors';
 import { verifyOrgMessageBody } from '../invokers/kafka/org-message';
 import { verifyPortSignature } from '../invokers/sign';
 import { isJsonObject } from '../model/json';
+import type { FrozenRun } from '../model/run';
 import type { Intake, IntakeResult } from '../router/stages/intake';
 
 /**
@@ -15,6 +16,8 @@ import type { Intake, IntakeResult } from '../router/stages/intake';
 export class AgentIntake implements Intake {
   private readonly secret: string | undefined;
   private readonly tolerance: number;
+  /** Each run's message as it came (the payload mapping starts from it), for as long as the run is held. */
+  private readonly messages = new WeakMap<FrozenRun, string>();
 
   constructor(config: Config, orgId: string) {
     this.secret = secretForOrg(config.signing, orgId);
@@ -36,7 +39,13 @@ export class AgentIntake implements Intake {
         };
       }
     }
+    this.messages.set(run, message.value!.toString('utf8'));
     return { kind: 'run', run };
+  }
+
+  /** The text of the message `run` came in, while the run is held. */
+  messageOf(run: FrozenRun): string | undefined {
+    return this.messages.get(run);
   }
 
   /** Null when the message is signed correctly, else the reason. */

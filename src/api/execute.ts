@@ -6,6 +6,7 @@ import type { ActionCatalog } from '../catalog/catalog';
 import { inputProblems } from '../catalog/catalog';
 import { ActionDefinition, operationOf, secretInputsOf, userInputsOf } from '../catalog/definition';
 import type { JsonObject } from '../model/json';
+import { encryptSecretInput } from '../model/secret-input';
 import type { RunInfo } from '../model/status';
 import { newRunId } from '../sample';
 import type { RunRow } from '../store/run-store';
@@ -145,6 +146,15 @@ export async function executeAction(
     const message = problems.map((p) => `${p.field}: ${p.message}`).join('; ');
     throw new ApiError(422, 'invalid_request', `user inputs of "${def.identifier}" are invalid: ${message}`, {}, { details: problems });
   }
+  // Secret inputs never reach Kafka in clear: encrypted here, as Port encrypts them before they leave it.
+  const secrets = secretInputsOf(def).filter((name) => typeof inputs[name] === 'string');
+  const key = secrets.length > 0 ? runs.secretKeyFor(principal.orgId) : null;
+  if (secrets.length > 0 && !key) {
+    const details = secrets.map((field) => ({ field, message: 'cannot be encrypted: the org has no secret of 32 bytes or more on this router' }));
+    throw new ApiError(422, 'invalid_request', `secret inputs of "${def.identifier}" cannot be encrypted: the org has no secret of 32 bytes or more`, {}, { details });
+  }
+  const sealed: JsonObject = { ...inputs };
+  for (const name of secrets) sealed[name] = encryptSecretInput(inputs[name] as string, key!);
   const runId = runIdFor(principal, def.identifier, options.idempotencyKey);
   // What was asked, recorded on the run's first log line: a replayed key must ask the same.
   const asked = createHash('sha256').update(JSON.stringify({ properties: request.properties, entity })).digest('base64url').slice(0, 16);
@@ -166,7 +176,7 @@ export async function executeAction(
     run: firstInfo(principal, options.origin, options.repeats ?? null),
   });
   try {
-    const value = await runs.encodeTrigger(runMessage(def, runId, principal, inputs, entity, options.origin));
+    const value = await runs.encodeTrigger(runMessage(def, runId, principal, sealed, entity, options.origin));
     await runs.producer.send({ topic: runs.triggerTopic, messages: [{ key: runId, value }] });
   } catch (err) {
     await runs.write(ref, principal.clientId, { status: 'FAILURE', source: 'ROUTER', statusLabel: 'not triggered', summary: 'The trigger event could not be written; run the action again' }).catch(() => undefined);

@@ -1,9 +1,9 @@
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import { Counter, Registry } from 'prom-client';
-import type { ActionCatalog } from '../catalog/catalog';
+import type { ActionCatalog, SecretKeyFor } from '../catalog/catalog';
 import type { StatusCodec } from '../codec/status-codec';
 import { TriggerEncoder, createTriggerEncoder } from '../codec/trigger-encoder';
-import type { Config } from '../config/config';
+import { Config, secretInputKeyFor } from '../config/config';
 import type { Logger } from '../log';
 import { RunStoreService } from '../store/service';
 import { ApiClients } from './clients';
@@ -55,6 +55,8 @@ export class RunsService extends RunStoreService {
   readonly admin: Admin;
   /** The router's consumer group: a dead-letter read uses a group of its own named after it. */
   readonly groupId: string;
+  /** The key an org's secret inputs are encrypted under before an executed run's event is written. */
+  readonly secretKeyFor: SecretKeyFor;
 
   constructor(deps: RunsServiceDeps) {
     const { config } = deps;
@@ -68,6 +70,7 @@ export class RunsService extends RunStoreService {
     this.kafka = deps.kafka;
     this.admin = deps.admin;
     this.groupId = config.groupId;
+    this.secretKeyFor = (orgId) => secretInputKeyFor(config.signing, orgId);
     this.registry = deps.registry;
     this.signInFailures = new Counter({
       name: 'action_router_sign_in_failures_total',

@@ -4,7 +4,11 @@ import { ErrorCodes, RejectedEventError } from '../errors';
 import { Json, JsonObject, deepFreeze } from '../model/json';
 import { JsonMap } from '../model/lossless-json';
 import { ActionRun, FrozenRun, InvocationMethod } from '../model/run';
-import { ActionDefinition, UserInput, actionDefinitionSchema, operationOf, userInputsOf } from './definition';
+import { decryptSecretInput, encryptSecretInput } from '../model/secret-input';
+import { ActionDefinition, UserInput, actionDefinitionSchema, operationOf, secretInputsOf, userInputsOf } from './definition';
+
+/** The key an org's secret inputs are encrypted under (model/secret-input.ts), or null when it has none. */
+export type SecretKeyFor = (orgId: string) => Buffer | null;
 
 /** Action definitions by identifier. */
 export class ActionCatalog {
@@ -42,33 +46,56 @@ export class ActionCatalog {
   /**
    * Applies the action's definition to a run: its invocationMethod replaces
    * the event's (the catalog is authoritative), defaults fill missing inputs,
-   * and the inputs are checked. Returns a new frozen run.
+   * and the inputs are checked. Secret inputs leave encrypted (`keyFor`):
+   * a value already encrypted under the org's key (Port's, or the execute
+   * route's) is checked as its plaintext and kept as it came; a plain one is
+   * checked, then encrypted. Returns a new frozen run.
    */
-  apply(run: FrozenRun): FrozenRun | RejectedEventError {
+  apply(run: FrozenRun, keyFor: SecretKeyFor = () => null): FrozenRun | RejectedEventError {
     const def = this.byId.get(run.action);
     if (!def) {
       return new RejectedEventError(ErrorCodes.UNKNOWN_ACTION, `action "${run.action}" is not defined in the action catalog`);
     }
-    const checked = checkInputs(def, run.properties, run.censoredProperties);
+    const secrets = secretInputsOf(def).filter((name) => run.properties[name] !== undefined && run.properties[name] !== null);
+    const censored = [...new Set([...run.censoredProperties, ...secrets])];
+    let given: Readonly<JsonObject> = run.properties;
+    const sealed = new Map<string, string>();
+    if (secrets.length > 0) {
+      const key = keyFor(run.orgId);
+      if (!key) {
+        return new RejectedEventError(ErrorCodes.SECRET_KEY_MISSING, `secret input${secrets.length > 1 ? 's' : ''} ${secrets.join(', ')} cannot be encrypted: org ${run.orgId} has no secret of 32 bytes or more (ORG_SECRETS_FILE or SIGNING_SECRET)`);
+      }
+      const plain: JsonObject = { ...run.properties };
+      for (const name of secrets) {
+        const value = run.properties[name];
+        if (typeof value !== 'string') return new RejectedEventError(ErrorCodes.INPUT_INVALID, `user inputs of "${def.identifier}" are invalid: ${name}: a secret input must be a string`);
+        const opened = decryptSecretInput(value, key);
+        sealed.set(name, opened === null ? encryptSecretInput(value, key) : value);
+        if (opened !== null) plain[name] = opened;
+      }
+      given = plain;
+    }
+    const checked = checkInputs(def, given, censored);
     if (checked instanceof RejectedEventError) return checked;
+    for (const [name, value] of sealed) checked[name] = value;
     const { type, agent, ...settings } = def.invocationMethod;
     const invocationMethod: InvocationMethod = { ...(settings as JsonObject), type: type.toUpperCase(), agent: agent ?? false };
     // The producer's values stay as written; defaults join them. The
     // catalog's invocation method replaces the event's. Present, `lossless`
     // also makes messages Python's form (a default may be any number).
-    const given = run.lossless?.properties;
-    let properties = given;
-    if (given instanceof JsonMap) {
+    const written = run.lossless?.properties;
+    let properties = written;
+    if (written instanceof JsonMap) {
       properties = new JsonMap();
-      for (const [k, v] of given.entries) properties.entries.set(k, v);
-      for (const [k, v] of Object.entries(checked)) if (!given.entries.has(k)) properties.entries.set(k, v);
+      for (const [k, v] of written.entries) properties.entries.set(k, sealed.get(k) ?? v);
+      for (const [k, v] of Object.entries(checked)) if (!written.entries.has(k)) properties.entries.set(k, v);
     }
     const next: ActionRun = {
       ...run,
       actionTrigger: run.actionTrigger ?? operationOf(def),
       invocationMethod,
       properties: checked,
-      censoredProperties: [...run.censoredProperties],
+      censoredProperties: censored,
       lossless: { entity: run.lossless?.entity, user: run.lossless?.user, ...(properties ? { properties } : {}) },
     };
     return deepFreeze(next);

@@ -28,9 +28,13 @@ export const userInputSchema = z.looseObject({
       }
     }, 'not a valid regular expression')
     .optional(),
-  /** Port's secret input: the value is censored wherever a run is shown (and a password field in the console). */
-  encryption: z.string().optional(),
-});
+  /**
+   * Port's secret input: encrypted before the run leaves the router
+   * (model/secret-input.ts), censored wherever a run is shown, a password
+   * field in the console. Port's one algorithm, on string inputs.
+   */
+  encryption: z.literal('aes256-gcm', { error: 'the only encryption is "aes256-gcm"' }).optional(),
+}).refine((i) => i.encryption === undefined || i.type === 'string', { message: 'only a string input can be encrypted', path: ['encryption'] });
 
 export const userInputsSchema = z.looseObject({
   properties: z.record(z.string(), userInputSchema).default({}),

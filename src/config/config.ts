@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { secretInputKey } from '../model/secret-input';
+import { withPortAgentAliases } from './port-agent-env';
 import { ConfigError } from '../errors';
 import { kafkaInvokerConfigSchema, kafkaInvokerEnv } from '../invokers/kafka/config';
 import { webhookConfigSchema, webhookEnv } from '../invokers/webhook/config';
@@ -73,7 +75,10 @@ export const configSchema = z.strictObject({
     autoRegister: envBoolean.default(true),
   }),
   actionsPath: z.string().min(1).optional(),
-  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(DEFAULTS.logLevel),
+  // Port's agent's levels (INFO, WARNING, CRITICAL) read as ours.
+  logLevel: z
+    .preprocess((v) => (typeof v === 'string' ? ({ warning: 'warn', critical: 'fatal' } as Record<string, string>)[v.toLowerCase()] ?? v.toLowerCase() : v), z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
+    .default(DEFAULTS.logLevel),
   httpPort: z.coerce.number().int().min(0).max(65535).default(DEFAULTS.httpPort),
   /** Proxies whose X-Forwarded-For (and -Proto, -Host) name the client: the address sign-in limits count. */
   trustProxy: trustProxy.default(false),
@@ -92,6 +97,23 @@ export const configSchema = z.strictObject({
     delivery: z.enum(['kafka', 'http']).default('kafka'),
     /** How long an unacknowledged claim holds a run for one polling agent. */
     claimSeconds: positiveInt.default(DEFAULTS.agentClaimSeconds),
+    /** The agent's topic (Port's KAFKA_RUNS_TOPIC); default: TOPIC_ORG_TEMPLATE for its org. */
+    topic: z.string().min(1).optional(),
+    /** The agent's consumer group (Port's KAFKA_CONSUMER_GROUP_ID); default: ROUTER_GROUP_ID + "-agent". */
+    groupId: z.string().min(1).optional(),
+    /** Where a new agent group starts: the topic's beginning, or its end. */
+    offsetReset: z.enum(['earliest', 'latest']).default('earliest'),
+    /** Port's payload mapping file; default: the agent's built-in mapping. */
+    mappingPath: z.string().min(1).optional(),
+    /** A failed call's summary carries the response's text (Port's agent's DETAILED_LOGGING, on by default). */
+    detailedLogging: envBoolean.default(true),
+    /** Check the TLS certificates of the agent's requests (Port's WEBHOOK_VERIFY_SSL). */
+    verifyTls: envBoolean.default(true),
+  }),
+  /** jq in payload mappings and templates: time and output budget of one evaluation. */
+  jq: z.strictObject({
+    timeoutMs: positiveInt.default(1_000),
+    maxOutputChars: positiveInt.default(1024 * 1024),
   }),
   store: z.strictObject({
     /** Materialize the status topic and serve the runs API. */
@@ -207,7 +229,18 @@ export const ENV_MAP: EnvMap = {
     commitIntervalMs: 'ROUTER_COMMIT_INTERVAL_MS',
     sessionTimeoutMs: 'ROUTER_SESSION_TIMEOUT_MS',
   },
-  agent: { signatureToleranceSeconds: 'AGENT_SIGNATURE_TOLERANCE_SECONDS', delivery: 'AGENT_DELIVERY', claimSeconds: 'AGENT_CLAIM_SECONDS' },
+  agent: {
+    signatureToleranceSeconds: 'AGENT_SIGNATURE_TOLERANCE_SECONDS',
+    delivery: 'AGENT_DELIVERY',
+    claimSeconds: 'AGENT_CLAIM_SECONDS',
+    topic: 'AGENT_TOPIC',
+    groupId: 'AGENT_GROUP_ID',
+    offsetReset: 'AGENT_OFFSET_RESET',
+    mappingPath: 'CONTROL_THE_PAYLOAD_CONFIG_PATH',
+    detailedLogging: 'DETAILED_LOGGING',
+    verifyTls: 'WEBHOOK_VERIFY_SSL',
+  },
+  jq: { timeoutMs: 'JQ_TIMEOUT_MS', maxOutputChars: 'JQ_MAX_OUTPUT_CHARS' },
   store: { enabled: 'RUNS_STORE', path: 'RUNS_DB_PATH', applyTimeoutSeconds: 'RUNS_APPLY_TIMEOUT_SECONDS', writerNice: 'RUNS_WRITER_NICE' },
   api: { clientsFile: 'API_CLIENTS_FILE', tokenSecret: 'API_TOKEN_SECRET', tokenTtlSeconds: 'API_TOKEN_TTL_SECONDS' },
   approvals: { secret: 'APPROVAL_SECRET', timeoutMs: 'APPROVAL_TIMEOUT' },
@@ -244,7 +277,7 @@ export const ENV_MAP: EnvMap = {
  * start; an invalid value throws a ConfigError naming its variable.
  */
 export function loadConfig(given: NodeJS.ProcessEnv = process.env): Config {
-  const env = withSecretFiles(given);
+  const env = withPortAgentAliases(withSecretFiles(given));
   const raw = collect(ENV_MAP, env);
   const sasl = (raw.kafka as { sasl?: Record<string, unknown> }).sasl;
   if (sasl && sasl.awsRegion === undefined && String(sasl.mechanism).toLowerCase() === 'aws-msk-iam') {
@@ -322,4 +355,10 @@ export function registryOptions(config: Config): RegistryOptions | undefined {
 /** The signing secret for an org: ORG_SECRETS_FILE first, then SIGNING_SECRET. */
 export function secretForOrg(signing: Config['signing'], orgId: string): string | undefined {
   return signing.orgSecrets[orgId] ?? signing.defaultSecret;
+}
+
+/** The key of an org's secret inputs: the first 32 bytes of its signing secret (null: none, or shorter). */
+export function secretInputKeyFor(signing: Config['signing'], orgId: string): Buffer | null {
+  const secret = secretForOrg(signing, orgId);
+  return secret === undefined ? null : secretInputKey(secret);
 }

@@ -107,3 +107,17 @@ export function gitlabEnvTokens(env: NodeJS.ProcessEnv): Record<string, string> 
   for (const [k, v] of Object.entries(env)) if (v && k.startsWith(GITLAB_TOKEN_PREFIX) && k.length > GITLAB_TOKEN_PREFIX.length) out[k.slice(GITLAB_TOKEN_PREFIX.length)] = v;
   return out;
 }
+
+/**
+ * What payload mappings see as `env`: the process environment, as Port's
+ * agent exposes it, without the credentials this process holds for itself
+ * (every SECRET_VARIABLES name, and Port's PORT_CLIENT_SECRET). The GitLab
+ * trigger tokens Port's default mapping reads (`<group>_<project>`) and
+ * GITLAB_URL stay visible.
+ */
+export function mappingEnvironment(env: NodeJS.ProcessEnv): Record<string, string> {
+  const hidden = new Set([...SECRET_VARIABLES, 'PORT_CLIENT_SECRET']);
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) if (value !== undefined && !hidden.has(name)) out[name] = value;
+  return out;
+}

@@ -52,14 +52,18 @@ export type RoutingMode = 'router' | 'agent';
 export type Resolution = { invoker: Invoker } | { skip: string } | { reject: RejectedEventError };
 
 export class InvokerRegistry {
-  constructor(private readonly invokers: ReadonlyMap<InvocationType, Invoker>) {}
+  constructor(
+    private readonly invokers: ReadonlyMap<InvocationType, Invoker>,
+    /** Agent mode: takes every agent run, whatever its type (Port's agent's payload mapping). */
+    private readonly agentInvoker?: Invoker,
+  ) {}
 
-  static create(deps: InvokerDeps, only?: readonly InvocationType[]): InvokerRegistry {
+  static create(deps: InvokerDeps, only?: readonly InvocationType[], agentInvoker?: Invoker): InvokerRegistry {
     const map = new Map<InvocationType, Invoker>();
     for (const [type, factory] of Object.entries(INVOKER_FACTORIES) as [InvocationType, InvokerFactory][]) {
       if (!only || only.includes(type)) map.set(type, factory(deps));
     }
-    return new InvokerRegistry(map);
+    return new InvokerRegistry(map, agentInvoker);
   }
 
   get(type: InvocationType): Invoker | undefined {
@@ -75,6 +79,7 @@ export class InvokerRegistry {
     const viaAgent = agent && AGENT_CAPABLE.has(type);
     if (mode === 'agent') {
       if (!viaAgent) return { skip: `not an agent run (${type}${agent ? '' : ', agent: false'})` };
+      if (this.agentInvoker) return { invoker: this.agentInvoker };
     } else if (viaAgent || type === 'KAFKA') {
       return this.pick('KAFKA', type);
     }
@@ -90,6 +95,6 @@ export class InvokerRegistry {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.invokers.values()].map((i) => i.close()));
+    await Promise.all([...this.invokers.values(), ...(this.agentInvoker ? [this.agentInvoker] : [])].map((i) => i.close()));
   }
 }

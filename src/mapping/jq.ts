@@ -1,7 +1,7 @@
 import { ChildProcess, fork } from 'node:child_process';
 import { ErrorCodes, RouterError } from '../errors';
 import { threadScript } from '../threads';
-import type { JqRequest, JqResponse } from './jq-protocol';
+import type { JqRequest, JqResponse, JqResult } from './jq-protocol';
 
 /** What one evaluation may take: time, and the size of its output as JSON. */
 export interface JqBudget {
@@ -19,9 +19,12 @@ export class JqError extends RouterError {
   }
 }
 
+/** One expression's outcome in a batch: its value, or its error. */
+export type JqOutcome = { ok: true; value: unknown } | { ok: false; error: JqError };
+
 interface Pending {
   request: JqRequest;
-  resolve: (value: unknown) => void;
+  resolve: (value: JqOutcome[]) => void;
   reject: (err: JqError) => void;
 }
 
@@ -31,7 +34,8 @@ interface Pending {
  * evaluation past its time kills the process (jq cannot be interrupted
  * otherwise) and the next one starts a new process, so a hostile
  * expression costs its budget and no more. Values cross by structured
- * clone (`serialization: 'advanced'`).
+ * clone (`serialization: 'advanced'`). A mapping's fields go as one batch
+ * over one input (one round trip, about 0.25 ms, rather than one each).
  */
 export class JqEvaluator {
   private worker: ChildProcess | null = null;
@@ -51,10 +55,24 @@ export class JqEvaluator {
   ) {}
 
   /** The value of `expression` over `input` (jq's first output; null for none). */
-  evaluate(expression: string, input: unknown): Promise<unknown> {
+  async evaluate(expression: string, input: unknown): Promise<unknown> {
+    const [outcome] = await this.evaluateAll([expression], input);
+    if (!outcome!.ok) throw outcome!.error;
+    return outcome!.value;
+  }
+
+  /**
+   * Each expression over the same input, in one request: an outcome per
+   * expression, in order. The batch's time budget is the budget times the
+   * number of expressions; past it the whole batch fails JQ_TIMEOUT (the
+   * caller may ask again one by one to learn which expression it was).
+   */
+  evaluateAll(expressions: readonly string[], input: unknown): Promise<JqOutcome[]> {
     if (this.closed) return Promise.reject(new JqError(ErrorCodes.JQ_FAILED, 'the jq evaluator is closed'));
+    if (expressions.length === 0) return Promise.resolve([]);
     return new Promise((resolve, reject) => {
-      this.queue.push({ request: { id: this.nextId++, expression, input, enableEnv: this.env !== null, maxOutputChars: this.budget.maxOutputChars }, resolve, reject });
+      const request: JqRequest = { id: this.nextId++, expressions: [...expressions], input, enableEnv: this.env !== null, maxOutputChars: this.budget.maxOutputChars };
+      this.queue.push({ request, resolve, reject });
       this.pump();
     });
   }
@@ -101,14 +119,15 @@ export class JqEvaluator {
     const pending = this.queue.shift();
     if (!pending) return;
     const worker = this.thread();
+    const budget = this.budget.timeoutMs * pending.request.expressions.length;
     const timer = setTimeout(() => {
       // jq cannot be interrupted in place: the thread ends, and the next evaluation gets a new one.
       this.worker = null;
       this.current = null;
       worker.kill('SIGKILL');
-      pending.reject(new JqError(ErrorCodes.JQ_TIMEOUT, `ran past its ${this.budget.timeoutMs} ms budget`));
+      pending.reject(new JqError(ErrorCodes.JQ_TIMEOUT, `ran past its ${budget} ms budget`));
       this.pump();
-    }, this.budget.timeoutMs);
+    }, budget);
     this.current = { pending, timer };
     worker.send(pending.request);
   }
@@ -118,11 +137,7 @@ export class JqEvaluator {
     if (!current || current.pending.request.id !== answer.id) return;
     clearTimeout(current.timer);
     this.current = null;
-    if (answer.ok) current.pending.resolve(answer.value);
-    else {
-      const code = answer.kind === 'compile' ? ErrorCodes.JQ_COMPILE : answer.kind === 'too-large' ? ErrorCodes.JQ_OUTPUT_TOO_LARGE : ErrorCodes.JQ_FAILED;
-      current.pending.reject(new JqError(code, answer.message));
-    }
+    current.pending.resolve(answer.results.map(outcomeOf));
     this.pump();
   }
 
@@ -138,4 +153,10 @@ export class JqEvaluator {
     }
     this.pump();
   }
+}
+
+function outcomeOf(result: JqResult): JqOutcome {
+  if (result.ok) return { ok: true, value: result.value };
+  const code = result.kind === 'compile' ? ErrorCodes.JQ_COMPILE : result.kind === 'too-large' ? ErrorCodes.JQ_OUTPUT_TOO_LARGE : ErrorCodes.JQ_FAILED;
+  return { ok: false, error: new JqError(code, result.message) };
 }

@@ -262,3 +262,26 @@ export function pythonJson(value: JsonLike | undefined): string {
   for (const [k, v] of entries) if (v !== undefined) parts.push(`${JSON.stringify(k)}:${pythonJson(v)}`);
   return `{${parts.join(',')}}`;
 }
+
+/**
+ * What Python's `json.dumps(v)` writes with `ensure_ascii` left on (every
+ * character past ASCII as `\uXXXX`): with `compact`, the separators
+ * `(",", ":")`, else Python's default `", "` and `": "`. This is how
+ * Port's agent signs a request body (compact) and how `requests` sends it.
+ */
+export function pythonAsciiJson(value: JsonLike | undefined, compact: boolean): string {
+  const comma = compact ? ',' : ', ';
+  const colon = compact ? ':' : ': ';
+  const str = (s: string) => JSON.stringify(s).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  const write = (v: JsonLike | undefined): string => {
+    if (v === null || v === undefined) return 'null';
+    if (typeof v === 'string') return str(v);
+    // Python reads a number with a point or an exponent as a float, and writes it as repr does.
+    if (v instanceof JsonNumber) return /^-?\d+$/.test(v.text) ? v.text : pythonFloat(Number(v.text));
+    if (typeof v === 'boolean' || typeof v === 'number') return pythonJson(v);
+    if (Array.isArray(v)) return `[${v.map(write).join(comma)}]`;
+    const entries = v instanceof JsonMap ? [...v.entries] : Object.entries(v);
+    return `{${entries.filter(([, x]) => x !== undefined).map(([k, x]) => `${str(k)}${colon}${write(x)}`).join(comma)}}`;
+  };
+  return write(value);
+}

@@ -5,6 +5,7 @@ import { keyIdentity } from '../codec/decode';
 import { lazyChild, Logger } from '../log';
 import type { RouterMetrics } from '../metrics/metrics';
 import type { FrozenRun } from '../model/run';
+import type { PayloadTemplates } from '../mapping/templates';
 import type { Followers } from './followers';
 import type { MessageContext, SourcePosition } from './stages/context';
 import { DeadLetterStage, DeadLetterWriter } from './stages/dead-letter';
@@ -28,6 +29,8 @@ export interface PipelineDeps {
   gate?: RunGate;
   ownerOf?: OwnerOf;
   agentPayload?: (run: FrozenRun) => string | null;
+  /** Evaluates `{{ }}` templates of the invocation method before the call (router mode). */
+  templates?: PayloadTemplates;
 }
 
 /** How one message ended: done (its offset may be committed) or stopped (redelivered). */
@@ -94,7 +97,8 @@ export class Pipeline {
     if (!invoker) return;
     if (await this.gate.hold(ctx, run, message, released.released)) return;
     try {
-      await this.invoke.apply(ctx, run, invoker);
+      const rendered = this.deps.templates ? await this.deps.templates.render(run) : run;
+      await this.invoke.apply(ctx, rendered, invoker);
     } catch (err) {
       // The run's output or its status can never be written: dead-letter it.
       if (!(err instanceof RejectedEventError) || ctx.signal.aborted) throw err;

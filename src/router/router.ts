@@ -5,6 +5,7 @@ import type { InvokerRegistry, RoutingMode } from '../invokers/index';
 import type { Logger } from '../log';
 import type { RouterMetrics } from '../metrics/metrics';
 import type { FrozenRun } from '../model/run';
+import type { PayloadTemplates } from '../mapping/templates';
 import type { StatusPublisher } from '../status/publisher';
 import { Followers } from './followers';
 import { PartitionBook, PartitionState } from './partitions';
@@ -28,6 +29,8 @@ export interface RouterDeps {
   deadLetters: DeadLetterWriter;
   mode: RoutingMode;
   topic: string;
+  /** Where a new group starts: the topic's beginning (default), or its end. */
+  fromBeginning?: boolean;
   groupId: string;
   window: Config['window'];
   /** Called when the consumer stopped for good (kafkajs gave up restarting it). */
@@ -36,6 +39,8 @@ export interface RouterDeps {
   followable?: (partitions: number[]) => Promise<ResumableRun[]>;
   /** What Port's polling agent gets for a run (claim-pending), or null when no agent polls for it. */
   agentPayload?: (run: FrozenRun) => string | null;
+  /** Evaluates `{{ }}` templates of the invocation method before the call (router mode). */
+  templates?: PayloadTemplates;
   /** Holds runs of actions that require a decision (manual approval); router mode only. */
   gate?: RunGate;
   /**
@@ -118,7 +123,7 @@ export class Router {
     await consumer.connect();
     // A new group starts from the earliest offset: triggers produced before
     // the router first ran are routed too.
-    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.subscribe({ topic, fromBeginning: this.deps.fromBeginning ?? true });
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,

@@ -1,5 +1,5 @@
 import type { KafkaMessage } from 'kafkajs';
-import type { ActionCatalog } from '../../catalog/catalog';
+import type { ActionCatalog, SecretKeyFor } from '../../catalog/catalog';
 import { EventIdentity, decodeTrigger } from '../../codec/decode';
 import type { RegistryCodec } from '../../codec/registry';
 import { RejectedEventError, describeError, isRouterError } from '../../errors';
@@ -27,13 +27,15 @@ export class TriggerIntake implements Intake {
   constructor(
     private readonly registry?: RegistryCodec,
     private readonly catalog?: ActionCatalog,
+    /** The org's key for secret inputs, which leave the router encrypted. */
+    private readonly keyFor?: SecretKeyFor,
   ) {}
 
   async accept(message: KafkaMessage): Promise<IntakeResult> {
     const decoded = await decodeTrigger(message.value, { registry: this.registry, key: message.key });
     if (!decoded.ok) return { kind: 'reject', error: decoded.error, identity: decoded.identity };
     if (!this.catalog) return { kind: 'run', run: decoded.run };
-    const applied = this.catalog.apply(decoded.run);
+    const applied = this.catalog.apply(decoded.run, this.keyFor);
     if (applied instanceof RejectedEventError) {
       const { runId, orgId, action } = decoded.run;
       return { kind: 'reject', error: applied, identity: { runId, orgId, action } };
