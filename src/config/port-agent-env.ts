@@ -92,7 +92,7 @@ export function withPortAgentAliases(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv 
   for (const alias of PORT_AGENT_ALIASES) {
     const given = env[alias.port];
     if (given === undefined || given === '') continue;
-    let value: string | undefined = given;
+    let value: string | undefined;
     try {
       value = alias.convert ? alias.convert(given) : given;
     } catch (err) {

@@ -143,4 +143,43 @@ describe('loadConfig', () => {
     expect(configError({ CONSOLE_CLIENT_SIGNIN: 'false' }).variable).toBe('CONSOLE_CLIENT_SIGNIN');
     expect(loadConfig({ ...full, CONSOLE_CLIENT_SIGNIN: 'false' }).clientSignIn).toBe(false);
   });
+
+  it('reads Port’s agent’s variables as aliases of ours; ours win; a bad value names Port’s variable', () => {
+    const port = {
+      PORT_CLIENT_SECRET: 'port-client-secret',
+      KAFKA_CONSUMER_BOOTSTRAP_SERVERS: 'b1:9092,b2:9092',
+      KAFKA_CONSUMER_SECURITY_PROTOCOL: 'SASL_SSL',
+      KAFKA_CONSUMER_AUTHENTICATION_MECHANISM: 'SCRAM-SHA-512',
+      KAFKA_SASL_USERNAME: 'u',
+      KAFKA_SASL_PASSWORD: 'p',
+      KAFKA_CONSUMER_SESSION_TIMEOUT_MS: '45000',
+      KAFKA_CONSUMER_AUTO_OFFSET_RESET: 'latest',
+      KAFKA_CONSUMER_GROUP_ID: 'org_x.agent',
+      KAFKA_RUNS_TOPIC: 'org_x.runs',
+      WEBHOOK_INVOKER_TIMEOUT: '2.5',
+      WEBHOOK_VERIFY_SSL: 'False',
+      DETAILED_LOGGING: 'false',
+      CONTROL_THE_PAYLOAD_CONFIG_PATH: '/etc/agent/mapping.json',
+      STREAMER_NAME: 'KAFKA',
+      LOG_LEVEL: 'WARNING',
+      PORT_CLIENT_ID: 'id',
+      PORT_API_BASE_URL: 'https://api.getport.io',
+      POLLING_INTERVAL_SECONDS: '10',
+    };
+    const c = loadConfig(port);
+    expect(c.signing.defaultSecret).toBe('port-client-secret');
+    expect(c.kafka.brokers).toEqual(['b1:9092', 'b2:9092']);
+    expect(c.kafka.ssl).toBe(true);
+    expect(c.kafka.sasl?.mechanism).toBe('scram-sha-512');
+    expect(c.window.sessionTimeoutMs).toBe(45_000);
+    expect(c.agent).toMatchObject({ offsetReset: 'latest', groupId: 'org_x.agent', topic: 'org_x.runs', mappingPath: '/etc/agent/mapping.json', verifyTls: false, detailedLogging: false });
+    expect(c.invokers.webhook.timeoutMs).toBe(2_500);
+    expect(c.logLevel).toBe('warn');
+    // Ours win where both are set.
+    expect(loadConfig({ ...port, SIGNING_SECRET: 'ours', KAFKA_BROKERS: 'mine:1' })).toMatchObject({ signing: { defaultSecret: 'ours' }, kafka: { brokers: ['mine:1'] } });
+    expect(configError({ WEBHOOK_INVOKER_TIMEOUT: 'soon' }).variable).toBe('WEBHOOK_INVOKER_TIMEOUT');
+    expect(configError({ KAFKA_CONSUMER_SECURITY_PROTOCOL: 'TLS' }).variable).toBe('KAFKA_CONSUMER_SECURITY_PROTOCOL');
+    const polling = configError({ STREAMER_NAME: 'POLLING' });
+    expect([polling.variable, polling.message]).toEqual(['STREAMER_NAME', expect.stringContaining('POLLING is not supported by action-router agent')]);
+  });
 });

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { createServer, IncomingMessage, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -10,7 +11,10 @@ import { FakeGitlab } from '../../src/dev/fake-gitlab';
 import { verifyPortSignature } from '../../src/invokers/sign';
 import type { RunStatusUpdate } from '../../src/model/status';
 import { samplePortMessage } from '../../src/sample';
-import { TestKafka, TestTopics, json, startApp, testConfig, testTopics } from '../helpers/kafka';
+import { TestKafka, TestTopics, brokers, json, startApp, testConfig, testTopics } from '../helpers/kafka';
+import { stopped } from '../helpers/processes';
+
+const CLI = join(__dirname, '..', '..', 'bin', 'action-router.js');
 
 /** Longer than 32 bytes: it keys the org's secret inputs too. */
 const SECRET = 'agent-mapping-org-secret-0123456789abcdef';
@@ -38,7 +42,7 @@ class CaptureServer {
       req.on('end', () => {
         const raw = Buffer.concat(chunks).toString('utf8');
         const u = new URL(req.url!, 'http://x');
-        let body: unknown = null;
+        let body: unknown;
         try {
           body = raw ? JSON.parse(raw) : null;
         } catch {
@@ -265,5 +269,53 @@ describe('the agent’s payload mapping, through the broker', () => {
     expect(gl.variables.ACTION).toBe('deploy_service');
     expect(last(updates, 'r_tpl_bad')).toMatchObject({ status: 'FAILURE', statusLabel: 'TEMPLATE_FAILED' });
     expect(backend.requests.some((r) => r.path === '/tpl-bad')).toBe(false);
+  });
+
+  it('starts from Port’s agent’s own environment (a drop-in), and a mapping file that is not JSON stops the start naming it', async () => {
+    apps.push(await startApp(testConfig(topics, routerEnv())));
+    const orgTopic = topics.orgTemplate.replace('{orgId}', ORG);
+    await k.createTopic(orgTopic, 2);
+    const mappingFile = join(dir, 'drop-in.json');
+    writeFileSync(mappingFile, JSON.stringify([{ enabled: true, url: '.payload.action.invocationMethod.url + "/json"', headers: { 'X-Run': '.context.runId' } }]));
+    // Only Port's agent's variables, plus where updates go (Port's agent reports over HTTP; ours on the status topic).
+    const portEnv = {
+      PATH: process.env.PATH!,
+      PORT_ORG_ID: ORG,
+      PORT_CLIENT_ID: 'agent-client',
+      PORT_CLIENT_SECRET: SECRET,
+      STREAMER_NAME: 'KAFKA',
+      USING_LOCAL_PORT_INSTANCE: 'true',
+      KAFKA_CONSUMER_BOOTSTRAP_SERVERS: brokers(),
+      KAFKA_CONSUMER_GROUP_ID: `${topics.group}-port-agent`,
+      KAFKA_RUNS_TOPIC: orgTopic,
+      WEBHOOK_INVOKER_TIMEOUT: '5',
+      CONTROL_THE_PAYLOAD_CONFIG_PATH: mappingFile,
+      LOG_LEVEL: 'WARNING',
+      STATUS_TOPIC: topics.status,
+      DLQ_TOPIC: topics.dlq,
+      WEBHOOK_ALLOWED_HOSTS: '127.0.0.1',
+      HTTP_PORT: '0',
+    };
+    const agent = spawn(process.execPath, [CLI, 'agent'], { env: portEnv, stdio: 'ignore' });
+    try {
+      const run = samplePortMessage({ runId: 'r_drop_in', orgId: ORG, invocationMethod: { type: 'WEBHOOK', agent: true, url: backend.url, synchronized: true } });
+      await k.produce(topics.trigger, [{ key: 'r_drop_in', value: JSON.stringify(run) }]);
+      const updates = await updatesUntil((us) => ended(us, 'r_drop_in'));
+      expect(last(updates, 'r_drop_in')).toMatchObject({ status: 'SUCCESS' });
+      const call = backend.requests.find((r) => r.headers['x-run'] === 'r_drop_in')!;
+      expect(verifyPortSignature(SECRET, call.raw, String(call.headers['x-port-timestamp']), String(call.headers['x-port-signature']), { compactBody: true }).ok).toBe(true);
+    } finally {
+      agent.kill('SIGTERM');
+      await stopped(agent);
+    }
+
+    const broken = join(dir, 'broken.json');
+    writeFileSync(broken, '[{"enabled": true,');
+    const failing = spawn(process.execPath, [CLI, 'agent'], { env: { ...portEnv, CONTROL_THE_PAYLOAD_CONFIG_PATH: broken }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    failing.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+    // Exit code 2, as for any configuration error.
+    expect(await stopped(failing)).toBe(2);
+    expect(err).toContain(`CONTROL_THE_PAYLOAD_CONFIG_PATH: ${broken} is not valid JSON`);
   });
 });
