@@ -707,8 +707,56 @@ async function approvalsLatency() {
   }
 }
 
+// 10. The agent (`action-router agent`) with a typical payload mapping file
+// (a body of five fields, two headers, a report of three), against the same
+// runs with no file (the agent's built-in default mapping).
+async function agentMapped() {
+  const N = n(5_000);
+  let count = 0;
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      count++;
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"id": 7, "url": "https://ci.test/7"}');
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${server.address().port}`;
+  const mapping = join(tmpdir(), `bench-mapping-${id()}.json`);
+  writeFileSync(
+    mapping,
+    JSON.stringify([
+      {
+        enabled: '.payload.action.invocationMethod.type == "WEBHOOK"',
+        url: '.payload.action.invocationMethod.url + "/deploy"',
+        method: '"POST"',
+        body: { service: '.context.entity', version: '.payload.properties.version', environment: '.payload.properties.environment', runId: '.context.runId', requestedBy: '.trigger.by.user.email' },
+        headers: { 'X-Run-Id': '.context.runId', 'X-Environment': '.payload.properties.environment' },
+        report: { status: 'if .response.statusCode < 300 then "SUCCESS" else "FAILURE" end', link: '.response.json.url', externalRunId: '.response.json.id | tostring' },
+      },
+    ]),
+  );
+  const rates = {};
+  for (const [name, extra] of [['agent-default', {}], ['agent-mapped', { CONTROL_THE_PAYLOAD_CONFIG_PATH: mapping }]]) {
+    const topics = topicsFor(name);
+    const orgTopic = topics.org.replace('{orgId}', 'org_bench');
+    await createTopics(orgTopic, topics.status);
+    await produceBacklog(orgTopic, N, (i) => ({ key: `r_a${i}`, value: runMessage(`r_a${i}`, { type: 'WEBHOOK', agent: true, url, synchronized: true }) }));
+    count = 0;
+    log(`${name}: ${N} agent runs`);
+    const agent = spawnNode([...PROFILE, join(ROOT, 'bin', 'action-router.js'), 'agent', '--org', 'org_bench'], routerEnv(topics, extra));
+    const a0 = Date.now();
+    const a1 = await waitFor(name, () => count >= N, 600_000, () => `${count}/${N}`);
+    await stop(agent);
+    rates[name] = N / ((a1 - a0) / 1000);
+  }
+  record('agent-default', rates['agent-default'], 'runs/s');
+  record('agent-mapped', rates['agent-mapped'], 'runs/s', rates['agent-default']);
+  await new Promise((r) => server.close(r));
+}
+
 const only = process.env.BENCH_ONLY?.split(',');
-for (const [name, fn] of [['kafka-routing', kafkaRouting], ['webhook-slow', webhookSlow], ['latency', latency], ['latency-under-queries', latencyUnderQueries], ['peak-rss', peakRss], ['runs-api', runsApi], ['store-rebuild', storeRebuild], ['console', consolePage], ['approvals', approvalsLatency]]) {
+for (const [name, fn] of [['kafka-routing', kafkaRouting], ['webhook-slow', webhookSlow], ['latency', latency], ['latency-under-queries', latencyUnderQueries], ['peak-rss', peakRss], ['runs-api', runsApi], ['store-rebuild', storeRebuild], ['console', consolePage], ['approvals', approvalsLatency], ['agent-mapped', agentMapped]]) {
   if (!only || only.includes(name)) await fn();
 }
 

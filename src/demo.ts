@@ -126,8 +126,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
   };
   say(`Topics: ${config.topics.trigger} -> ${config.topics.orgTemplate} / ${config.topics.status} / ${config.topics.dlq}`);
   const router = new App(config, logger.child({ app: 'router' }));
-  const { AgentIntake } = await import('./agent/intake');
-  const agent = new App(config, logger.child({ app: 'agent' }), { mode: 'agent', orgId: 'org_demo', intake: (d) => new AgentIntake(d.config, 'org_demo') });
+  // The agent as `action-router agent` runs it: Port's default payload mapping.
+  const { agentParts } = await import('./agent/agent');
+  const parts = await agentParts(config, 'org_demo', {});
+  const agent = new App(config, logger.child({ app: 'agent' }), { mode: 'agent', orgId: 'org_demo', intake: () => parts.intake, agentInvoker: parts.invoker });
   const kafka = createKafka(config.kafka, logger, '-demo');
   const byRun = new Map(list.map((s) => [s.runId, s]));
   const reached = new Map<string, RunStatus>();

@@ -24,8 +24,9 @@ export class WebhookReceiver extends FakeHttpServer {
   private answer(req: Recorded): Scripted {
     const timestamp = req.headers['x-port-timestamp'] as string | undefined;
     const signature = req.headers['x-port-signature'] as string | undefined;
-    const signatureOk = this.secret ? verifyPortSignature(this.secret, req.body, timestamp, signature).ok : true;
-    const runId = req.headers['x-run-id'] as string | undefined;
+    // Port's agent (and `action-router agent`) signs the compact form of the body it sends spaced.
+    const signatureOk = this.secret ? verifyPortSignature(this.secret, req.body, timestamp, signature, { compactBody: true }).ok : true;
+    const runId = (req.headers['x-run-id'] as string | undefined) ?? runIdInBody(req.body);
     const run = { request: req, runId, signatureOk };
     this.received.push(run);
     if (!signatureOk) return { status: 401, body: { error: 'invalid signature' } };
@@ -33,5 +34,15 @@ export class WebhookReceiver extends FakeHttpServer {
     const status = Number(req.query.get('status') ?? 200);
     const delayMs = Number(req.query.get('delay') ?? 0);
     return { status, delayMs, body: { ok: status < 400, runId } };
+  }
+}
+
+/** The run id of a Port run message sent as the body (an agent's default request carries no X-Run-Id). */
+function runIdInBody(body: string): string | undefined {
+  try {
+    const id = (JSON.parse(body) as { context?: { runId?: unknown } }).context?.runId;
+    return typeof id === 'string' ? id : undefined;
+  } catch {
+    return undefined;
   }
 }
