@@ -1,3 +1,4 @@
+import { decryptSecretInput, secretInputKey } from '../../src/model/secret-input';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Browser, Page, chromium } from 'playwright-core';
@@ -10,7 +11,7 @@ import { ConsolePages, count, launchOptions, text, visible } from '../helpers/br
 import { tempDir } from '../helpers/cleanup';
 import { TestKafka, TestTopics, eventually, startApp, testConfig, testTopics } from '../helpers/kafka';
 
-const SECRET = 'self-service-signing-secret';
+const SECRET = 'self-service-signing-secret-long-enough-to-key-secret-inputs';
 
 /** A catalog whose first action's form has every input kind the page builds. */
 const catalog = (hook: string) => [
@@ -161,8 +162,10 @@ describe('self-service page (browser)', () => {
     expect(body.payload.properties).toEqual({
       name: 'svc-payments', contact: 'oncall@acme.test', language: 'Go', description: 'Line one\nline two', replicas: 3, private: true,
       regions: ['eu', 'ap'], owners: ['dana', 'lee'], settings: { tier: 1, tags: ['a'] }, launchAt: new Date('2027-01-15T09:30:00').toISOString(),
-      runbook: 'https://runbooks.acme.test/payments', token: 'tok-very-secret',
+      runbook: 'https://runbooks.acme.test/payments', token: expect.any(String),
     });
+    // The secret reaches the backend encrypted (Port's format, the org's secret as key), and opens to what was typed.
+    expect(decryptSecretInput(body.payload.properties.token as string, secretInputKey(SECRET)!)).toBe('tok-very-secret');
     expect(body.payload.censoredProperties).toEqual(['token']);
     expect(body.trigger).toMatchObject({ origin: 'UI', by: { userId: 'acme-ci' } });
     // The secret never reaches the store.
@@ -182,7 +185,9 @@ describe('self-service page (browser)', () => {
     const again = decodeURIComponent(page.url().split('/runs/')[1]!);
     await text(page.locator('.run-head dd a').filter({ hasText: runId }), runId);
     await text(page.locator('.run-head .chip'), 'success');
-    expect(sent(again).payload.properties).toMatchObject({ name: 'svc-payments', regions: ['eu', 'ap'], token: 'tok-new' });
+    const repeated = sent(again).payload.properties;
+    expect(repeated).toMatchObject({ name: 'svc-payments', regions: ['eu', 'ap'] });
+    expect(decryptSecretInput(repeated.token as string, secretInputKey(SECRET)!)).toBe('tok-new');
     expect(app.runs!.store.getRun(again)!.repeats).toBe(runId);
     expect(app.runs!.store.logs(again, 5, 0).map((l) => l.message)[0]).toContain(`from the console, running ${runId} again`);
   });
