@@ -35,7 +35,9 @@ if [ -z "$PROMTOOL" ]; then
   echo "promtool missing: apt-get install -y prometheus (Debian's package carries promtool)"
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends prometheus >/dev/null
+  install() { $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus >/dev/null; }
+  # Package lists may be missing on a fresh machine: read them once, then retry.
+  install || { $SUDO apt-get update >/dev/null && install; }
   # The package starts a Prometheus server where services run; only promtool is wanted.
   $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
   PROMTOOL=$(find_promtool)
