@@ -161,14 +161,15 @@ what the chart sets from other values, then the paths of secret files.
 {{- if or $root.Values.catalog.actions $root.Values.catalog.existingConfigMap }}
 {{- $_ := set $env "ACTIONS_PATH" "/etc/action-router/catalog" }}
 {{- end }}
-{{- if $root.Values.oidcAccess }}
-{{- $_ := set $env "OIDC_ACCESS_FILE" "/etc/action-router/files/oidc-access.json" }}
-{{- end }}
 {{- else }}
 {{- $_ := set $env "AGENT_ORG_ID" $w.orgId }}
 {{- if $root.Values.payloadMapping }}
 {{- $_ := set $env "CONTROL_THE_PAYLOAD_CONFIG_PATH" "/etc/action-router/files/payload-mapping.json" }}
 {{- end }}
+{{- end }}
+{{- /* Every role: OIDC settings in `config` reach agents too, and the code wants all of them or none. */}}
+{{- if $root.Values.oidcAccess }}
+{{- $_ := set $env "OIDC_ACCESS_FILE" "/etc/action-router/files/oidc-access.json" }}
 {{- end }}
 {{- if $w.nodeOptions }}
 {{- $_ := set $env "NODE_OPTIONS" $w.nodeOptions }}

@@ -14,7 +14,7 @@ volume of its own (persistence.enabled). (dict "root" $ "c" $component).
 {{- $scaled := or (and $w.autoscaling $w.autoscaling.enabled) (and $w.keda $w.keda.enabled) }}
 {{- $sources := include "action-router.secretSources" . | fromYamlArray }}
 {{- $fileItems := list }}
-{{- if and $hasStore $root.Values.oidcAccess }}
+{{- if $root.Values.oidcAccess }}
 {{- $fileItems = append $fileItems "oidc-access.json" }}
 {{- end }}
 {{- if and (eq $c.role "agent") $root.Values.payloadMapping }}
