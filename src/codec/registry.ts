@@ -17,6 +17,8 @@ export interface RegistryOptions {
   autoRegister: boolean;
   /** PEM of the CA that signed the registry's certificate (SCHEMA_REGISTRY_CA_FILE's content). */
   ca?: string;
+  /** Called when the registry refuses the credentials (401 or 403). */
+  onAuthFailure?: () => void;
 }
 
 /**
@@ -129,8 +131,11 @@ export function createRegistryCodec(options: RegistryOptions): RegistryCodec {
     return res.body ? (JSON.parse(res.body) as unknown) : null;
   }
 
-  const fail = (code: 'REGISTRY_UNAVAILABLE' | 'DECODE_FAILED' | 'REGISTRY_REJECTED', what: string, err: unknown) =>
-    new RouterError(ErrorCodes[code], `${what}: ${describeError(err)}`, { retriable: registryErrorIsTransient(err), cause: err });
+  const fail = (code: 'REGISTRY_UNAVAILABLE' | 'DECODE_FAILED' | 'REGISTRY_REJECTED', what: string, err: unknown) => {
+    const status = (err as { status?: unknown } | null)?.status;
+    if (status === 401 || status === 403) options.onAuthFailure?.();
+    return new RouterError(ErrorCodes[code], `${what}: ${describeError(err)}`, { retriable: registryErrorIsTransient(err), cause: err });
+  };
 
   async function resolveId(subject: string, schema: avro.Schema): Promise<number> {
     const path = `/subjects/${encodeURIComponent(subject)}`;

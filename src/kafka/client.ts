@@ -10,8 +10,20 @@ const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [KafkaLogLevel.DEBUG]: 'debug',
 };
 
-/** A kafkajs client whose logs go through pino (kafkajs INFO is chatty: debug). */
-export function createKafka(config: KafkaConnectionConfig, logger: Logger, clientIdSuffix = '', overrides: Partial<KafkaConfig> = {}): Kafka {
+/** What a kafkajs log entry says when the cluster refused this client's credentials or permissions. */
+const REFUSED = /SASL_AUTHENTICATION_FAILED|SASLAuthentication|authentication failed|_AUTHORIZATION_FAILED|not authorized/i;
+
+/** Whether a kafkajs log entry reports refused credentials or permissions. */
+export function isKafkaAuthFailure(entry: { message?: unknown; error?: unknown; type?: unknown }): boolean {
+  return [entry.message, entry.error, entry.type].some((v) => typeof v === 'string' && REFUSED.test(v));
+}
+
+/**
+ * A kafkajs client whose logs go through pino (kafkajs INFO is chatty:
+ * debug). `onAuthFailure` hears of each warning or error that says the
+ * cluster refused the credentials or an ACL refused an operation.
+ */
+export function createKafka(config: KafkaConnectionConfig, logger: Logger, clientIdSuffix = '', overrides: Partial<KafkaConfig> = {}, onAuthFailure?: () => void): Kafka {
   const log = logger.child({ component: 'kafkajs' });
   const options: KafkaConfig = {
     clientId: config.clientId + clientIdSuffix,
@@ -30,6 +42,7 @@ export function createKafka(config: KafkaConnectionConfig, logger: Logger, clien
         const { message, ...rest } = entry;
         const pinoLevel = LEVELS[level] === 'info' ? 'debug' : LEVELS[level] ?? 'debug';
         log[pinoLevel](rest, message);
+        if (onAuthFailure && level <= KafkaLogLevel.WARN && isKafkaAuthFailure(entry)) onAuthFailure();
       },
   };
   return new Kafka({ ...options, ...overrides });

@@ -85,6 +85,25 @@ export class RouterMetrics {
     labelNames: ['topic', 'partition'],
     registers: [this.registry],
   });
+  readonly authFailures = new Counter({
+    name: 'action_router_auth_failures_total',
+    help: 'Credentials refused: by Kafka (SASL, authorization), the schema registry (401/403) or a backend (AUTH_FAILED), by target and invocation type (none when not a backend)',
+    labelNames: ['target', 'invocation'],
+    registers: [this.registry],
+  });
+  /** What readiness says at scrape time; set by whoever decides readiness (the App). */
+  readinessSource: (() => boolean) | null = null;
+  readonly ready: Gauge = new Gauge({
+    name: 'action_router_ready',
+    help: '1 while /readyz answers 200, 0 otherwise',
+    registers: [this.registry],
+    collect: (): void => this.ready.set(this.readinessSource?.() ? 1 : 0),
+  });
+
+  /** A credential refused by Kafka, the schema registry or a backend. */
+  authFailed(target: 'kafka' | 'registry' | 'backend', invocation?: string): void {
+    this.authFailures.inc({ target, invocation: target === 'backend' ? invocationLabel(invocation) : 'none' });
+  }
 
   constructor(defaults = false) {
     if (defaults) collectDefaultMetrics({ register: this.registry, prefix: 'action_router_' });

@@ -172,10 +172,18 @@ export class PartitionBook {
     return this.committing;
   }
 
-  /** Revoked partitions with nothing in flight and everything committed. */
+  /** Revoked partitions with nothing in flight and everything committed; their metric series go with them. */
   private forgetDrainedRevoked(): void {
     for (const [key, s] of this.revoked) {
-      if (s.window.inFlight === 0 && s.lastCommitted === s.window.committable) this.revoked.delete(key);
+      if (s.window.inFlight !== 0 || s.lastCommitted !== s.window.committable) continue;
+      this.revoked.delete(key);
+      // Another instance owns it now: its series here would only repeat a stale value.
+      if (!this.partitions.has(key)) {
+        const labels = { topic: s.topic, partition: String(s.partition) };
+        this.metrics.inFlight.remove(labels);
+        this.metrics.committed.remove(labels);
+        this.metrics.lag.remove(labels);
+      }
     }
   }
 

@@ -172,6 +172,22 @@ export class RunStore {
     return this.s.count.get()!.n;
   }
 
+  /**
+   * Runs not ended, as waiting for approval or in progress (anything else
+   * open: routed, delivered, followed), with the creation time of the
+   * oldest of each; nothing while the store is not open.
+   */
+  openRuns(): { status: 'IN_PROGRESS' | 'WAITING_FOR_APPROVAL'; count: number; oldestCreatedAt: number }[] {
+    if (!this.db) return [];
+    return this.db
+      .prepare<[], { status: 'IN_PROGRESS' | 'WAITING_FOR_APPROVAL'; count: number; oldestCreatedAt: number }>(
+        `SELECT CASE WHEN approval_state = 'WAITING' THEN 'WAITING_FOR_APPROVAL' ELSE 'IN_PROGRESS' END AS status,
+                COUNT(*) AS count, MIN(created_at) AS oldestCreatedAt
+         FROM runs WHERE ended_at IS NULL GROUP BY 1`,
+      )
+      .all();
+  }
+
   close(): void {
     this.db?.close();
     this.db = null;

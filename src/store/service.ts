@@ -50,8 +50,10 @@ export class RunStoreService {
 
   constructor(deps: RunStoreServiceDeps) {
     const { config, logger } = deps;
-    this.writer = new StoreWriter({ config, admin: deps.admin, logger, metrics: new StoreMetrics(deps.registry) });
+    const metrics = new StoreMetrics(deps.registry);
+    this.writer = new StoreWriter({ config, admin: deps.admin, logger, metrics });
     this.store = new RunStore(this.writer.path);
+    metrics.openRunsSource = () => this.store.openRuns();
     this.queries = new QueryPool(this.writer.path, config.topics.dlq, logger, deps.actionTitles);
     this.dlqTopic = config.topics.dlq;
     this.applyTimeoutMs = config.store.applyTimeoutSeconds * 1000;

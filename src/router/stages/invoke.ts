@@ -105,5 +105,6 @@ function observe(metrics: RouterMetrics, type: string, outcome: InvocationOutcom
   const invocation = invocationLabel(type);
   metrics.latency.observe({ invocation }, Number(process.hrtime.bigint() - started) / 1e9);
   metrics.outcomes.inc({ invocation, outcome: outcome.status });
+  if (outcome.status === 'failed' && outcome.code === ErrorCodes.AUTH_FAILED) metrics.authFailed('backend', type);
   if ((outcome.attempt ?? 1) > 1) metrics.retries.inc({ invocation }, (outcome.attempt ?? 1) - 1);
 }
