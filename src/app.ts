@@ -28,6 +28,18 @@ import { runFromRow } from './store/run-store';
 import { polledByAgent } from './invokers/kafka/invoker';
 import { pollingPayload } from './agent/polling-payload';
 
+/** A createTopics refusal because another client created the topic first. */
+function topicAlreadyExists(err: unknown): boolean {
+  const e = err as { type?: string; errors?: { type?: string }[]; message?: string } | null;
+  return e?.type === 'TOPIC_ALREADY_EXISTS' || Boolean(e?.errors?.length && e.errors.every((x) => x.type === 'TOPIC_ALREADY_EXISTS')) || /already exists/i.test(e?.message ?? '');
+}
+
+/** A metadata answer that passes when a topic being created reaches the broker. */
+function topicNotYetThere(err: unknown): boolean {
+  const e = err as { type?: string; message?: string } | null;
+  return e?.type === 'UNKNOWN_TOPIC_OR_PARTITION' || e?.type === 'LEADER_NOT_AVAILABLE' || /does not host this topic-partition|leader/i.test(e?.message ?? '');
+}
+
 /** Kinds whose runs the router follows to their end (and follows again after a restart). */
 const FOLLOWED_KINDS = ['GITHUB', 'GITLAB'];
 import { StatusPublisher } from './status/publisher';
@@ -81,13 +93,15 @@ export class App {
   ) {
     const mode = options.mode ?? 'router';
     this.routing = options.routing ?? true;
-    this.kafka = createKafka(config.kafka, logger);
     this.metrics = options.metrics ?? new RouterMetrics();
+    const metrics = this.metrics;
+    this.kafka = createKafka(config.kafka, logger, '', {}, () => metrics.authFailed('kafka'));
+    metrics.readinessSource = () => this.ready;
     this.producer = this.kafka.producer({ allowAutoTopicCreation: true, maxInFlightRequests: 5, createPartitioner: Partitioners.DefaultPartitioner });
     this.admin = this.kafka.admin();
     this.batch = new BatchProducer(this.producer);
     const registryConfig = registryOptions(config);
-    const registry = registryConfig ? createRegistryCodec(registryConfig) : undefined;
+    const registry = registryConfig ? createRegistryCodec({ ...registryConfig, onAuthFailure: () => metrics.authFailed('registry') }) : undefined;
     this.registry = registry;
     const catalog = config.actionsPath ? loadCatalog(config.actionsPath) : undefined;
     this.catalog = catalog;
@@ -259,28 +273,55 @@ export class App {
     }
   }
 
+  /**
+   * The topics this instance reads and writes exist and every partition has
+   * a leader, before anything subscribes. On a new install every role
+   * starts at once: another instance may be creating the same topics (its
+   * creation winning is not an error), or may have just created them
+   * (listed, but not yet hosted: "This server does not host this
+   * topic-partition"). Both are waited for, up to KAFKA_START_TIMEOUT_MS.
+   */
   private async ensureTopics(source: string): Promise<void> {
     const { topics } = this.config;
-    if (!topics.autoCreate) return;
-    const existing = new Set(await this.admin.listTopics());
-    const wanted = [source, topics.status, topics.dlq].filter((t) => !existing.has(t));
-    if (wanted.length === 0) return;
-    await this.admin.createTopics({
-      topics: wanted.map((topic) => ({ topic, numPartitions: topics.partitions })),
-      waitForLeaders: true,
-    });
-    this.logger.info({ topics: wanted, partitions: topics.partitions }, 'created missing topics');
-    // A topic just created can be unknown to the broker's metadata for a
-    // moment, and kafkajs's subscribe does not wait for it: wait here.
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      try {
-        await this.admin.fetchTopicMetadata({ topics: wanted });
-        return;
-      } catch (err) {
-        if (Date.now() > deadline) throw err;
-        await new Promise((r) => setTimeout(r, 200));
+    const needed = [source, topics.status, topics.dlq];
+    if (topics.autoCreate) {
+      const existing = new Set(await this.admin.listTopics());
+      const wanted = needed.filter((t) => !existing.has(t));
+      if (wanted.length > 0) {
+        const created = await this.admin
+          .createTopics({ topics: wanted.map((topic) => ({ topic, numPartitions: topics.partitions })), waitForLeaders: true })
+          .catch((err: unknown) => {
+            if (topicAlreadyExists(err)) return false;
+            throw err;
+          });
+        if (created) this.logger.info({ topics: wanted, partitions: topics.partitions }, 'created missing topics');
+        else this.logger.info({ topics: wanted }, 'another instance created the topics; waiting for their leaders');
       }
+    }
+    await this.waitForLeaders(needed);
+  }
+
+  /** Every partition of these topics has a leader, or a ConfigError naming KAFKA_START_TIMEOUT_MS (and TOPICS_AUTO_CREATE when one is missing). */
+  private async waitForLeaders(names: string[]): Promise<void> {
+    const timeoutMs = this.config.kafka.startTimeoutMs;
+    const deadline = Date.now() + timeoutMs;
+    let waiting = names;
+    for (;;) {
+      let last: unknown = null;
+      try {
+        const { topics } = await this.admin.fetchTopicMetadata({ topics: waiting });
+        waiting = topics.filter((t) => t.partitions.length === 0 || t.partitions.some((p) => p.leader < 0)).map((t) => t.name);
+        if (waiting.length === 0) return;
+      } catch (err) {
+        if (!topicNotYetThere(err)) throw err;
+        last = err;
+      }
+      if (Date.now() >= deadline) {
+        const why = last ? describeError(last) : 'partitions without a leader';
+        const hint = this.config.topics.autoCreate ? '' : ': create them, or set TOPICS_AUTO_CREATE=true';
+        throw new ConfigError('KAFKA_START_TIMEOUT_MS', `topics ${waiting.join(', ')} not ready after ${timeoutMs} ms (${why})${hint}`);
+      }
+      await new Promise((r) => setTimeout(r, 250));
     }
   }
 

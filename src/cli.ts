@@ -1,13 +1,14 @@
 import { Partitioners } from 'kafkajs';
 import type { FastifyInstance } from 'fastify';
 import { App } from './app';
+import { RouterMetrics } from './metrics/metrics';
 import { ApiClients } from './api/clients';
 import { Config, loadConfig, registryOptions } from './config/config';
 import { ConfigError, describeError } from './errors';
 import { Args, parseArgs } from './cli-args';
 import { startHttpServer } from './http/server';
 import { createKafka } from './kafka/client';
-import { loadKafkaScript } from './local-kafka';
+import { loadKafkaScript, localBrokerAvailable } from './local-kafka';
 import { Logger, createLogger } from './log';
 import { agentGroupId, agentParts, agentTopic } from './agent/agent';
 import { withPortAgentAliases } from './config/port-agent-env';
@@ -16,7 +17,8 @@ import { formatStatusLine } from './status/format';
 import { decodeStatus } from './codec/status-codec';
 import { createRegistryCodec } from './codec/registry';
 import type { JsonObject } from './model/json';
-import { readFileSync } from 'node:fs';
+import { accessSync, constants as fsConstants, mkdirSync, readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { CheckScope, checkBeforeStart, connectionChecks, formatCheck } from './doctor';
 
 const USAGE = `action-router — routes self-service action runs over Kafka
@@ -69,6 +71,8 @@ function configOrExit(): Config {
 /** Fills KAFKA_BROKERS with the embedded local broker when unset. */
 async function withBrokers(given: Config, logger: Logger): Promise<{ config: Config; stopBroker: () => Promise<void> }> {
   if (given.kafka.brokers.length > 0) return { config: given, stopBroker: async () => undefined };
+  // An installation without the local broker's manager (the container image) cannot start one.
+  if (!localBrokerAvailable()) fail('configuration error: KAFKA_BROKERS: required (host:port,host:port); this installation has no local broker to start');
   const script = await loadKafkaScript();
   const broker = await script.ensureBroker();
   const config = Object.freeze({ ...given, kafka: Object.freeze({ ...given.kafka, brokers: Object.freeze([broker.brokers]) as string[] }) });
@@ -110,8 +114,26 @@ async function doctor(args: Args): Promise<void> {
   process.exit(failed ? 1 : 0);
 }
 
+/**
+ * The run store's directory exists and can be written, or the start stops
+ * naming the variable that put it there (a read-only root filesystem
+ * without a data volume, a volume owned by another user).
+ */
+function checkDataDirectory(config: Config): void {
+  if (!config.store.enabled) return;
+  const dir = dirname(resolve(config.store.path));
+  const variable = process.env.RUNS_DB_PATH ? 'RUNS_DB_PATH' : 'DATA_DIR';
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, fsConstants.W_OK);
+  } catch (err) {
+    fail(`configuration error: ${variable}: the run store's directory ${dir} is not writable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): mount a writable volume there, or set ${variable}`);
+  }
+}
+
 async function runService(mode: 'router' | 'agent' | 'api', orgId?: string): Promise<void> {
   const given = configOrExit();
+  if (mode !== 'agent') checkDataDirectory(given);
   const logger = createLogger(given.logLevel);
   const { config, stopBroker } = await withBrokers(given, logger);
   // The connection first: a wrong CA, password or ACL is one clear line
@@ -163,8 +185,8 @@ async function runService(mode: 'router' | 'agent' | 'api', orgId?: string): Pro
       config,
       logger,
       mode === 'agent'
-        ? { mode, orgId, onFatal, intake: () => agent!.intake, agentInvoker: agent!.invoker }
-        : { mode: 'router', onFatal, routing: mode === 'router' },
+        ? { mode, orgId, onFatal, intake: () => agent!.intake, agentInvoker: agent!.invoker, metrics: new RouterMetrics(true) }
+        : { mode: 'router', onFatal, routing: mode === 'router', metrics: new RouterMetrics(true) },
     );
   } catch (err) {
     await stopBroker();

@@ -184,7 +184,8 @@ async function topicCheck(admin: Admin, topic: string, autoCreate: boolean): Pro
     if (type === 'UNKNOWN_TOPIC_OR_PARTITION' || /does not host this topic-partition|UNKNOWN_TOPIC/i.test(describeError(err))) {
       return autoCreate
         ? { status: 'ok', what, detail: 'does not exist yet; the router creates it at start (TOPICS_AUTO_CREATE)' }
-        : { status: 'fail', what, detail: 'does not exist, and TOPICS_AUTO_CREATE=false: create it, or let the router' };
+        : // Waited for at start (KAFKA_START_TIMEOUT_MS): an operator, or a KafkaTopic resource, may be creating it now.
+          { status: 'fail', what, transient: true, detail: 'does not exist, and TOPICS_AUTO_CREATE=false: create it, or let the router' };
     }
     return { status: 'fail', what, detail: describeError(err) };
   }

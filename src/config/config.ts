@@ -115,10 +115,12 @@ export const configSchema = z.strictObject({
     timeoutMs: positiveInt.default(1_000),
     maxOutputChars: positiveInt.default(1024 * 1024),
   }),
+  /** Where this instance keeps local state (the run store's file unless RUNS_DB_PATH names one). */
+  dataDir: z.string().min(1).default(DEFAULTS.runsDbDir),
   store: z.strictObject({
     /** Materialize the status topic and serve the runs API. */
     enabled: envBoolean.default(true),
-    /** Unset: `.data/runs-<status topic>.db`, so stores of different topics never share a file. */
+    /** Unset: `<DATA_DIR>/runs-<status topic>.db`, so stores of different topics never share a file. */
     path: z.string().min(1).optional(),
     /** How long an API write (and a polling claim) waits for the store to apply it before answering 503 (claims: handed to nobody). */
     applyTimeoutSeconds: positiveInt.max(300).default(DEFAULTS.runsApplyTimeoutSeconds),
@@ -241,6 +243,7 @@ export const ENV_MAP: EnvMap = {
     verifyTls: 'WEBHOOK_VERIFY_SSL',
   },
   jq: { timeoutMs: 'JQ_TIMEOUT_MS', maxOutputChars: 'JQ_MAX_OUTPUT_CHARS' },
+  dataDir: 'DATA_DIR',
   store: { enabled: 'RUNS_STORE', path: 'RUNS_DB_PATH', applyTimeoutSeconds: 'RUNS_APPLY_TIMEOUT_SECONDS', writerNice: 'RUNS_WRITER_NICE' },
   api: { clientsFile: 'API_CLIENTS_FILE', tokenSecret: 'API_TOKEN_SECRET', tokenTtlSeconds: 'API_TOKEN_TTL_SECONDS' },
   approvals: { secret: 'APPROVAL_SECRET', timeoutMs: 'APPROVAL_TIMEOUT' },
@@ -310,7 +313,7 @@ export function loadConfig(given: NodeJS.ProcessEnv = process.env): Config {
   return deepFreeze({
     ...parsed,
     console: { ...parsed.console, signOutTopic: parsed.console.signOutTopic ?? `${parsed.topics.status}.sign-outs` },
-    store: { ...parsed.store, path: parsed.store.path ?? join(DEFAULTS.runsDbDir, `runs-${parsed.topics.status.replace(/[^A-Za-z0-9._-]/g, '_')}.db`) },
+    store: { ...parsed.store, path: parsed.store.path ?? join(parsed.dataDir, `runs-${parsed.topics.status.replace(/[^A-Za-z0-9._-]/g, '_')}.db`) },
   });
 }
 
