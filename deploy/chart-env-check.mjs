@@ -201,7 +201,7 @@ function processEnv(w) {
     else env[name] = e.value;
   }
   for (const [name, value] of Object.entries(env)) {
-    if (!value.startsWith('/') || name === 'RUNS_DB_PATH') continue;
+    if (!value.startsWith('/') || name === 'RUNS_DB_PATH' || name === 'DATA_DIR') continue;
     const m = /^\/etc\/action-router\/(secrets|agent-secrets|files|catalog)(?:\/(.+))?$/.exec(value);
     const local = join(dir, name);
     if (!m) {
@@ -220,7 +220,6 @@ function processEnv(w) {
     }
     env[name] = local;
   }
-  env.RUNS_DB_PATH = join(dir, 'runs.db');
   return { env, substituted };
 }
 

@@ -157,7 +157,8 @@ what the chart sets from other values, then the paths of secret files.
 {{- $_ := set $env "HTTP_PORT" (include "action-router.envValue" $root.Values.httpPort) }}
 {{- $_ := set $env "ROUTER_SHUTDOWN_GRACE_MS" (include "action-router.envValue" $root.Values.shutdownGraceMs) }}
 {{- if ne $c.role "agent" }}
-{{- $_ := set $env "RUNS_DB_PATH" "/data/runs.db" }}
+{{- /* The run store's folder, a volume: the code names the file runs-<STATUS_TOPIC>.db in it. */}}
+{{- $_ := set $env "DATA_DIR" "/data" }}
 {{- if or $root.Values.catalog.actions $root.Values.catalog.existingConfigMap }}
 {{- $_ := set $env "ACTIONS_PATH" "/etc/action-router/catalog" }}
 {{- end }}
