@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -348,31 +348,158 @@ async function latencyUnderQueries() {
   await rx.close();
 }
 
-// 5. Peak RSS of the router draining a backlog.
-async function peakRss() {
-  const N = n(200_000);
-  const topics = topicsFor('rss');
-  await createTopics(topics.trigger);
-  await produceBacklog(topics.trigger, N, (i) => ({ key: `r_m${i}`, value: runMessage(`r_m${i}`, { type: 'KAFKA' }) }));
-  log(`peak-rss: draining ${N} runs`);
-  const router = spawnRouter(topics);
+// 5. Peak RSS of the router draining a backlog: as it runs anywhere, then as
+// the image and the chart run it (a 512 MiB memory limit, the image's heap
+// flag), with the drain rates of the two compared.
+const IMAGE_NODE_OPTIONS = '--max-old-space-size-percentage=50';
+const ROUTER_LIMIT_MB = 512;
+const AGENT_LIMIT_MB = 256;
+
+/**
+ * A memory cgroup (v1 or v2) of `limitMb`, to run a process in as a
+ * container limit would; null where this machine has none to write.
+ */
+function memoryCgroup(limitMb) {
+  const name = `action-router-bench-${id()}`;
+  for (const [root, file] of [['/sys/fs/cgroup/memory', 'memory.limit_in_bytes'], ['/sys/fs/cgroup', 'memory.max']]) {
+    const dir = join(root, name);
+    try {
+      if (!existsSync(join(root, file === 'memory.max' ? 'cgroup.controllers' : 'memory.limit_in_bytes'))) continue;
+      mkdirSync(dir);
+      writeFileSync(join(dir, file), String(limitMb * 1024 * 1024));
+      return {
+        dir,
+        /** The processes in it (the router, or the agent and its jq process). */
+        pids: () => readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number),
+        remove: () => {
+          try {
+            rmdirSync(dir);
+          } catch {
+            /* still has a process: left for the system */
+          }
+        },
+      };
+    } catch {
+      /* not writable here: try the other hierarchy */
+    }
+  }
+  return null;
+}
+
+/** Spawns `node args` inside a cgroup (the shell moves itself in, then execs node: one pid). */
+function spawnNodeIn(cgroup, args, env) {
+  const child = spawn('sh', ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', cgroup.dir, process.execPath, ...args], {
+    env: { ...process.env, KAFKA_BROKERS: BROKERS, ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  child.exited = new Promise((r) => child.on('exit', r));
+  return child;
+}
+
+/** Samples the summed RSS of `pids()` every 100 ms; returns a stop function giving the peak in MiB (the unit the bench has always called MB). */
+function rssSampler(pids) {
   let peak = 0;
   const sample = () => {
-    try {
-      const status = readFileSync(`/proc/${router.pid}/status`, 'utf8');
-      const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-      peak = Math.max(peak, kb);
-    } catch {
-      /* exited */
+    let kb = 0;
+    for (const pid of pids()) {
+      try {
+        kb += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+      } catch {
+        /* exited */
+      }
     }
+    peak = Math.max(peak, kb);
   };
   const timer = setInterval(sample, 100);
+  return () => {
+    sample();
+    clearInterval(timer);
+    return peak / 1024;
+  };
+}
+
+/** The router draining N KAFKA runs; its peak RSS (MB) and drain rate (runs/s). */
+async function drainRouter(label, N, cgroup) {
+  const topics = topicsFor(label);
+  await createTopics(topics.trigger);
+  await produceBacklog(topics.trigger, N, (i) => ({ key: `r_m${i}`, value: runMessage(`r_m${i}`, { type: 'KAFKA' }) }));
+  log(`${label}: draining ${N} runs${cgroup ? ` in a ${ROUTER_LIMIT_MB} MiB cgroup, NODE_OPTIONS=${IMAGE_NODE_OPTIONS}` : ''}`);
+  const args = [join(ROOT, 'bin', 'action-router.js'), 'start'];
+  const router = cgroup ? spawnNodeIn(cgroup, args, routerEnv(topics, { NODE_OPTIONS: IMAGE_NODE_OPTIONS })) : spawnRouter(topics);
+  let died = null;
+  void router.exited.then((code) => (died = code));
+  const peak = rssSampler(() => (cgroup ? cgroup.pids() : [router.pid]));
   const orgTopic = topics.org.replace('{orgId}', 'org_bench');
-  await waitFor('peak-rss drain', async () => (await messagesIn(orgTopic)) >= N, 900_000, async () => `${await messagesIn(orgTopic)}/${N}`);
-  sample();
-  clearInterval(timer);
+  const t0 = Date.now();
+  const t1 = await waitFor(`${label} drain`, async () => {
+    if (died !== null) throw new Error(`${label}: the router exited (${died}) before draining: over its memory limit?`);
+    return (await messagesIn(orgTopic)) >= N;
+  }, 900_000, async () => `${await messagesIn(orgTopic)}/${N}`);
+  const mb = peak();
   await stop(router);
-  record('peak-rss', peak / 1024, 'MB');
+  return { mb, rate: N / ((t1 - t0) / 1000) };
+}
+
+async function peakRss() {
+  const N = n(200_000);
+  const free = await drainRouter('rss', N, null);
+  record('peak-rss', free.mb, 'MB');
+  record('peak-rss-drain', free.rate, 'runs/s');
+  const cgroup = memoryCgroup(ROUTER_LIMIT_MB);
+  if (!cgroup) {
+    log('peak-rss-limited: skipped (no memory cgroup can be made here)');
+    return;
+  }
+  try {
+    const limited = await drainRouter('rss-limited', N, cgroup);
+    record('peak-rss-limited', limited.mb, 'MB', ROUTER_LIMIT_MB);
+    record('peak-rss-limited-drain', limited.rate, 'runs/s', free.rate);
+  } finally {
+    cgroup.remove();
+  }
+}
+
+// 5b. The agent draining a backlog as Port's agent chart runs it (256 MiB limit), with the image's heap flag.
+async function agentRss() {
+  const N = n(20_000);
+  const cgroup = memoryCgroup(AGENT_LIMIT_MB);
+  if (!cgroup) {
+    log('agent-rss-limited: skipped (no memory cgroup can be made here)');
+    return;
+  }
+  let count = 0;
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      count++;
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${server.address().port}`;
+  try {
+    const topics = topicsFor('agent-rss');
+    const orgTopic = topics.org.replace('{orgId}', 'org_bench');
+    await createTopics(orgTopic, topics.status);
+    await produceBacklog(orgTopic, N, (i) => ({ key: `r_g${i}`, value: runMessage(`r_g${i}`, { type: 'WEBHOOK', agent: true, url, synchronized: true }) }));
+    log(`agent-rss-limited: ${N} agent runs in a ${AGENT_LIMIT_MB} MiB cgroup (the default mapping: jq in a child process, counted too)`);
+    const agent = spawnNodeIn(cgroup, [join(ROOT, 'bin', 'action-router.js'), 'agent', '--org', 'org_bench'], routerEnv(topics, { NODE_OPTIONS: IMAGE_NODE_OPTIONS }));
+    let died = null;
+    void agent.exited.then((code) => (died = code));
+    const peak = rssSampler(() => cgroup.pids());
+    const a0 = Date.now();
+    const a1 = await waitFor('agent-rss-limited', () => {
+      if (died !== null) throw new Error(`agent-rss-limited: the agent exited (${died}) before draining: over its memory limit?`);
+      return count >= N;
+    }, 900_000, () => `${count}/${N}`);
+    const mb = peak();
+    await stop(agent);
+    record('agent-rss-limited', mb, 'MB', AGENT_LIMIT_MB);
+    record('agent-rss-limited-drain', N / ((a1 - a0) / 1000), 'runs/s');
+  } finally {
+    cgroup.remove();
+    await new Promise((r) => server.close(r));
+  }
 }
 
 /** A raw consume of `topic` from its start (no decoding, nothing written), in messages/s. */
@@ -756,7 +883,7 @@ async function agentMapped() {
 }
 
 const only = process.env.BENCH_ONLY?.split(',');
-for (const [name, fn] of [['kafka-routing', kafkaRouting], ['webhook-slow', webhookSlow], ['latency', latency], ['latency-under-queries', latencyUnderQueries], ['peak-rss', peakRss], ['runs-api', runsApi], ['store-rebuild', storeRebuild], ['console', consolePage], ['approvals', approvalsLatency], ['agent-mapped', agentMapped]]) {
+for (const [name, fn] of [['kafka-routing', kafkaRouting], ['webhook-slow', webhookSlow], ['latency', latency], ['latency-under-queries', latencyUnderQueries], ['peak-rss', peakRss], ['agent-rss', agentRss], ['runs-api', runsApi], ['store-rebuild', storeRebuild], ['console', consolePage], ['approvals', approvalsLatency], ['agent-mapped', agentMapped]]) {
   if (!only || only.includes(name)) await fn();
 }
 
