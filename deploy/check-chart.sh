@@ -186,6 +186,22 @@ for p in problems:
 sys.exit(1 if problems else 0)
 PY
 
+step "NOTES.txt renders"
+# helm shows NOTES.txt only on install, which needs a cluster: render a copy of
+# the chart in which NOTES.txt is an ordinary template (--debug prints it
+# although it is not YAML).
+cp -r "$CHART" "$OUT/notes-chart" && mv "$OUT/notes-chart/templates/NOTES.txt" "$OUT/notes-chart/templates/notes.yaml"
+for values in "${VALUES[@]}"; do
+  name=$(basename "$values" .yaml)
+  notes=$(helm template ci "$OUT/notes-chart" -f "$values" --show-only templates/notes.yaml --debug 2>&1 |
+    sed -n '/^# Source: action-router\/templates\/notes.yaml/,/^Error:/p' | sed '1d;/^Error:/d')
+  if grep -q "is installed as ci" <<<"$notes" && ! grep -q "<no value>" <<<"$notes"; then
+    ok "NOTES.txt with $name: $(grep -c . <<<"$notes") lines"
+  else
+    fail "NOTES.txt with $name"; echo "$notes"
+  fi
+done
+
 step "kube-score ${KUBE_SCORE_ARGS[*]}"
 for values in "${VALUES[@]}"; do
   name=$(basename "$values" .yaml)
