@@ -236,6 +236,7 @@ wrong "router.terminationGracePeriodSeconds (10) must be longer than shutdownGra
 wrong "router.autoscaling.enabled and router.keda.enabled" --set router.autoscaling.enabled=true --set router.keda.enabled=true
 wrong "config.RUNS_STORE (or api.config.RUNS_STORE) must not be false" --set api.enabled=true --set config.RUNS_STORE=false
 wrong "'/agents/0/name'" --set 'agents[0].name=Payments_Team' --set 'agents[0].orgId=org_p'
+wrong "agents[0].secrets.existingSecret \"theirs\": list which variable" --set 'agents[0].name=p' --set 'agents[0].orgId=org_p' --set 'agents[0].secrets.existingSecret=theirs'
 wrong "secrets.values and secrets.existingSecret" --set secrets.existingSecret=mine --set secrets.existingSecretKeys.SIGNING_SECRET=s --set secrets.values.API_TOKEN_SECRET=x
 
 step "the chart README lists every value"

@@ -221,14 +221,22 @@ Checks that the schema cannot express; each failure names the value.
 {{- if not $state.list }}
 {{- fail "nothing to run: router.enabled and api.enabled are false and agents is empty" }}
 {{- end }}
-{{- if and $root.Values.secrets.existingSecret $root.Values.secrets.values }}
-{{- fail "secrets.values and secrets.existingSecret: give one (the chart makes no Secret when existingSecret is set)" }}
+{{- $secretBlocks := list (dict "path" "secrets" "s" $root.Values.secrets) }}
+{{- range $c := $state.list }}
+{{- if and (eq $c.role "agent") $c.w.secrets }}
+{{- $secretBlocks = append $secretBlocks (dict "path" (printf "%s.secrets" $c.path) "s" $c.w.secrets) }}
 {{- end }}
-{{- if and $root.Values.secrets.existingSecretKeys (not $root.Values.secrets.existingSecret) }}
-{{- fail "secrets.existingSecretKeys is set but secrets.existingSecret is empty" }}
 {{- end }}
-{{- if and $root.Values.secrets.existingSecret (not $root.Values.secrets.existingSecretKeys) }}
-{{- fail (printf "secrets.existingSecret %q: list which variable each of its keys holds in secrets.existingSecretKeys" $root.Values.secrets.existingSecret) }}
+{{- range $secretBlocks }}
+{{- if and .s.existingSecret .s.values }}
+{{- fail (printf "%s.values and %s.existingSecret: give one (the chart makes no Secret when existingSecret is set)" .path .path) }}
+{{- end }}
+{{- if and .s.existingSecretKeys (not .s.existingSecret) }}
+{{- fail (printf "%s.existingSecretKeys is set but %s.existingSecret is empty" .path .path) }}
+{{- end }}
+{{- if and .s.existingSecret (not .s.existingSecretKeys) }}
+{{- fail (printf "%s.existingSecret %q: list which variable each of its keys holds in %s.existingSecretKeys" .path .s.existingSecret .path) }}
+{{- end }}
 {{- end }}
 {{- if and $root.Values.router.enabled $root.Values.router.autoscaling.enabled $root.Values.router.keda.enabled }}
 {{- fail "router.autoscaling.enabled and router.keda.enabled: choose one (KEDA makes its own HorizontalPodAutoscaler)" }}

@@ -12,7 +12,14 @@ volume of its own (persistence.enabled). (dict "root" $ "c" $component).
 {{- $hasStore := ne $c.role "agent" }}
 {{- $persistent := and $hasStore $w.persistence.enabled }}
 {{- $scaled := or (and $w.autoscaling $w.autoscaling.enabled) (and $w.keda $w.keda.enabled) }}
-{{- $sources := include "action-router.secretSources" . | fromYamlArray }}
+{{- /* Only the keys the process reads as files are mounted; the rest come as env from the Secret. */}}
+{{- $fileVars := concat (splitList " " (include "action-router.fileSecrets" $root)) (splitList " " (include "action-router.pathVariables" $root)) }}
+{{- $sources := list }}
+{{- range $source := include "action-router.secretSources" . | fromYamlArray }}
+{{- $keys := dict }}
+{{- range $var, $key := $source.keys }}{{ if has $var $fileVars }}{{ $_ := set $keys $var $key }}{{ end }}{{ end }}
+{{- if $keys }}{{ $sources = append $sources (set $source "keys" $keys) }}{{ end }}
+{{- end }}
 {{- $fileItems := list }}
 {{- if $root.Values.oidcAccess }}
 {{- $fileItems = append $fileItems "oidc-access.json" }}
