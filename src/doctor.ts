@@ -45,9 +45,18 @@ const TLS_HINTS: Record<string, string> = {
   ERR_SSL_TLSV1_ALERT_UNKNOWN_CA: "the broker does not know the CA of KAFKA_SSL_CERT_FILE",
 };
 
+/**
+ * An error's code. OpenSSL 3.2 and later (Node 24) name TLS alerts
+ * `SSL/TLS_ALERT_…` where 3.0 said `SSLV3_ALERT_…`: one name for both.
+ */
 function errCode(err: unknown): string | undefined {
   const e = err as { code?: string; cause?: { code?: string } };
-  return e?.code ?? e?.cause?.code;
+  return (e?.code ?? e?.cause?.code)?.replace('ERR_SSL_SSL/TLS_ALERT_', 'ERR_SSL_SSLV3_ALERT_');
+}
+
+/** Node 24 appends advice to certificate errors (use the system's CA store); our hint names the variable to set instead. */
+function withoutNodeAdvice(message: string): string {
+  return message.replace(/; if the root CA is installed locally, try running Node\.js with --use-system-ca/, '');
 }
 
 /** The first bytes of a Kafka ApiVersions v0 request (allowed before authentication). */
@@ -136,7 +145,7 @@ export function probeBroker(address: string, tlsOptions: tls.ConnectionOptions |
         return;
       }
       // OpenSSL's own message spans lines and names C files; its reason is the readable part.
-      const reason = ((err as { reason?: string }).reason ?? err.message).split('\n')[0]!;
+      const reason = withoutNodeAdvice(((err as { reason?: string }).reason ?? err.message).split('\n')[0]!);
       const refusedCert = code === 'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE' || code === 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED';
       const hint =
         refusedCert && !tlsOptions?.cert
@@ -212,7 +221,7 @@ async function registryChecks(config: Config): Promise<Check[]> {
     }
     if (res.status !== 200) return [{ status: 'fail', what, detail: `GET /subjects answered HTTP ${res.status}: is SCHEMA_REGISTRY_URL the registry's Confluent-compatible API?` }];
   } catch (err) {
-    const message = describeError(err);
+    const message = withoutNodeAdvice(describeError(err));
     const code = errCode((err as { cause?: unknown }).cause) ?? errCode(err);
     const tlsHint = /certificate|self.signed|unable to verify/i.test(message) ? ' — set SCHEMA_REGISTRY_CA_FILE to the CA that signed the registry\'s certificate' : '';
     return [{ status: tlsHint ? 'fail' : 'warn', what, transient: !tlsHint, detail: `${message}${code ? ` (${code})` : ''}${tlsHint || ' (status writes wait for it)'}` }];

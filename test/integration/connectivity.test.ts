@@ -227,7 +227,7 @@ describe('connectivity', () => {
   test('mutual TLS without a client certificate', async () => {
     await refused(
       { KAFKA_BROKERS: at('MTLS'), KAFKA_SSL_CA_FILE: pki.caFile },
-      /^ {2}FAIL {2}broker 127\.0\.0\.1:\d+: TLS connection failed: sslv3 alert bad certificate — the broker requires a client certificate: set KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE$/,
+      /^ {2}FAIL {2}broker 127\.0\.0\.1:\d+: TLS connection failed: (?:sslv3|ssl\/tls) alert bad certificate — the broker requires a client certificate: set KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE$/,
     );
   });
 
