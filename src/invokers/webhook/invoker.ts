@@ -23,7 +23,7 @@ interface Target {
   method: string;
   synchronized: boolean;
   headers: Record<string, string>;
-  /** What goes to another origin after a redirect: no custom header (any may be a credential), no signature. */
+  /** What goes to another origin after a redirect (never with a body): no custom header (any may be a credential), no signature. */
   plainHeaders: Record<string, string>;
   body: string | undefined;
 }
@@ -123,11 +123,20 @@ export class WebhookInvoker implements Invoker {
     const origin = new URL(target.url).origin;
     // Once a redirect leaves the webhook's origin, its custom headers and the signature stay behind (as fetch drops Authorization).
     let crossed = false;
+    let redirectedBy = 0;
     for (let hop = 0; ; hop++) {
       const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
       if (isIP(host)) {
         const refusal = this.guard.refusal(host, host);
         if (refusal) throw new BackendError(ErrorCodes.TARGET_FORBIDDEN, refusal);
+      }
+      // A body never leaves the webhook's origin: Port's run message carries the invocation method,
+      // its headers' values included (credentials), and a custom body may carry what templates put there.
+      if (crossed && body !== undefined) {
+        throw new BackendError(
+          ErrorCodes.BACKEND_REJECTED,
+          `HTTP ${redirectedBy} redirect to another origin (${new URL(url).origin}) not followed: the request body would go with it; point the action at the final URL`,
+        );
       }
       const headers = { ...(crossed ? target.plainHeaders : target.headers) };
       if (body === undefined) delete headers['content-type'];
@@ -156,6 +165,7 @@ export class WebhookInvoker implements Invoker {
           method = 'GET';
           body = undefined;
         }
+        redirectedBy = response.status;
         continue;
       }
       const error = statusError(response, `${target.method} ${target.url}`);

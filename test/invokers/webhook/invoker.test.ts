@@ -122,25 +122,48 @@ describe('WebhookInvoker', () => {
       expect(last().request.headers).toMatchObject({ authorization: 'Bearer team-token', 'x-api-key': 'k-123', 'x-team': 'platform' });
     });
 
-    it.each([307, 302, 303, 308, 301])('a %s to another origin carries no custom header and no signature', async (status) => {
-      // The redirect leaves this server's origin (another port) for the receiver's.
+    /** A server on another port (another origin) answering every request with `status` to the receiver. */
+    async function redirectingElsewhere(status: number): Promise<{ from: string; close: () => Promise<void> }> {
       const back = createServer((_req, res) => void res.writeHead(status, { location: `${receiver.url}/landed-elsewhere` }).end());
       await new Promise<void>((r) => back.listen(0, '127.0.0.1', r));
+      return { from: `http://127.0.0.1:${(back.address() as AddressInfo).port}/start`, close: () => new Promise<void>((r) => back.close(() => r())) };
+    }
+    const credentials = { Authorization: 'Bearer team-token', 'X-Api-Key': 'k-123', 'Private-Token': 'glpat-1', Cookie: 'sid=1' };
+
+    it.each([307, 308, 301, 302])('a %s to another origin that keeps the body is not followed: nothing reaches the other origin', async (status) => {
+      const back = await redirectingElsewhere(status);
       try {
-        const from = `http://127.0.0.1:${(back.address() as AddressInfo).port}/start`;
-        const headers = { Authorization: 'Bearer team-token', 'X-Api-Key': 'k-123', 'Private-Token': 'glpat-1', Cookie: 'sid=1' };
         const seen = receiver.received.length;
-        const outcome = await invoker().invoke(await runOf({ type: 'WEBHOOK', url: from, method: 'PUT', headers }), testContext().ctx);
+        // PUT keeps its body on every one of these; so does POST on 307 and 308.
+        for (const method of status >= 307 ? ['POST', 'PUT'] : ['PUT']) {
+          const outcome = await invoker().invoke(await runOf({ type: 'WEBHOOK', url: back.from, method, headers: credentials }), testContext().ctx);
+          expect(outcome).toMatchObject({ status: 'failed', code: ErrorCodes.BACKEND_REJECTED });
+          expect(outcome.summary).toContain(`HTTP ${status} redirect to another origin (${new URL(receiver.url).origin}) not followed`);
+        }
+        // The body is Port's run message, whose invocation method carries the header values: it must not go.
+        expect(receiver.received.length).toBe(seen);
+      } finally {
+        await back.close();
+      }
+    });
+
+    it.each([303, 301, 302])('a %s to another origin that drops the body carries no custom header and no signature', async (status) => {
+      const back = await redirectingElsewhere(status);
+      try {
+        const seen = receiver.received.length;
+        const outcome = await invoker().invoke(await runOf({ type: 'WEBHOOK', url: back.from, method: status === 303 ? 'PUT' : 'POST', headers: credentials }), testContext().ctx);
         // This receiver checks signatures: the unsigned call is refused (401), and the run fails.
         expect(outcome).toMatchObject({ status: 'failed', statusLabel: 'HTTP 401' });
         expect(receiver.received.length).toBe(seen + 1);
         const got = last().request;
         expect(got.path).toBe('/landed-elsewhere');
+        expect(got.method).toBe('GET');
+        expect(got.body).toBe('');
         for (const name of ['authorization', 'x-api-key', 'private-token', 'cookie', 'x-port-signature', 'x-port-timestamp']) expect({ name, value: got.headers[name] }).toEqual({ name, value: undefined });
         // The run is still named, so the receiver can deduplicate.
         expect(got.headers['x-run-id']).toBeDefined();
       } finally {
-        await new Promise<void>((r) => back.close(() => r()));
+        await back.close();
       }
     });
 
