@@ -89,7 +89,16 @@ export interface RunStatusUpdate {
   approval?: RunApproval | null;
   /** Added with dead-letter re-sending: the letter (`partition/offset`) whose re-sending reopens the run. */
   resentFrom?: string | null;
+  /**
+   * Added with "no run invoked twice": STARTED, the router is about to call
+   * the run's backend (written and acknowledged before the call); ENDED, this
+   * update records the call's outcome. Null on every other update.
+   */
+  call?: CallPhase | null;
 }
+
+/** Where a run's call to its backend stands, as the router records it. */
+export type CallPhase = 'STARTED' | 'ENDED';
 
 export function isTerminal(status: ShownStatus | string): boolean {
   return status === 'SUCCESS' || status === 'FAILURE' || status === 'DECLINED';

@@ -41,6 +41,8 @@ export function buildUpdate(
     statusDetail: fields.statusDetail ?? null,
     approval: fields.approval ?? null,
     resentFrom: fields.resentFrom ?? null,
+    // Only on the router's own call records, so every other update reads as it always did.
+    ...(fields.call ? { call: fields.call } : {}),
   };
 }
 

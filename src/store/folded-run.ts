@@ -41,6 +41,10 @@ export interface RunState {
   repeats: string | null;
   /** The dead letter (`partition/offset`) last re-sent for this run. */
   resentFrom: string | null;
+  /** When the router recorded that it was about to call the backend (its STARTED update). */
+  callStartedAt: number | null;
+  /** When the outcome of the call was recorded (the router's ENDED update): the run is not called again. */
+  callEndedAt: number | null;
   createdBy: string | null;
   updatedBy: string | null;
   createdAt: number;

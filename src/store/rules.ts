@@ -55,6 +55,8 @@ function created(u: RunStatusUpdate, info: RunInfo | null): FoldedRun {
     releasedNudge: null,
     repeats: info?.repeats ?? null,
     resentFrom: u.resentFrom ?? null,
+    callStartedAt: u.call === 'STARTED' ? u.at : null,
+    callEndedAt: u.call === 'ENDED' ? u.at : null,
     createdBy: info?.userEmail ?? info?.userId ?? actor,
     updatedBy: actor,
     createdAt: info?.createdAt ?? u.at,
@@ -95,6 +97,9 @@ function update(r: FoldedRun, u: RunStatusUpdate, endedAt: number | null): void 
   s.updatedBy = actorOf(u);
   s.updatedAt = u.at;
   s.endedAt = endedAt;
+  // The first record of each phase counts: a call recorded ended stays ended.
+  if (u.call === 'STARTED') s.callStartedAt ??= u.at;
+  if (u.call === 'ENDED') s.callEndedAt ??= u.at;
   if (endedAt !== null && r.details.parked !== null) {
     // The sealed event of a waiting run is kept no longer than the wait.
     r.details.parked = null;
@@ -233,6 +238,9 @@ function reopen(r: FoldedRun, u: RunStatusUpdate): boolean {
   update(r, u, null);
   s.summary = u.summary;
   s.resentFrom = u.resentFrom ?? null;
+  // The re-sent event is called as a new one would be.
+  s.callStartedAt = null;
+  s.callEndedAt = null;
   return true;
 }
 

@@ -57,6 +57,10 @@ function statements(db: Database.Database) {
     ),
     count: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM runs'),
     org: db.prepare<[string], { orgId: string | null }>('SELECT org_id AS orgId FROM runs WHERE id = ?'),
+    call: db.prepare<[string], CallRecord>(
+      `SELECT org_id AS orgId, ended_at AS endedAt, approval_state AS approvalState, call_started_at AS callStartedAt, call_ended_at AS callEndedAt
+       FROM runs WHERE id = ?`,
+    ),
   };
 }
 
@@ -67,6 +71,15 @@ function statements(db: Database.Database) {
  * and counts run in the query thread. `reopen` follows the writer to a
  * new file (a corrupt one moved aside).
  */
+/** What the router reads of a run before it calls the backend. */
+export interface CallRecord {
+  orgId: string | null;
+  endedAt: number | null;
+  approvalState: string | null;
+  callStartedAt: number | null;
+  callEndedAt: number | null;
+}
+
 export class RunStore {
   private db: Database.Database | null = null;
   private stmts: ReturnType<typeof statements> | null = null;
@@ -107,6 +120,11 @@ export class RunStore {
       // Unreadable now (the file being replaced): not known; the writer still refuses another org's updates.
       return undefined;
     }
+  }
+
+  /** What the store records of a run's call (undefined: no such run; throws while the store is not open). */
+  callRecord(id: string): CallRecord | undefined {
+    return this.s.call.get(id);
   }
 
   /** The approvers' decisions on a run, in order. */

@@ -49,13 +49,13 @@ const STATE_FIELDS = [
   'id', 'orgId', 'action', 'status', 'statusLabel', 'summary', 'links', 'externalRunId', 'invocationType', 'blueprint',
   'entityIdentifier', 'userId', 'userEmail', 'origin', 'triggerPartition', 'hasAgentPayload', 'claimBy', 'claimUntil',
   'claimAcked', 'approvalType', 'approvers', 'approvalState', 'approvalBy', 'approvalDescription', 'approvalDecidedAt',
-  'releasedAt', 'releasedNudge', 'repeats', 'resentFrom', 'createdBy', 'updatedBy', 'createdAt', 'updatedAt', 'endedAt',
+  'releasedAt', 'releasedNudge', 'repeats', 'resentFrom', 'callStartedAt', 'callEndedAt', 'createdBy', 'updatedBy', 'createdAt', 'updatedAt', 'endedAt',
 ] as const;
 /** What a run's first update sets; the rest (claims, approvals) starts null and is written by an update when it is set. */
 const CREATE_FIELDS = [
   'id', 'orgId', 'action', 'status', 'statusLabel', 'summary', 'links', 'externalRunId', 'invocationType', 'blueprint',
-  'entityIdentifier', 'userId', 'userEmail', 'origin', 'triggerPartition', 'hasAgentPayload', 'repeats', 'resentFrom', 'createdBy', 'updatedBy',
-  'createdAt', 'updatedAt', 'endedAt',
+  'entityIdentifier', 'userId', 'userEmail', 'origin', 'triggerPartition', 'hasAgentPayload', 'repeats', 'resentFrom', 'callStartedAt', 'callEndedAt',
+  'createdBy', 'updatedBy', 'createdAt', 'updatedAt', 'endedAt',
 ] as const;
 const snake = (name: string) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 const marks = (n: number) => new Array(n).fill('?').join(', ');

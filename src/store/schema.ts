@@ -13,7 +13,7 @@ import Database from 'better-sqlite3';
  * the response, the parked event), so that an update rewrites a short row.
  * Child rows point at `runs.key`, an integer.
  */
-export const SCHEMA_VERSION = 6;
+export const SCHEMA_VERSION = 7;
 
 const DDL = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -42,6 +42,8 @@ CREATE TABLE IF NOT EXISTS runs (
   approval_type TEXT,
   approvers TEXT,
   approval_state TEXT,
+  call_started_at INTEGER,
+  call_ended_at INTEGER,
   approval_by TEXT,
   approval_description TEXT,
   approval_decided_at INTEGER,
@@ -242,6 +244,7 @@ export const STATE_COLUMNS = `key, id, org_id AS orgId, action, status, status_l
   claim_by AS claimBy, claim_until AS claimUntil, claim_acked AS claimAcked, approval_type AS approvalType, approvers,
   approval_state AS approvalState, approval_by AS approvalBy, approval_description AS approvalDescription,
   approval_decided_at AS approvalDecidedAt, released_at AS releasedAt, released_nudge AS releasedNudge, repeats, resent_from AS resentFrom,
+  call_started_at AS callStartedAt, call_ended_at AS callEndedAt,
   created_by AS createdBy, updated_by AS updatedBy, created_at AS createdAt, updated_at AS updatedAt, ended_at AS endedAt`;
 
 export const DETAIL_COLUMNS = `entity, properties, action_trigger AS actionTrigger, invocation, agent_payload AS agentPayload, response, parked`;

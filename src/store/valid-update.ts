@@ -19,6 +19,7 @@ export const UPDATE_LIMITS = {
 
 const STATUSES = new Set(['IN_PROGRESS', 'SUCCESS', 'FAILURE']);
 const DETAILS = new Set(['WAITING_FOR_APPROVAL', 'DECLINED']);
+const CALL_PHASES = new Set(['STARTED', 'ENDED']);
 const SOURCES = new Set(['ROUTER', 'BACKEND']);
 const EVENTS = new Set(['REQUESTED', 'APPROVED', 'DECLINED', 'CANCELLED', 'TIMED_OUT', 'RELEASED', 'NOTED']);
 const APPROVAL_TYPES = new Set(['ANY', 'ALL', 'ADMIN']);
@@ -119,6 +120,7 @@ const FIELDS: Fields = Object.entries({
   }),
   claim: record({ by: text(L.shortText, false), until: integer(), acked: bool }),
   resentFrom: text(L.shortText),
+  call: oneOf(CALL_PHASES, true),
   approval: record({
     event: oneOf(EVENTS),
     by: text(L.shortText),

@@ -249,6 +249,22 @@ export class StoreWriter extends EventEmitter {
     return this.caughtUp;
   }
 
+  /**
+   * Resolves once the store applied every status-topic partition up to
+   * `ends` (partition to offset: the topic's end at some moment), true; or
+   * false when `timeoutMs` passes first. Polls the positions the writer
+   * reports after each transaction.
+   */
+  async appliedThrough(ends: Map<number, bigint>, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    const done = () => [...ends].every(([p, end]) => end <= 0n || (this.next.get(p) ?? 0n) >= end);
+    while (!done()) {
+      if (Date.now() >= deadline || signal?.aborted) return false;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    return true;
+  }
+
   /** Waits until the store applied the update marked `mark` (see ApplyWaiters.awaitApplied). */
   awaitApplied(mark: string, timeoutMs: number): { applied: Promise<Applied | 'timeout'>; cancel: () => void } {
     return this.waiters.awaitApplied(mark, timeoutMs);

@@ -149,4 +149,36 @@ describe('fold', () => {
     const routed = fold(null, update({ run: info(1) })).run;
     expect(fold(routed, { ...requested(['bob']), at: 1_100 }).applied).toBe(false);
   });
+
+  test('a call is recorded STARTED, then ENDED; the first of each counts, and a re-sent dead letter clears both', () => {
+    const { run, applied } = foldAll([
+      update({ call: 'STARTED', at: 1_000 }),
+      update({ call: 'STARTED', at: 1_050 }),
+      update({ call: 'ENDED', at: 1_100, log: 'Webhook delivered' }),
+      update({ call: 'ENDED', at: 1_150 }),
+    ]);
+    expect(applied).toEqual([true, true, true, true]);
+    expect(run!.state).toMatchObject({ callStartedAt: 1_000, callEndedAt: 1_100, endedAt: null });
+    // A run the router dead-lettered (FAILURE), then re-sent: called again as a new run would be.
+    const failed = foldAll([update({ call: 'STARTED', at: 1_000 }), update({ status: 'FAILURE', call: 'ENDED', at: 1_100 }), update({ resentFrom: '0/7', at: 1_200 })]);
+    expect(failed.applied).toEqual([true, true, true]);
+    expect(failed.run!.state).toMatchObject({ endedAt: null, callStartedAt: null, callEndedAt: null, resentFrom: '0/7' });
+  });
+
+  test('an outcome recorded after the run ended (its backend reported first) changes nothing: the run stays ended', () => {
+    const { run, applied } = foldAll([
+      update({ call: 'STARTED', at: 1_000 }),
+      update({ source: 'BACKEND', status: 'SUCCESS', at: 1_050 }),
+      update({ call: 'ENDED', log: 'delivered', at: 1_100 }),
+    ]);
+    expect(applied).toEqual([true, true, false]);
+    expect(run!.state).toMatchObject({ status: 'SUCCESS', endedAt: 1_050, callStartedAt: 1_000, callEndedAt: null });
+  });
+
+  test('the first update of a run may be its call record (a WEBHOOK run announced by its STARTED)', () => {
+    const { run } = foldAll([update({ call: 'STARTED', at: 500 })]);
+    expect(run!.state).toMatchObject({ callStartedAt: 500, callEndedAt: null });
+    const ended = foldAll([update({ call: 'ENDED', at: 600 })]);
+    expect(ended.run!.state).toMatchObject({ callStartedAt: null, callEndedAt: 600 });
+  });
 });
