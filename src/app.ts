@@ -40,6 +40,9 @@ function topicNotYetThere(err: unknown): boolean {
   return e?.type === 'UNKNOWN_TOPIC_OR_PARTITION' || e?.type === 'LEADER_NOT_AVAILABLE' || /does not host this topic-partition|leader/i.test(e?.message ?? '');
 }
 
+/** How long past a previous owner's grace period a call recorded STARTED is still waited for (its outcome being written). */
+const DOUBT_MARGIN_MS = 5_000;
+
 /** Kinds whose runs the router follows to their end (and follows again after a restart). */
 const FOLLOWED_KINDS = ['GITHUB', 'GITLAB'];
 import { StatusPublisher } from './status/publisher';
@@ -47,6 +50,7 @@ import { InvocationType } from './model/run';
 import { statusUpdateSchema } from './codec/avro';
 import { ConfigError, RouterError, describeError } from './errors';
 import { RunsService } from './api/service';
+import { StoreCallLedger } from './call-ledger';
 
 export interface AppOptions {
   mode?: RoutingMode;
@@ -78,6 +82,8 @@ export class App {
   /** Manual approval, when an action of the catalog requires it. */
   readonly approvals?: Approvals;
   private sweeper: NodeJS.Timeout | null = null;
+  /** The run store read before each call (router mode with the store). */
+  private readonly ledger?: StoreCallLedger;
   private readonly producer: Producer;
   private readonly admin: Admin;
   private readonly batch: BatchProducer;
@@ -97,7 +103,16 @@ export class App {
     const metrics = this.metrics;
     this.kafka = createKafka(config.kafka, logger, '', {}, () => metrics.authFailed('kafka'));
     metrics.readinessSource = () => this.ready;
-    this.producer = this.kafka.producer({ allowAutoTopicCreation: true, maxInFlightRequests: 5, createPartitioner: Partitioners.DefaultPartitioner });
+    // Idempotent: a batch kafkajs sends again after a lost answer (the broker wrote it) is not written twice, so a
+    // run's org-topic message and its status updates appear once per send. kafkajs's own retries stay bounded (the
+    // router's loops retry for as long as it runs); Kafka keeps order with idempotence up to 5 requests in flight.
+    this.producer = this.kafka.producer({
+      allowAutoTopicCreation: true,
+      maxInFlightRequests: 5,
+      idempotent: true,
+      retry: { retries: 8 },
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
     this.admin = this.kafka.admin();
     this.batch = new BatchProducer(this.producer);
     const registryConfig = registryOptions(config);
@@ -152,6 +167,11 @@ export class App {
       });
       this.runs.approvals = this.approvals;
     }
+    // No run invoked twice: the store is read before each call (router mode; an agent has no store).
+    this.ledger =
+      this.runs && mode === 'router'
+        ? new StoreCallLedger({ admin: this.admin, statusTopic: config.topics.status, runs: this.runs, metrics: this.metrics, logger: logger.child({ component: 'ledger' }), doubtMs: config.window.shutdownGraceMs + DOUBT_MARGIN_MS })
+        : undefined;
     const topic = mode === 'agent' ? (config.agent.topic ?? config.topics.orgTemplate.split('{orgId}').join(options.orgId ?? '')) : config.topics.trigger;
     this.router = new Router({
       kafka: this.kafka,
@@ -177,6 +197,7 @@ export class App {
       gate: this.approvals,
       templates: this.templates,
       ownerOf: this.runs ? (runId) => this.runs!.store.orgOf(runId) : undefined,
+      ledger: this.ledger,
     });
   }
 
@@ -193,6 +214,8 @@ export class App {
     if (!this.status.healthy) reasons.push('status updates cannot be written');
     const store = this.runs?.writer.health();
     if (store && !store.ok) reasons.push(store.reason ?? 'the run store cannot apply');
+    const behind = this.ledger?.problem();
+    if (behind) reasons.push(behind);
     return { ready: reasons.length === 0, reasons };
   }
 

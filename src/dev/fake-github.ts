@@ -31,6 +31,8 @@ export interface FakeGithubOptions {
   stepMs?: number;
   /** The conclusion of a run, from its inputs (default success; input `conclusion` overrides). */
   conclusion?: (inputs: Record<string, unknown>) => string;
+  /** How long a dispatch's answer waits, from its inputs (input `answer_after_ms` overrides): the run exists at once, as when GitHub is slow to answer. */
+  answerAfterMs?: (inputs: Record<string, unknown>) => number;
 }
 
 const MAX_INPUTS = 25;
@@ -103,10 +105,12 @@ export class FakeGithub extends FakeHttpServer {
       run.status = 'completed';
       run.conclusion = typeof inputs.conclusion === 'string' ? inputs.conclusion : this.options.conclusion?.(inputs) ?? 'success';
     }, step * 2).unref();
+    const asked = Number(inputs.answer_after_ms);
+    const delayMs = Number.isFinite(asked) && asked > 0 ? asked : this.options.answerAfterMs?.(inputs) ?? 0;
     if (body.return_run_details && this.options.runDetails !== false) {
-      return { status: 200, body: { workflow_run_id: id, run_url: `${this.url}/repos/${m[1]}/${m[2]}/actions/runs/${id}`, html_url: run.html_url } };
+      return { status: 200, delayMs, body: { workflow_run_id: id, run_url: `${this.url}/repos/${m[1]}/${m[2]}/actions/runs/${id}`, html_url: run.html_url } };
     }
-    return { status: 204 };
+    return { status: 204, delayMs };
   }
 
   private list(req: Recorded, m: RegExpMatchArray): Scripted {

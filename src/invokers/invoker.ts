@@ -78,6 +78,13 @@ export interface Invoker {
   describe(run: FrozenRun): string;
   invoke(run: FrozenRun, ctx: InvocationContext): Promise<InvocationOutcome>;
   /**
+   * A call of this run was recorded STARTED with no outcome (the router
+   * died mid-call): the outcome of that first call when it can be found
+   * (GitHub: the workflow run carrying the run id, then followed), or null
+   * to call again. Invokers without it are called again.
+   */
+  recover?(run: FrozenRun, ctx: InvocationContext, startedAt: number): Promise<InvocationOutcome | null>;
+  /**
    * Follows again a run this kind was following when its router stopped
    * (from the run store: its external id and when it started). Resolves
    * when the run ended (reported through `ctx.report`) or the signal

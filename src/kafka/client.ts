@@ -40,6 +40,8 @@ export function createKafka(config: KafkaConnectionConfig, logger: Logger, clien
       () =>
       ({ level, log: entry }: LogEntry) => {
         const { message, ...rest } = entry;
+        // Said at every start of an idempotent producer whose retries are bounded: ours are, on purpose (see app.ts).
+        if (message === 'Limiting retries for the idempotent producer may invalidate EoS guarantees') return;
         const pinoLevel = LEVELS[level] === 'info' ? 'debug' : LEVELS[level] ?? 'debug';
         log[pinoLevel](rest, message);
         if (onAuthFailure && level <= KafkaLogLevel.WARN && isKafkaAuthFailure(entry)) onAuthFailure();

@@ -45,7 +45,20 @@ export class RouterMetrics {
   });
   readonly skipped = new Counter({
     name: 'action_router_runs_skipped_total',
-    help: 'Messages deliberately not handled (agent mode: runs not flagged agent)',
+    help:
+      'Messages deliberately not handled, by reason: already_ended, already_invoked, approval (a trigger delivered again for a run already handled), not_this_mode (agent mode: runs not flagged agent), not_for_intake, nothing_to_release',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
+  readonly inDoubt = new Counter({
+    name: 'action_router_runs_in_doubt_total',
+    help: 'Runs called again because a call was recorded STARTED with no outcome (a crash mid-call), by invocation type',
+    labelNames: ['invocation'],
+    registers: [this.registry],
+  });
+  readonly storeWait = new Gauge({
+    name: 'action_router_store_wait_seconds',
+    help: 'How long runs of newly assigned partitions have been waiting for the run store to apply the status topic (0: not waiting)',
     registers: [this.registry],
   });
   readonly outcomes = new Counter({

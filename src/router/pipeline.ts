@@ -12,6 +12,7 @@ import { DeadLetterStage, DeadLetterWriter } from './stages/dead-letter';
 import { GateStage, RunGate } from './stages/gate';
 import { Intake, IntakeStage } from './stages/intake';
 import { InvokeStage } from './stages/invoke';
+import { CallLedger, OnceStage } from './stages/once';
 import { ReleaseStage } from './stages/release';
 import { OwnerOf, ResolveStage } from './stages/resolve';
 import type { StatusReporter } from './stages/report';
@@ -31,6 +32,8 @@ export interface PipelineDeps {
   agentPayload?: (run: FrozenRun) => string | null;
   /** Evaluates `{{ }}` templates of the invocation method before the call (router mode). */
   templates?: PayloadTemplates;
+  /** The run store as the memory of calls made (router mode with the store): no run is invoked twice. */
+  ledger?: CallLedger;
 }
 
 /** How one message ended: done (its offset may be committed) or stopped (redelivered). */
@@ -38,7 +41,7 @@ export type MessageEnd = 'done' | 'stopped';
 
 /**
  * One message through the stages, in order: release → intake → resolve →
- * gate → invoke (→ report), any of them ending it by a dead letter. Each
+ * once → gate → invoke (→ report), any of them ending it by a dead letter. Each
  * stage resolves to what the next one takes, or null when the message is
  * done. The pipeline knows nothing of partitions or commits.
  */
@@ -46,6 +49,7 @@ export class Pipeline {
   private readonly release: ReleaseStage;
   private readonly intake: IntakeStage;
   private readonly resolve: ResolveStage;
+  private readonly once: OnceStage;
   private readonly gate: GateStage;
   private readonly invoke: InvokeStage;
   private readonly deadLetter: DeadLetterStage;
@@ -58,8 +62,11 @@ export class Pipeline {
     this.release = new ReleaseStage(gate, this.deadLetter, metrics);
     this.intake = new IntakeStage(deps.intake, this.deadLetter, metrics);
     this.resolve = new ResolveStage(deps.invokers, deps.mode, deps.ownerOf, this.deadLetter, metrics);
+    // The ledger serves only where runs are routed with the store (an agent has none).
+    const ledger = deps.mode === 'router' ? deps.ledger : undefined;
+    this.once = new OnceStage(ledger, metrics);
     this.gate = new GateStage(gate);
-    this.invoke = new InvokeStage({ reporter, metrics, followers: deps.followers, agentPayload: deps.agentPayload });
+    this.invoke = new InvokeStage({ reporter, metrics, followers: deps.followers, agentPayload: deps.agentPayload, recordsCalls: Boolean(ledger) });
   }
 
   /**
@@ -95,10 +102,12 @@ export class Pipeline {
     if (!run) return;
     const invoker = await this.resolve.apply(ctx, message, run);
     if (!invoker) return;
+    const verdict = await this.once.apply(ctx, run, released.released);
+    if (!verdict) return;
     if (await this.gate.hold(ctx, run, message, released.released)) return;
     try {
       const rendered = this.deps.templates ? await this.deps.templates.render(run) : run;
-      await this.invoke.apply(ctx, rendered, invoker);
+      await this.invoke.apply(ctx, rendered, invoker, verdict);
     } catch (err) {
       // The run's output or its status can never be written: dead-letter it.
       if (!(err instanceof RejectedEventError) || ctx.signal.aborted) throw err;

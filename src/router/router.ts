@@ -16,6 +16,7 @@ import type { RunGate } from './stages/gate';
 import type { Intake } from './stages/intake';
 import { StatusReporter } from './stages/report';
 import type { OwnerOf } from './stages/resolve';
+import type { CallLedger } from './stages/once';
 
 export type { ResumableRun } from './resume';
 
@@ -49,6 +50,8 @@ export interface RouterDeps {
    * RUN_ID_CONFLICT and touches nothing of that run.
    */
   ownerOf?: OwnerOf;
+  /** The run store as the memory of calls made: told of each assignment, read before each call. */
+  ledger?: CallLedger & { assigned(): void };
 }
 
 /**
@@ -176,6 +179,8 @@ export class Router {
 
   private onAssignment(assignment: Record<string, number[]>): void {
     const owned = new Set(Object.entries(assignment).flatMap(([t, ps]) => ps.map((p) => `${t}:${p}`)));
+    // Before any message of the new partitions: their runs are checked against the store once it holds the status topic as it is now.
+    this.deps.ledger?.assigned();
     this.assigned = owned;
     this.book.assign(owned);
     const owns = (partition: number) => this.assigned.has(`${this.deps.topic}:${partition}`);

@@ -132,6 +132,40 @@ export class GithubInvoker implements Invoker {
     return { status: 'delivered', log: `Dispatched ${where}; following the workflow run`, links, externalRunId, attempt: attempts };
   }
 
+  /**
+   * In doubt (a dispatch recorded STARTED, then the router died): the
+   * workflow run of that first dispatch, found by the run id in its title
+   * (Port's `run-name` convention), is followed instead of dispatching
+   * again. Without the run id in the title nothing can tell it from another
+   * dispatch of the same workflow: null, and the run is dispatched again.
+   */
+  async recover(run: FrozenRun, ctx: InvocationContext, startedAt: number): Promise<InvocationOutcome | null> {
+    const target = githubTarget(run);
+    if (target instanceof RouterError || !this.auth.configured) return null;
+    const since = new Date(startedAt - 10_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const path = `/repos/${enc(target.owner)}/${enc(target.repo)}/actions/workflows/${enc(target.workflow)}/runs?event=workflow_dispatch&created=%3E%3D${since}&per_page=100`;
+    let found: WorkflowRun | undefined;
+    try {
+      const res = await this.request('GET', path, target, ctx.signal);
+      found = ((JSON.parse(res.body) as { workflow_runs?: WorkflowRun[] }).workflow_runs ?? []).find((r) => `${r.display_title ?? ''} ${r.name ?? ''}`.includes(run.runId));
+    } catch (err) {
+      if (err instanceof AbortedError) throw err;
+      ctx.logger.warn({ err: describeError(err) }, 'cannot look for the first dispatch of a run in doubt; dispatching again');
+      return null;
+    }
+    const where = `${target.owner}/${target.repo} workflow ${target.workflow}`;
+    if (!found) {
+      ctx.logger.info({ since }, `no workflow run of ${where} carries the run id: dispatching again`);
+      return null;
+    }
+    this.claim(found.id);
+    const foundRun = found;
+    const fields = { links: [foundRun.html_url], externalRunId: String(foundRun.id) };
+    if (!target.report) return { status: 'succeeded', summary: `Dispatched ${where} before the router restarted: workflow run ${foundRun.id} (not followed)`, ...fields };
+    ctx.follow((signal) => this.followRun(run, target, startedAt, foundRun.id, ctx, signal));
+    return { status: 'delivered', log: `Dispatched before the router restarted: workflow run ${foundRun.id} of ${where} found; following it, not dispatching again`, ...fields };
+  }
+
   async resume(run: FrozenRun, job: { externalRunId: string; startedAt: number }, ctx: InvocationContext, signal: AbortSignal): Promise<void> {
     const target = githubTarget(run);
     const id = Number(job.externalRunId);

@@ -71,7 +71,7 @@ export class IntakeStage {
       (err) => !(isRouterError(err) && err.retriable),
     );
     if (result.kind === 'skip') {
-      this.metrics.skipped.inc();
+      this.metrics.skipped.inc({ reason: 'not_for_intake' });
       log.debug({ reason: result.reason }, 'skipped');
       return null;
     }

@@ -8,6 +8,7 @@ import type { StatusFields } from '../../status/publisher';
 import type { Followers } from '../followers';
 import type { MessageContext } from './context';
 import { StatusReporter, outcomeFields } from './report';
+import type { CallVerdict } from './once';
 
 export interface InvokeStageDeps {
   reporter: StatusReporter;
@@ -15,6 +16,13 @@ export interface InvokeStageDeps {
   followers: Followers;
   /** What Port's polling agent gets for a run (claim-pending), or null when no agent polls for it. */
   agentPayload?: (run: FrozenRun) => string | null;
+  /**
+   * Record each call for the store (stage "once"): STARTED before a call to
+   * a backend (WEBHOOK, GITHUB, GITLAB; acknowledged before the call), and
+   * ENDED with every outcome. A Kafka write (KAFKA and agent runs) records
+   * only its outcome: in doubt, it is written again either way.
+   */
+  recordsCalls?: boolean;
 }
 
 /**
@@ -33,7 +41,7 @@ export interface InvokeStageDeps {
 export class InvokeStage {
   constructor(private readonly deps: InvokeStageDeps) {}
 
-  async apply(ctx: MessageContext, run: FrozenRun, invoker: Invoker): Promise<void> {
+  async apply(ctx: MessageContext, run: FrozenRun, invoker: Invoker, verdict: NonNullable<CallVerdict> = { inDoubt: false }): Promise<void> {
     const { metrics, reporter, followers } = this.deps;
     const { signal, source } = ctx;
     const type = run.invocationMethod.type;
@@ -51,8 +59,14 @@ export class InvokeStage {
       follow: (task) => void followUps.push(task),
     };
     metrics.routed.inc({ invocation: invocationLabel(type) });
-    const announce = invoker.announce(run);
-    const announcement: StatusFields = { status: 'IN_PROGRESS', log: `Routing ${type} run to ${invoker.describe(run)}` };
+    const recordsStart = this.deps.recordsCalls === true && invoker.type !== 'KAFKA';
+    // A call recorded STARTED is announced by that record, before the call.
+    const announce = recordsStart ? 'before' : invoker.announce(run);
+    const announcement: StatusFields = {
+      status: 'IN_PROGRESS',
+      log: `${verdict.inDoubt ? 'Called before with no outcome recorded; routing again' : 'Routing'} ${type} run to ${invoker.describe(run)}`,
+      ...(recordsStart ? { call: 'STARTED' as const } : {}),
+    };
     let announced = false;
     let slowTimer: NodeJS.Timeout | undefined;
     if (announce === 'before') {
@@ -71,7 +85,9 @@ export class InvokeStage {
     const started = process.hrtime.bigint();
     let outcome: InvocationOutcome;
     try {
-      outcome = await invoker.invoke(run, invocation);
+      // In doubt, the invoker may find the first call's work (a workflow run carrying the run id) instead of calling again.
+      const found = verdict.inDoubt && invoker.recover ? await invoker.recover(run, invocation, verdict.startedAt) : null;
+      outcome = found ?? (await invoker.invoke(run, invocation));
     } catch (err) {
       clearTimeout(slowTimer);
       // Only the partition's own abort means "stopped": another one (a
@@ -93,7 +109,7 @@ export class InvokeStage {
     // second: failures at info, the rest at debug.
     if (outcome.status === 'failed') logger.info({ outcome: outcome.status, code: outcome.code }, outcome.summary);
     else if (logger.isLevelEnabled('debug')) logger.debug({ outcome: outcome.status }, outcome.log ?? outcome.summary ?? outcome.status);
-    if (!outcome.silent) await updates.report(outcomeFields(outcome), signal);
+    if (!outcome.silent) await updates.report({ ...outcomeFields(outcome), ...(this.deps.recordsCalls ? { call: 'ENDED' as const } : {}) }, signal);
     const refused = updates.rejection();
     if (refused) throw refused;
     reportSignal = followers.signal;

@@ -40,7 +40,7 @@ export class ReleaseStage {
       (err) => !(isRouterError(err) && err.retriable),
     );
     if (!release) {
-      this.metrics.skipped.inc();
+      this.metrics.skipped.inc({ reason: 'nothing_to_release' });
       return null;
     }
     if ('reject' in release) {

@@ -40,7 +40,7 @@ export class ResolveStage {
     }
     const resolution = this.invokers.resolve(run, this.mode);
     if ('skip' in resolution) {
-      this.metrics.skipped.inc();
+      this.metrics.skipped.inc({ reason: 'not_this_mode' });
       return null;
     }
     if ('reject' in resolution) {

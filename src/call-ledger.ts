@@ -1,0 +1,113 @@
+import type { Admin } from 'kafkajs';
+import { describeError } from './errors';
+import type { Logger } from './log';
+import type { RouterMetrics } from './metrics/metrics';
+import { AbortedError } from './net/retry';
+import type { CallLedger, CallRecord } from './router/stages/once';
+import type { RunStoreService } from './store/service';
+
+/** `promise`, or an AbortedError as soon as `signal` aborts. */
+function abortable(promise: Promise<void>, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.reject(new AbortedError());
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(new AbortedError());
+    signal.addEventListener('abort', onAbort, { once: true });
+    void promise.then(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    });
+  });
+}
+
+/** Past this long behind, readiness turns false (the wait goes on: nothing is called unchecked). */
+export const STORE_WAIT_WARN_MS = 30_000;
+
+/**
+ * The run store as the router's memory of calls (stage "once"). At every
+ * assignment the status topic's end is read: each outcome acknowledged
+ * before the assignment (by this process before a crash, or by the
+ * partition's previous owner) lies below it. Runs are checked only once the
+ * store has applied the topic up to there. A run's trigger and its updates
+ * live on different topics, and the updates of one run all go to one
+ * status partition (keyed by run id): the end of every status partition is
+ * waited for, since any of them may hold a run of the new partitions.
+ */
+export class StoreCallLedger implements CallLedger {
+  private caughtUp: Promise<void> = Promise.resolve();
+  private generation = 0;
+  /** When the store fell behind an assignment, while it is still behind. */
+  private behindSince: number | null = null;
+
+  constructor(
+    private readonly deps: {
+      admin: Admin;
+      statusTopic: string;
+      runs: RunStoreService;
+      metrics: RouterMetrics;
+      logger: Logger;
+      doubtMs: number;
+    },
+  ) {}
+
+  get doubtMs(): number {
+    return this.deps.doubtMs;
+  }
+
+  /** Partitions were assigned: runs wait until the store holds what the status topic holds now. */
+  assigned(): void {
+    const generation = ++this.generation;
+    this.caughtUp = this.catchUp(generation);
+  }
+
+  /** Why readiness is false, while the store is behind an assignment for longer than STORE_WAIT_WARN_MS. */
+  problem(): string | null {
+    if (this.behindSince === null) return null;
+    const seconds = Math.round((Date.now() - this.behindSince) / 1000);
+    return seconds * 1000 >= STORE_WAIT_WARN_MS ? `the run store is ${seconds} s behind the status topic: runs of newly assigned partitions wait for it` : null;
+  }
+
+  async current(signal: AbortSignal): Promise<void> {
+    // A newer assignment ends an older wait early: wait again for the newest.
+    for (;;) {
+      const generation = this.generation;
+      await abortable(this.caughtUp, signal);
+      if (generation === this.generation) return;
+    }
+  }
+
+  record(runId: string): CallRecord | undefined {
+    return this.deps.runs.store.callRecord(runId);
+  }
+
+  awaitRun(runId: string, ms: number): Promise<void> {
+    return this.deps.runs.writer.awaitRun(runId, ms);
+  }
+
+  private async catchUp(generation: number): Promise<void> {
+    const { admin, statusTopic, runs, metrics, logger } = this.deps;
+    const started = Date.now();
+    this.behindSince = started;
+    let ends: Map<number, bigint> | null = null;
+    let warned = false;
+    // A newer assignment takes over the wait; this one ends with it.
+    while (generation === this.generation) {
+      try {
+        ends ??= new Map((await admin.fetchTopicOffsets(statusTopic)).map((o) => [o.partition, BigInt(o.high)]));
+        if (await runs.writer.appliedThrough(ends, 1_000)) break;
+      } catch (err) {
+        logger.warn({ err: describeError(err) }, "cannot read the status topic's end yet; runs of the new partitions wait");
+        await new Promise((r) => setTimeout(r, 1_000));
+      }
+      const waited = Date.now() - started;
+      metrics.storeWait.set(waited / 1000);
+      if (!warned && waited >= STORE_WAIT_WARN_MS) {
+        warned = true;
+        logger.warn({ seconds: Math.round(waited / 1000) }, 'the run store is behind the status topic: runs of newly assigned partitions are not called until it catches up');
+      }
+    }
+    if (generation !== this.generation) return;
+    this.behindSince = null;
+    metrics.storeWait.set(0);
+    if (warned) logger.info({ seconds: Math.round((Date.now() - started) / 1000) }, 'the run store caught up: routing the new partitions');
+  }
+}

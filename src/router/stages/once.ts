@@ -1,0 +1,109 @@
+import type { Logger } from '../../log';
+import type { RouterMetrics } from '../../metrics/metrics';
+import { invocationLabel } from '../../metrics/metrics';
+import type { FrozenRun } from '../../model/run';
+import type { MessageContext } from './context';
+
+/** What the run store records of a run's call (store/run-store.ts CallRecord). */
+export interface CallRecord {
+  orgId: string | null;
+  endedAt: number | null;
+  approvalState: string | null;
+  callStartedAt: number | null;
+  callEndedAt: number | null;
+}
+
+/**
+ * The run store as the router's memory of its calls. The router reads it
+ * only once `current` resolved: the store has applied the status topic up
+ * to where it ended when this router last took partitions, so every
+ * outcome acknowledged before then (by this router before a crash, or by
+ * the partition's previous owner) is in it.
+ */
+export interface CallLedger {
+  /** Resolves once the store is current for the partitions owned now (rejects only when `signal` aborts). */
+  current(signal: AbortSignal): Promise<void>;
+  /** The run's record, undefined when the store does not know the run; throws while the store cannot be read. */
+  record(runId: string): CallRecord | undefined;
+  /** Resolves when an update of the run is applied, or after `ms`. */
+  awaitRun(runId: string, ms: number): Promise<void>;
+  /** How long a call recorded STARTED, with no outcome, may still be under way elsewhere (a previous owner's grace). */
+  readonly doubtMs: number;
+}
+
+/** Why a trigger is not called again (action_router_runs_skipped_total{reason}). */
+export type SkipReason = 'already_ended' | 'already_invoked' | 'approval';
+
+/** Whether to call: for the first time, or again after a call started at `startedAt` whose outcome is unknown (`inDoubt`). */
+export type CallVerdict = { inDoubt: false } | { inDoubt: true; startedAt: number } | null;
+
+/**
+ * Stage "once": no run is invoked twice. Before the gate and the call, the
+ * run's record in the store decides: a run that ended, whose call's outcome
+ * is recorded, or that is in the hands of an approval (waiting, approved,
+ * released by a nudge) is skipped and its message done. A call recorded
+ * STARTED with no outcome is in doubt: it is waited for while its caller
+ * may still be finishing it (a rebalance), then called again, `inDoubt`
+ * telling the invoker to look for the first call's work first.
+ *
+ * Contract: resolves to the verdict, or null when the message is done
+ * (skipped); waits, while the store is behind or cannot be read, until the
+ * signal aborts.
+ */
+export class OnceStage {
+  constructor(
+    private readonly ledger: CallLedger | undefined,
+    private readonly metrics: RouterMetrics,
+  ) {}
+
+  async apply(ctx: MessageContext, run: FrozenRun, released: boolean): Promise<CallVerdict> {
+    const { ledger } = this;
+    if (!ledger) return { inDoubt: false };
+    await ledger.current(ctx.signal);
+    let record = await this.read(ledger, run.runId, ctx);
+    // Not known, or another org's run (the resolve stage refused that one already): called as new.
+    if (!record || (record.orgId !== null && record.orgId !== run.orgId)) return { inDoubt: false };
+    const skip = skipReason(record, released);
+    if (skip) return this.skipped(ctx.log, run, skip);
+    if (record.callStartedAt === null) return { inDoubt: false };
+    // In doubt: its caller may still be on it (it lost the partition in a rebalance, and has a grace period).
+    const until = record.callStartedAt + ledger.doubtMs;
+    while (Date.now() < until && !ctx.signal.aborted) {
+      await ledger.awaitRun(run.runId, Math.min(1_000, until - Date.now()));
+      record = await this.read(ledger, run.runId, ctx);
+      const settled = record && skipReason(record, released);
+      if (settled) return this.skipped(ctx.log, run, settled);
+    }
+    this.metrics.inDoubt.inc({ invocation: invocationLabel(run.invocationMethod.type) });
+    ctx.log.warn({ runId: run.runId, startedAt: record?.callStartedAt }, 'the run was called before, and its outcome is unknown: calling it again (the invoker looks for the first call first)');
+    return { inDoubt: true, startedAt: record?.callStartedAt ?? until - ledger.doubtMs };
+  }
+
+  private skipped(log: Logger, run: FrozenRun, reason: SkipReason): null {
+    this.metrics.skipped.inc({ reason });
+    log.info({ runId: run.runId, reason }, 'trigger delivered again for a run already handled: not called again');
+    return null;
+  }
+
+  /** The record, read again while the store cannot be read (reopening a file); undefined when it does not know the run. */
+  private async read(ledger: CallLedger, runId: string, ctx: MessageContext): Promise<CallRecord | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return ledger.record(runId);
+      } catch (err) {
+        if (ctx.signal.aborted) throw err;
+        if (attempt === 1) ctx.log.warn({ runId, err: (err as Error).message }, 'the run store cannot be read; waiting for it before calling');
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  }
+}
+
+/** What in the record says the run is not to be called now. */
+function skipReason(record: CallRecord, released: boolean): SkipReason | null {
+  if (record.endedAt !== null) return 'already_ended';
+  if (record.callEndedAt !== null) return 'already_invoked';
+  // A run in an approval's hands is routed only by its release (stage "release").
+  if (!released && record.approvalState !== null) return 'approval';
+  return null;
+}

@@ -1,0 +1,235 @@
+import { FakeGithub } from '../../src/dev/fake-github';
+import { WebhookReceiver } from '../../src/dev/webhook-receiver';
+import type { JsonObject } from '../../src/model/json';
+import type { RunStatusUpdate } from '../../src/model/status';
+import { samplePortMessage } from '../../src/sample';
+import { TestKafka, TestTopics, eventually, json, testTopics, topicEnv } from '../helpers/kafka';
+import { spawnRouter, stopped } from '../helpers/processes';
+
+const SECRET = 'no-repeat-secret';
+const PARTITIONS = 4;
+/** How long the backend holds the one slow run of each partition: the kill comes while they are held. */
+const HOLD_MS = 10_000;
+
+/**
+ * No run invoked twice (issue 33). One slow run at the head of each
+ * partition holds back that partition's commit while hundreds behind it
+ * finish; the router is killed (SIGKILL) while the slow ones are held, then
+ * started again. Only the runs whose call was under way at the kill may be
+ * called again.
+ */
+describe('no run invoked twice', () => {
+  const k = new TestKafka();
+  const receiver = new WebhookReceiver(SECRET);
+  const github = new FakeGithub({ token: 'gh', runDetails: true, stepMs: 200 });
+  let topics: TestTopics;
+  let statuses: Map<string, RunStatusUpdate[]>;
+  beforeAll(async () => {
+    await receiver.start();
+    await github.start();
+  });
+  afterAll(async () => {
+    await receiver.close();
+    await github.close();
+    await k.close();
+  });
+  beforeEach(async () => {
+    topics = testTopics();
+    statuses = new Map();
+    await k.createTopic(topics.trigger, PARTITIONS);
+    await k.createTopic(topics.status, PARTITIONS);
+    await k.follow(topics.status, (m) => {
+      const u = json<RunStatusUpdate>(m);
+      statuses.set(u.runId, [...(statuses.get(u.runId) ?? []), u]);
+    });
+  });
+
+  const env = (extra: Record<string, string> = {}) => ({
+    ...topicEnv(topics),
+    TOPICS_PARTITIONS: String(PARTITIONS),
+    SIGNING_SECRET: SECRET,
+    WEBHOOK_ALLOWED_HOSTS: '127.0.0.1',
+    WEBHOOK_TIMEOUT_MS: String(HOLD_MS * 2),
+    GITHUB_API_URL: github.url,
+    GITHUB_TOKEN: 'gh',
+    GITHUB_POLL_INTERVAL_MS: '100',
+    ROUTER_COMMIT_INTERVAL_MS: '50',
+    ROUTER_SESSION_TIMEOUT_MS: '6000',
+    // A previous caller's grace: a call recorded STARTED is waited for this long (plus 5 s) before it is in doubt.
+    ROUTER_SHUTDOWN_GRACE_MS: '2000',
+    ...extra,
+  });
+
+  const terminal = (runId: string) => (statuses.get(runId) ?? []).filter((u) => u.status !== 'IN_PROGRESS');
+  const ended = (ids: string[]) => ids.every((id) => terminal(id).length > 0);
+  const delivered = (ids: string[]) => ids.every((id) => (statuses.get(id) ?? []).some((u) => u.call === 'ENDED'));
+
+  /** Trigger messages: the slow run first on each partition, then the quick ones spread over the partitions. */
+  function triggers(slow: (p: number) => [string, JsonObject], quick: (i: number) => [string, JsonObject], n: number) {
+    const messages: { key: string; value: string; partition: number }[] = [];
+    const slowIds: string[] = [];
+    const quickIds: string[] = [];
+    for (let p = 0; p < PARTITIONS; p++) {
+      const [runId, method] = slow(p);
+      slowIds.push(runId);
+      messages.push({ key: runId, partition: p, value: JSON.stringify(samplePortMessage({ runId, orgId: 'org_once', invocationMethod: method })) });
+    }
+    for (let i = 0; i < n; i++) {
+      const [runId, method] = quick(i);
+      quickIds.push(runId);
+      messages.push({ key: runId, partition: i % PARTITIONS, value: JSON.stringify(samplePortMessage({ runId, orgId: 'org_once', invocationMethod: method })) });
+    }
+    return { messages, slowIds, quickIds };
+  }
+
+  /** No run has two terminal updates on the status topic. */
+  function expectOneEnd(ids: string[]) {
+    const twice = ids.filter((id) => terminal(id).length > 1);
+    expect(twice).toEqual([]);
+  }
+
+  it('WEBHOOK: after kill -9, no run answered before the kill is called again; repeats are the calls under way, with the same Idempotency-Key', async () => {
+    const path = `/once-${topics.group}`;
+    const calls = new Map<string, { at: number; key: string }[]>();
+    receiver.onRun = (r) => {
+      if (r.request.path !== path || !r.runId) return;
+      calls.set(r.runId, [...(calls.get(r.runId) ?? []), { at: r.request.at, key: String(r.request.headers['idempotency-key']) }]);
+    };
+    const N = 400;
+    const { messages, slowIds, quickIds } = triggers(
+      (p) => [`r_${topics.group}_slow${p}`, { type: 'WEBHOOK', url: `${receiver.url}${path}?delay=${HOLD_MS}`, synchronized: true }],
+      (i) => [`r_${topics.group}_${i}`, { type: 'WEBHOOK', url: `${receiver.url}${path}?delay=5`, synchronized: true }],
+      N,
+    );
+    await k.produce(topics.trigger, messages);
+    const first = spawnRouter(env(), 'once-webhook-1');
+    await eventually(() => ended(quickIds) && slowIds.every((id) => calls.has(id)), 'the quick runs answered and ended, the slow ones held', 60_000);
+    await new Promise((r) => setTimeout(r, 1_500));
+    const killAt = Date.now();
+    first.kill('SIGKILL');
+    await stopped(first);
+    const second = spawnRouter(env(), 'once-webhook-2');
+    try {
+      await eventually(() => ended([...quickIds, ...slowIds]), 'every run ended', 90_000);
+    } finally {
+      second.kill('SIGTERM');
+      await stopped(second);
+    }
+    const all = [...quickIds, ...slowIds];
+    expect(all.filter((id) => !calls.has(id))).toEqual([]);
+    // Answered (5 ms after the call; the slow ones HOLD_MS after) more than a second before the kill: never called again.
+    const answeredAt = (id: string) => calls.get(id)![0]!.at + (slowIds.includes(id) ? HOLD_MS : 5);
+    const answeredEarly = all.filter((id) => answeredAt(id) < killAt - 1_000);
+    expect(answeredEarly.length).toBeGreaterThanOrEqual(N * 0.9);
+    expect(answeredEarly.filter((id) => calls.get(id)!.length > 1)).toEqual([]);
+    // Called again: only the calls under way at the kill, each with its first call's key.
+    const repeated = all.filter((id) => calls.get(id)!.length > 1);
+    expect(repeated.filter((id) => !slowIds.includes(id))).toEqual([]);
+    for (const id of repeated) expect(new Set(calls.get(id)!.map((c) => c.key))).toEqual(new Set([id]));
+    expectOneEnd(all);
+    process.stdout.write(`no-repeat WEBHOOK: ${all.length} runs, ${answeredEarly.length} answered over a second before the kill, ${repeated.length} called again (under way at the kill)\n`);
+  }, 180_000);
+
+  it('KAFKA: after kill -9, no run is written to the org topic twice', async () => {
+    const path = `/once-k-${topics.group}`;
+    const orgTopic = topics.orgTemplate.replace('{orgId}', 'org_once');
+    await k.createTopic(orgTopic, 2);
+    const written = new Map<string, number>();
+    await k.follow(orgTopic, (m) => written.set(m.key!.toString(), (written.get(m.key!.toString()) ?? 0) + 1));
+    const N = 800;
+    const { messages, slowIds, quickIds } = triggers(
+      (p) => [`r_${topics.group}_slow${p}`, { type: 'WEBHOOK', url: `${receiver.url}${path}?delay=${HOLD_MS}`, synchronized: true }],
+      (i) => [`r_${topics.group}_${i}`, { type: 'KAFKA' }],
+      N,
+    );
+    await k.produce(topics.trigger, messages);
+    const first = spawnRouter(env(), 'once-kafka-1');
+    await eventually(() => quickIds.every((id) => written.has(id)) && delivered(quickIds), 'every KAFKA run written and its outcome recorded', 60_000);
+    await new Promise((r) => setTimeout(r, 1_500));
+    first.kill('SIGKILL');
+    await stopped(first);
+    const second = spawnRouter(env(), 'once-kafka-2');
+    try {
+      await eventually(() => ended(slowIds), 'the slow runs ended', 90_000);
+      // The restarted router has read past every KAFKA trigger by the time the slow runs (first on their partitions) end.
+      await new Promise((r) => setTimeout(r, 1_000));
+    } finally {
+      second.kill('SIGTERM');
+      await stopped(second);
+    }
+    const twice = quickIds.filter((id) => written.get(id)! > 1);
+    expect(twice).toEqual([]);
+    expectOneEnd([...quickIds, ...slowIds]);
+    process.stdout.write(`no-repeat KAFKA: ${quickIds.length} runs on the org topic once each after the kill\n`);
+  }, 180_000);
+
+  it('GITHUB: a dispatch under way at kill -9 is found by its run id and followed, not dispatched again', async () => {
+    const dispatches = (runId: string) => github.runs.filter((r) => String(r.inputs.port_context ?? '').includes(`"${runId}"`)).length;
+    const method = (extra: JsonObject = {}): JsonObject => ({ type: 'GITHUB', org: 'acme', repo: 'deploys', workflow: `once-${topics.group}.yml`, omitPayload: true, ...extra });
+    const N = 40;
+    const { messages, slowIds, quickIds } = triggers(
+      (p) => [`r_${topics.group}_slow${p}`, method()],
+      (i) => [`r_${topics.group}_${i}`, method()],
+      N,
+    );
+    // The slow ones: GitHub creates the run at once and answers the dispatch after HOLD_MS.
+    const slow = new Set(slowIds);
+    const withHold = messages.map((m) => {
+      if (!slow.has(m.key)) return m;
+      const event = JSON.parse(m.value) as { payload: { properties: JsonObject } };
+      event.payload.properties.answer_after_ms = String(HOLD_MS);
+      return { ...m, value: JSON.stringify(event) };
+    });
+    await k.produce(topics.trigger, withHold);
+    const first = spawnRouter(env(), 'once-github-1');
+    await eventually(() => delivered(quickIds) && slowIds.every((id) => dispatches(id) === 1), 'the quick dispatches recorded, the slow ones under way', 60_000);
+    await new Promise((r) => setTimeout(r, 1_000));
+    first.kill('SIGKILL');
+    await stopped(first);
+    const second = spawnRouter(env(), 'once-github-2');
+    try {
+      await eventually(() => ended([...quickIds, ...slowIds]), 'every run ended', 90_000);
+    } finally {
+      second.kill('SIGTERM');
+      await stopped(second);
+    }
+    const all = [...quickIds, ...slowIds];
+    expect(all.filter((id) => dispatches(id) !== 1)).toEqual([]);
+    for (const id of all) expect({ id, status: terminal(id)[0]?.status }).toEqual({ id, status: 'SUCCESS' });
+    // The slow ones were in doubt, and found: their log says so.
+    for (const id of slowIds) expect(statuses.get(id)!.some((u) => /found; following it, not dispatching again/.test(u.log ?? ''))).toBe(true);
+    expectOneEnd(all);
+  }, 180_000);
+
+  it('two routers in one group, one stopped gracefully under load: no run called twice', async () => {
+    const path = `/once-g-${topics.group}`;
+    const calls = new Map<string, number>();
+    receiver.onRun = (r) => {
+      if (r.request.path === path && r.runId) calls.set(r.runId, (calls.get(r.runId) ?? 0) + 1);
+    };
+    const a = spawnRouter(env(), 'once-graceful-a');
+    const b = spawnRouter(env(), 'once-graceful-b');
+    const ids: string[] = [];
+    try {
+      // Paced: 60 runs every 100 ms for 6 s; A is stopped half-way.
+      for (let batch = 0; batch < 60; batch++) {
+        const messages = Array.from({ length: 10 }, (_, i) => {
+          const runId = `r_${topics.group}_${batch}_${i}`;
+          ids.push(runId);
+          return { key: runId, value: JSON.stringify(samplePortMessage({ runId, orgId: 'org_once', invocationMethod: { type: 'WEBHOOK', url: `${receiver.url}${path}?delay=200`, synchronized: true } })) };
+        });
+        await k.produce(topics.trigger, messages);
+        if (batch === 30) a.kill('SIGTERM');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(await stopped(a)).toBe(0);
+      await eventually(() => ended(ids), 'every run ended', 90_000);
+    } finally {
+      b.kill('SIGTERM');
+      await stopped(b);
+    }
+    expect(ids.filter((id) => !calls.has(id))).toEqual([]);
+    expect(ids.filter((id) => calls.get(id)! > 1)).toEqual([]);
+    expectOneEnd(ids);
+  }, 180_000);
+});
