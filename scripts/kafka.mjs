@@ -178,10 +178,22 @@ async function waitReady(port, pid, logFile, timeoutMs) {
 export async function startBroker({ dataDir, port, heapMb = 768, security } = {}) {
   const libs = ensureJars();
   mkdirSync(dataDir, { recursive: true });
-  port ??= await freePort();
-  const controllerPort = await freePort();
+  // Each listener its own port: the kernel may hand a just-closed port out again, and Kafka refuses two listeners on one.
+  const taken = new Set();
+  const distinctPort = async () => {
+    for (;;) {
+      const p = await freePort();
+      if (!taken.has(p)) {
+        taken.add(p);
+        return p;
+      }
+    }
+  };
+  if (port) taken.add(port);
+  port ??= await distinctPort();
+  const controllerPort = await distinctPort();
   const securePorts = {};
-  if (security) for (const name of Object.keys(SECURE_LISTENERS)) securePorts[name] = await freePort();
+  if (security) for (const name of Object.keys(SECURE_LISTENERS)) securePorts[name] = await distinctPort();
   const config = join(dataDir, 'server.properties');
   writeFileSync(config, serverProperties({ port, controllerPort, dataDir, security, securePorts }));
   writeFileSync(join(dataDir, 'log4j2.properties'), LOG4J);

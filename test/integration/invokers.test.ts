@@ -27,7 +27,8 @@ describe('every invocation type through the real broker', () => {
     while (apps.length) await apps.pop()!.stop();
   });
 
-  const env = () => ({
+  const env = (extra: Record<string, string> = {}) => ({
+    ...extra,
     SIGNING_SECRET: SECRET,
     WEBHOOK_ALLOWED_HOSTS: '127.0.0.1',
     WEBHOOK_RETRY_INITIAL_MS: '20',
@@ -75,8 +76,9 @@ describe('every invocation type through the real broker', () => {
     expect(failure.attempt).toBe(5);
   });
 
-  it('announces a slow call while it runs, and lets a quick async delivery be the first update', async () => {
-    apps.push(await startApp(testConfig(topics, env())));
+  it('without the store: announces a slow call while it runs, and lets a quick async delivery be the first update', async () => {
+    // With the store (the default) every WEBHOOK call is announced before it, by its STARTED record (next test).
+    apps.push(await startApp(testConfig(topics, env({ RUNS_STORE: 'false' }))));
     const producedAt = Date.now();
     await k.produce(topics.trigger, [
       { value: JSON.stringify(samplePortMessage({ runId: 'r_quick', invocationMethod: { type: 'WEBHOOK', url: `${webhook.url}/quick` } })) },
@@ -91,6 +93,22 @@ describe('every invocation type through the real broker', () => {
     expect(slow.map((u) => u.log)).toEqual([expect.stringMatching(/^Routing WEBHOOK run to POST/), expect.stringMatching(/delivered: HTTP 200$/)]);
     // Announced once the call had run for a while, not at once (load only delays it).
     expect(slow[0]!.at - producedAt).toBeGreaterThanOrEqual(900);
+  });
+
+  it('with the store: every call is recorded STARTED before it, and its outcome ENDED', async () => {
+    apps.push(await startApp(testConfig(topics, env())));
+    await k.produce(topics.trigger, [
+      { value: JSON.stringify(samplePortMessage({ runId: 'r_rec_wh', invocationMethod: { type: 'WEBHOOK', url: `${webhook.url}/quick` } })) },
+      { value: JSON.stringify(samplePortMessage({ runId: 'r_rec_k', invocationMethod: { type: 'KAFKA' } })) },
+    ]);
+    const updates = (await k.collect(topics.status, (ms) => ms.filter((m) => json<RunStatusUpdate>(m).call === 'ENDED').length >= 2)).map((m) => json<RunStatusUpdate>(m));
+    const wh = updates.filter((u) => u.runId === 'r_rec_wh');
+    expect(wh.map((u) => [u.call, u.log])).toEqual([
+      ['STARTED', expect.stringMatching(/^Routing WEBHOOK run to POST/)],
+      ['ENDED', expect.stringMatching(/delivered: HTTP 200$/)],
+    ]);
+    // A Kafka write records its outcome only: in doubt it is written again either way.
+    expect(updates.filter((u) => u.runId === 'r_rec_k').map((u) => u.call)).toEqual(['ENDED']);
   });
 
   it('agent mode: the router hands agent runs to the org topic and the agent performs them', async () => {

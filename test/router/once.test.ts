@@ -76,14 +76,14 @@ describe('stage "once": a run is not called twice', () => {
     const metrics = new RouterMetrics();
     const started = Date.now();
     const stage = new OnceStage(ledger(new Map([['r_1', record({ callStartedAt: started })]])), metrics);
-    expect(await stage.apply(ctx(), run, false)).toEqual({ inDoubt: true });
+    expect(await stage.apply(ctx(), run, false)).toEqual({ inDoubt: true, startedAt: started });
     // It waited out the previous caller's grace (doubtMs) from the call's start, not more.
     expect(Date.now() - started).toBeGreaterThanOrEqual(290);
     expect((await metrics.inDoubt.get()).values[0]).toMatchObject({ labels: { invocation: 'WEBHOOK' }, value: 1 });
     // A call started long ago is not waited for.
     const old = new OnceStage(ledger(new Map([['r_1', record({ callStartedAt: started - 60_000 })]])), new RouterMetrics());
     const t0 = Date.now();
-    expect(await old.apply(ctx(), run, false)).toEqual({ inDoubt: true });
+    expect(await old.apply(ctx(), run, false)).toEqual({ inDoubt: true, startedAt: started - 60_000 });
     expect(Date.now() - t0).toBeLessThan(100);
   });
 
