@@ -100,6 +100,15 @@ export interface RunStatusUpdate {
 /** Where a run's call to its backend stands, as the router records it. */
 export type CallPhase = 'STARTED' | 'ENDED';
 
+/** What the run store records of a run's call: what the router reads before it calls (stage "once"). */
+export interface CallRecord {
+  orgId: string | null;
+  endedAt: number | null;
+  approvalState: string | null;
+  callStartedAt: number | null;
+  callEndedAt: number | null;
+}
+
 export function isTerminal(status: ShownStatus | string): boolean {
   return status === 'SUCCESS' || status === 'FAILURE' || status === 'DECLINED';
 }

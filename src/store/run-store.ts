@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import type { CallRecord } from '../model/status';
 import type { JsonObject } from '../model/json';
 import type { FrozenRun, InvocationMethod } from '../model/run';
 import { parsedJson } from '../model/json';
@@ -71,15 +72,6 @@ function statements(db: Database.Database) {
  * and counts run in the query thread. `reopen` follows the writer to a
  * new file (a corrupt one moved aside).
  */
-/** What the router reads of a run before it calls the backend. */
-export interface CallRecord {
-  orgId: string | null;
-  endedAt: number | null;
-  approvalState: string | null;
-  callStartedAt: number | null;
-  callEndedAt: number | null;
-}
-
 export class RunStore {
   private db: Database.Database | null = null;
   private stmts: ReturnType<typeof statements> | null = null;

@@ -4,14 +4,9 @@ import { invocationLabel } from '../../metrics/metrics';
 import type { FrozenRun } from '../../model/run';
 import type { MessageContext } from './context';
 
-/** What the run store records of a run's call (store/run-store.ts CallRecord). */
-export interface CallRecord {
-  orgId: string | null;
-  endedAt: number | null;
-  approvalState: string | null;
-  callStartedAt: number | null;
-  callEndedAt: number | null;
-}
+import type { CallRecord } from '../../model/status';
+
+export type { CallRecord } from '../../model/status';
 
 /**
  * The run store as the router's memory of its calls. The router reads it
