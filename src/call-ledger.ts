@@ -2,22 +2,9 @@ import type { Admin } from 'kafkajs';
 import { describeError } from './errors';
 import type { Logger } from './log';
 import type { RouterMetrics } from './metrics/metrics';
-import { AbortedError } from './net/retry';
+import { sleep, waitFor } from './net/retry';
 import type { CallLedger, CallRecord } from './router/stages/once';
 import type { RunStoreService } from './store/service';
-
-/** `promise`, or an AbortedError as soon as `signal` aborts. */
-function abortable(promise: Promise<void>, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.reject(new AbortedError());
-  return new Promise((resolve, reject) => {
-    const onAbort = () => reject(new AbortedError());
-    signal.addEventListener('abort', onAbort, { once: true });
-    void promise.then(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    });
-  });
-}
 
 /** Past this long behind, readiness turns false (the wait goes on: nothing is called unchecked). */
 export const STORE_WAIT_WARN_MS = 30_000;
@@ -70,7 +57,7 @@ export class StoreCallLedger implements CallLedger {
     // A newer assignment ends an older wait early: wait again for the newest.
     for (;;) {
       const generation = this.generation;
-      await abortable(this.caughtUp, signal);
+      await waitFor(this.caughtUp, signal);
       if (generation === this.generation) return;
     }
   }
@@ -96,7 +83,7 @@ export class StoreCallLedger implements CallLedger {
         if (await runs.writer.appliedThrough(ends, 1_000)) break;
       } catch (err) {
         logger.warn({ err: describeError(err) }, "cannot read the status topic's end yet; runs of the new partitions wait");
-        await new Promise((r) => setTimeout(r, 1_000));
+        await sleep(1_000);
       }
       const waited = Date.now() - started;
       metrics.storeWait.set(waited / 1000);

@@ -58,6 +58,11 @@ function statements(db: Database.Database) {
     ),
     count: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM runs'),
     org: db.prepare<[string], { orgId: string | null }>('SELECT org_id AS orgId FROM runs WHERE id = ?'),
+    open: db.prepare<[], OpenRuns>(
+      `SELECT CASE WHEN approval_state = 'WAITING' THEN 'WAITING_FOR_APPROVAL' ELSE 'IN_PROGRESS' END AS status,
+              COUNT(*) AS count, MIN(created_at) AS oldestCreatedAt
+       FROM runs WHERE ended_at IS NULL GROUP BY 1`,
+    ),
     call: db.prepare<[string], CallRecord>(
       `SELECT org_id AS orgId, ended_at AS endedAt, approval_state AS approvalState, call_started_at AS callStartedAt, call_ended_at AS callEndedAt
        FROM runs WHERE id = ?`,
@@ -72,6 +77,13 @@ function statements(db: Database.Database) {
  * and counts run in the query thread. `reopen` follows the writer to a
  * new file (a corrupt one moved aside).
  */
+/** Runs not ended of one status, with the creation time of the oldest. */
+interface OpenRuns {
+  status: 'IN_PROGRESS' | 'WAITING_FOR_APPROVAL';
+  count: number;
+  oldestCreatedAt: number;
+}
+
 export class RunStore {
   private db: Database.Database | null = null;
   private stmts: ReturnType<typeof statements> | null = null;
@@ -187,15 +199,8 @@ export class RunStore {
    * open: routed, delivered, followed), with the creation time of the
    * oldest of each; nothing while the store is not open.
    */
-  openRuns(): { status: 'IN_PROGRESS' | 'WAITING_FOR_APPROVAL'; count: number; oldestCreatedAt: number }[] {
-    if (!this.db) return [];
-    return this.db
-      .prepare<[], { status: 'IN_PROGRESS' | 'WAITING_FOR_APPROVAL'; count: number; oldestCreatedAt: number }>(
-        `SELECT CASE WHEN approval_state = 'WAITING' THEN 'WAITING_FOR_APPROVAL' ELSE 'IN_PROGRESS' END AS status,
-                COUNT(*) AS count, MIN(created_at) AS oldestCreatedAt
-         FROM runs WHERE ended_at IS NULL GROUP BY 1`,
-      )
-      .all();
+  openRuns(): OpenRuns[] {
+    return this.stmts ? this.stmts.open.all() : [];
   }
 
   close(): void {

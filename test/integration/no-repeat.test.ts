@@ -82,6 +82,29 @@ describe('no run invoked twice', () => {
     return { messages, slowIds, quickIds };
   }
 
+  /**
+   * A router until `ready`, `settleMs` more, then kill -9 (resolving the
+   * time of the kill); a second router until `done`. `after` runs before the
+   * second one stops.
+   */
+  async function crashAndRestart(name: string, ready: () => boolean, settleMs: number, done: () => boolean, after?: () => Promise<void>): Promise<number> {
+    const first = spawnRouter(env(), `${name}-1`);
+    await eventually(ready, `${name}: the state to kill in`, 60_000);
+    await new Promise((r) => setTimeout(r, settleMs));
+    const killAt = Date.now();
+    first.kill('SIGKILL');
+    await stopped(first);
+    const second = spawnRouter(env(), `${name}-2`);
+    try {
+      await eventually(done, `${name}: every run done after the restart`, 90_000);
+      await after?.();
+    } finally {
+      second.kill('SIGTERM');
+      await stopped(second);
+    }
+    return killAt;
+  }
+
   /** No run has two terminal updates on the status topic. */
   function expectOneEnd(ids: string[]) {
     const twice = ids.filter((id) => terminal(id).length > 1);
@@ -102,19 +125,8 @@ describe('no run invoked twice', () => {
       N,
     );
     await k.produce(topics.trigger, messages);
-    const first = spawnRouter(env(), 'once-webhook-1');
-    await eventually(() => ended(quickIds) && slowIds.every((id) => calls.has(id)), 'the quick runs answered and ended, the slow ones held', 60_000);
-    await new Promise((r) => setTimeout(r, 1_500));
-    const killAt = Date.now();
-    first.kill('SIGKILL');
-    await stopped(first);
-    const second = spawnRouter(env(), 'once-webhook-2');
-    try {
-      await eventually(() => ended([...quickIds, ...slowIds]), 'every run ended', 90_000);
-    } finally {
-      second.kill('SIGTERM');
-      await stopped(second);
-    }
+    // Killed once the quick runs were answered and ended while the slow ones are held.
+    const killAt = await crashAndRestart('once-webhook', () => ended(quickIds) && slowIds.every((id) => calls.has(id)), 1_500, () => ended([...quickIds, ...slowIds]));
     const all = [...quickIds, ...slowIds];
     expect(all.filter((id) => !calls.has(id))).toEqual([]);
     // Answered (5 ms after the call; the slow ones HOLD_MS after) more than a second before the kill: never called again.
@@ -143,20 +155,14 @@ describe('no run invoked twice', () => {
       N,
     );
     await k.produce(topics.trigger, messages);
-    const first = spawnRouter(env(), 'once-kafka-1');
-    await eventually(() => quickIds.every((id) => written.has(id)) && delivered(quickIds), 'every KAFKA run written and its outcome recorded', 60_000);
-    await new Promise((r) => setTimeout(r, 1_500));
-    first.kill('SIGKILL');
-    await stopped(first);
-    const second = spawnRouter(env(), 'once-kafka-2');
-    try {
-      await eventually(() => ended(slowIds), 'the slow runs ended', 90_000);
+    await crashAndRestart(
+      'once-kafka',
+      () => quickIds.every((id) => written.has(id)) && delivered(quickIds),
+      1_500,
+      () => ended(slowIds),
       // The restarted router has read past every KAFKA trigger by the time the slow runs (first on their partitions) end.
-      await new Promise((r) => setTimeout(r, 1_000));
-    } finally {
-      second.kill('SIGTERM');
-      await stopped(second);
-    }
+      () => new Promise((r) => setTimeout(r, 1_000)),
+    );
     const twice = quickIds.filter((id) => written.get(id)! > 1);
     expect(twice).toEqual([]);
     expectOneEnd([...quickIds, ...slowIds]);
@@ -181,18 +187,7 @@ describe('no run invoked twice', () => {
       return { ...m, value: JSON.stringify(event) };
     });
     await k.produce(topics.trigger, withHold);
-    const first = spawnRouter(env(), 'once-github-1');
-    await eventually(() => delivered(quickIds) && slowIds.every((id) => dispatches(id) === 1), 'the quick dispatches recorded, the slow ones under way', 60_000);
-    await new Promise((r) => setTimeout(r, 1_000));
-    first.kill('SIGKILL');
-    await stopped(first);
-    const second = spawnRouter(env(), 'once-github-2');
-    try {
-      await eventually(() => ended([...quickIds, ...slowIds]), 'every run ended', 90_000);
-    } finally {
-      second.kill('SIGTERM');
-      await stopped(second);
-    }
+    await crashAndRestart('once-github', () => delivered(quickIds) && slowIds.every((id) => dispatches(id) === 1), 1_000, () => ended([...quickIds, ...slowIds]));
     const all = [...quickIds, ...slowIds];
     expect(all.filter((id) => dispatches(id) !== 1)).toEqual([]);
     for (const id of all) expect({ id, status: terminal(id)[0]?.status }).toEqual({ id, status: 'SUCCESS' });

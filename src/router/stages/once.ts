@@ -2,9 +2,9 @@ import type { Logger } from '../../log';
 import type { RouterMetrics } from '../../metrics/metrics';
 import { invocationLabel } from '../../metrics/metrics';
 import type { FrozenRun } from '../../model/run';
-import type { MessageContext } from './context';
-
 import type { CallRecord } from '../../model/status';
+import { sleep } from '../../net/retry';
+import type { MessageContext } from './context';
 
 export type { CallRecord } from '../../model/status';
 
@@ -60,9 +60,10 @@ export class OnceStage {
     if (!record || (record.orgId !== null && record.orgId !== run.orgId)) return { inDoubt: false };
     const skip = skipReason(record, released);
     if (skip) return this.skipped(ctx.log, run, skip);
-    if (record.callStartedAt === null) return { inDoubt: false };
+    const startedAt = record.callStartedAt;
+    if (startedAt === null) return { inDoubt: false };
     // In doubt: its caller may still be on it (it lost the partition in a rebalance, and has a grace period).
-    const until = record.callStartedAt + ledger.doubtMs;
+    const until = startedAt + ledger.doubtMs;
     while (Date.now() < until && !ctx.signal.aborted) {
       await ledger.awaitRun(run.runId, Math.min(1_000, until - Date.now()));
       record = await this.read(ledger, run.runId, ctx);
@@ -70,8 +71,8 @@ export class OnceStage {
       if (settled) return this.skipped(ctx.log, run, settled);
     }
     this.metrics.inDoubt.inc({ invocation: invocationLabel(run.invocationMethod.type) });
-    ctx.log.warn({ runId: run.runId, startedAt: record?.callStartedAt }, 'the run was called before, and its outcome is unknown: calling it again (the invoker looks for the first call first)');
-    return { inDoubt: true, startedAt: record?.callStartedAt ?? until - ledger.doubtMs };
+    ctx.log.warn({ runId: run.runId, startedAt }, 'the run was called before, and its outcome is unknown: calling it again (the invoker looks for the first call first)');
+    return { inDoubt: true, startedAt };
   }
 
   private skipped(log: Logger, run: FrozenRun, reason: SkipReason): null {
@@ -88,7 +89,7 @@ export class OnceStage {
       } catch (err) {
         if (ctx.signal.aborted) throw err;
         if (attempt === 1) ctx.log.warn({ runId, err: (err as Error).message }, 'the run store cannot be read; waiting for it before calling');
-        await new Promise((r) => setTimeout(r, 200));
+        await sleep(200, ctx.signal);
       }
     }
   }
