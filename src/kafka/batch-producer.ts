@@ -40,6 +40,7 @@ interface Pending {
 export class BatchProducer {
   private queue: Pending[] = [];
   private timer: NodeJS.Timeout | null = null;
+  private soon: NodeJS.Immediate | null = null;
   private readonly lingerMs: number;
   private readonly maxBatch: number;
 
@@ -51,13 +52,21 @@ export class BatchProducer {
     this.maxBatch = options.maxBatchMessages ?? 500;
   }
 
-  send(topic: string, message: OutboundMessage): Promise<void> {
+  /**
+   * Queues `message`; resolves once the broker acknowledged it. An `urgent`
+   * message (one a caller waits on before it goes on, as a call's STARTED
+   * record) does not wait out the linger: what is queued is sent once the
+   * current turn of the event loop ends, so the runs that reached this
+   * point together still share one request.
+   */
+  send(topic: string, message: OutboundMessage, options: { urgent?: boolean } = {}): Promise<void> {
     return new Promise((resolve, reject) => {
       // A large record travels alone: if the broker refuses it, no other
       // run's record shared its request (a split would write those twice).
       if (sizeOf(message) > ALONE_BYTES) return this.sendAll([{ topic, message, resolve, reject }]);
       this.queue.push({ topic, message, resolve, reject });
       if (this.queue.length >= this.maxBatch) this.flush();
+      else if (options.urgent) this.soon ??= setImmediate(() => this.flush());
       else this.timer ??= setTimeout(() => this.flush(), this.lingerMs);
     });
   }
@@ -67,6 +76,10 @@ export class BatchProducer {
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = null;
+    }
+    if (this.soon) {
+      clearImmediate(this.soon);
+      this.soon = null;
     }
     const batch = this.queue;
     if (batch.length === 0) return;

@@ -64,7 +64,8 @@ export class StatusPublisher {
   async publish(update: RunStatusUpdate, headers: Record<string, string> = {}): Promise<void> {
     try {
       const value = await this.codec.encode(update);
-      await this.producer.send(this.topic, { key: update.runId, value, headers: { 'x-run-id': update.runId, ...headers } });
+      // A STARTED record holds its call back until acknowledged: it does not wait out the linger.
+      await this.producer.send(this.topic, { key: update.runId, value, headers: { 'x-run-id': update.runId, ...headers } }, { urgent: update.call === 'STARTED' });
       this.failingSince = null;
     } catch (err) {
       const classified = classifyWriteError(err, `status update of ${update.runId}`);

@@ -43,4 +43,29 @@ describe('BatchProducer', () => {
     await expect(huge).rejects.toBeDefined();
     expect(await k.messageCount(topic)).toBe(1);
   });
+
+  it('an urgent record does not wait out the linger, and takes what is queued with it in one request', async () => {
+    const topic = `${topics.status}-urgent`;
+    await k.createTopic(topic, 1);
+    // A linger no test would wait for: only the urgent send can flush these.
+    const batch = new BatchProducer(producer, { lingerMs: 600_000 });
+    const requests: number[] = [];
+    const sendBatch = producer.sendBatch.bind(producer);
+    const counting = Object.create(producer) as Producer;
+    counting.sendBatch = (b) => (requests.push(b.topicMessages!.reduce((n, t) => n + t.messages.length, 0)), sendBatch(b));
+    const urgentBatch = new BatchProducer(counting, { lingerMs: 600_000 });
+    const queued = urgentBatch.send(topic, { key: 'q', value: Buffer.from('queued'), headers: {} });
+    const urgent = urgentBatch.send(topic, { key: 'u', value: Buffer.from('urgent'), headers: {} }, { urgent: true });
+    await Promise.all([queued, urgent]);
+    expect(requests).toEqual([2]);
+    expect(await k.messageCount(topic)).toBe(2);
+    // Without it, a message waits for the linger.
+    let lingering = false;
+    const sent = batch.send(topic, { key: 'l', value: Buffer.from('lingering'), headers: {} }).then(() => (lingering = true));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(lingering).toBe(false);
+    batch.flush();
+    await sent;
+    expect(await k.messageCount(topic)).toBe(3);
+  });
 });
