@@ -27,6 +27,8 @@ import { ResumableRun, Router } from './router/router';
 import { runFromRow } from './store/run-store';
 import { polledByAgent } from './invokers/kafka/invoker';
 import { pollingPayload } from './agent/polling-payload';
+import { agentLedgerPlace } from './agent/agent';
+import { AgentCallLedger } from './agent/call-ledger';
 
 /** A createTopics refusal because another client created the topic first. */
 function topicAlreadyExists(err: unknown): boolean {
@@ -84,6 +86,8 @@ export class App {
   private sweeper: NodeJS.Timeout | null = null;
   /** The run store read before each call (router mode with the store). */
   private readonly ledger?: StoreCallLedger;
+  /** The agent's record of its own calls, read before each call (agent mode). */
+  private readonly agentLedger?: AgentCallLedger;
   private readonly producer: Producer;
   private readonly admin: Admin;
   private readonly batch: BatchProducer;
@@ -167,10 +171,15 @@ export class App {
       });
       this.runs.approvals = this.approvals;
     }
-    // No run invoked twice: the store is read before each call (router mode; an agent has no store).
+    // No run invoked twice: the store is read before each call (router mode); an agent, which has no store, keeps a
+    // file of its own calls. One that cannot be written stops the start, naming AGENT_LEDGER_PATH or DATA_DIR.
     this.ledger =
       this.runs && mode === 'router'
         ? new StoreCallLedger({ admin: this.admin, statusTopic: config.topics.status, runs: this.runs, metrics: this.metrics, logger: logger.child({ component: 'ledger' }), doubtMs: config.window.shutdownGraceMs + DOUBT_MARGIN_MS })
+        : undefined;
+    this.agentLedger =
+      mode === 'agent'
+        ? new AgentCallLedger({ ...agentLedgerPlace(config, options.orgId ?? ''), retentionMs: config.agent.ledgerRetentionHours * 3_600_000, logger: logger.child({ component: 'ledger' }) })
         : undefined;
     const topic = mode === 'agent' ? (config.agent.topic ?? config.topics.orgTemplate.split('{orgId}').join(options.orgId ?? '')) : config.topics.trigger;
     this.router = new Router({
@@ -197,7 +206,7 @@ export class App {
       gate: this.approvals,
       templates: this.templates,
       ownerOf: this.runs ? (runId) => this.runs!.store.orgOf(runId) : undefined,
-      ledger: this.ledger,
+      ledger: this.ledger ?? this.agentLedger,
     });
   }
 
@@ -214,7 +223,7 @@ export class App {
     if (!this.status.healthy) reasons.push('status updates cannot be written');
     const store = this.runs?.writer.health();
     if (store && !store.ok) reasons.push(store.reason ?? 'the run store cannot apply');
-    const behind = this.ledger?.problem();
+    const behind = this.ledger?.problem() ?? this.agentLedger?.problem();
     if (behind) reasons.push(behind);
     return { ready: reasons.length === 0, reasons };
   }
@@ -365,6 +374,8 @@ export class App {
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = null;
     await this.router.stop();
+    // No call is under way any more: every end is recorded.
+    this.agentLedger?.close();
     // Notifications under way end before the invokers and the store they use.
     await this.approvals?.stop();
     await this.invokers.close();

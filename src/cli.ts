@@ -10,7 +10,7 @@ import { startHttpServer } from './http/server';
 import { createKafka } from './kafka/client';
 import { loadKafkaScript, localBrokerAvailable } from './local-kafka';
 import { Logger, createLogger } from './log';
-import { agentGroupId, agentParts, agentTopic } from './agent/agent';
+import { agentGroupId, agentLedgerPlace, agentParts, agentTopic } from './agent/agent';
 import { withPortAgentAliases } from './config/port-agent-env';
 import { newRunId, samplePortMessage } from './sample';
 import { formatStatusLine } from './status/format';
@@ -115,25 +115,29 @@ async function doctor(args: Args): Promise<void> {
 }
 
 /**
- * The run store's directory exists and can be written, or the start stops
- * naming the variable that put it there (a read-only root filesystem
- * without a data volume, a volume owned by another user).
+ * The directory of the file this instance keeps (the run store's, or an
+ * agent's call ledger) exists and can be written, or the start stops naming
+ * the variable that put it there (a read-only root filesystem without a
+ * data volume, a volume owned by another user).
  */
-function checkDataDirectory(config: Config): void {
-  if (!config.store.enabled) return;
-  const dir = dirname(resolve(config.store.path));
-  const variable = process.env.RUNS_DB_PATH ? 'RUNS_DB_PATH' : 'DATA_DIR';
+function checkDataDirectory(config: Config, mode: 'router' | 'agent' | 'api', orgId?: string): void {
+  let file: { path: string; variable: string; what: string };
+  if (mode === 'agent') file = { ...agentLedgerPlace(config, orgId ?? ''), what: "the agent's call ledger" };
+  else if (config.store.enabled) file = { path: config.store.path, variable: process.env.RUNS_DB_PATH ? 'RUNS_DB_PATH' : 'DATA_DIR', what: 'the run store' };
+  else return;
+  const dir = dirname(resolve(file.path));
+  const { variable } = file;
   try {
     mkdirSync(dir, { recursive: true });
     accessSync(dir, fsConstants.W_OK);
   } catch (err) {
-    fail(`configuration error: ${variable}: the run store's directory ${dir} is not writable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): mount a writable volume there, or set ${variable}`);
+    fail(`configuration error: ${variable}: ${file.what}'s directory ${dir} is not writable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): mount a writable volume there, or set ${variable}`);
   }
 }
 
 async function runService(mode: 'router' | 'agent' | 'api', orgId?: string): Promise<void> {
   const given = configOrExit();
-  if (mode !== 'agent') checkDataDirectory(given);
+  checkDataDirectory(given, mode, orgId);
   const logger = createLogger(given.logLevel);
   const { config, stopBroker } = await withBrokers(given, logger);
   // The connection first: a wrong CA, password or ACL is one clear line

@@ -1,7 +1,9 @@
+import { join } from 'node:path';
 import { Config, secretForOrg } from '../config/config';
 import { mappingEnvironment } from '../config/env';
 import { JqEvaluator } from '../mapping/jq';
 import { PayloadMappings } from '../mapping/payload-mapping';
+import type { AgentLedgerPlace } from './call-ledger';
 import { AgentIntake } from './intake';
 import { MappedInvoker } from './mapped-invoker';
 
@@ -13,6 +15,15 @@ export function agentTopic(config: Config, orgId: string): string {
 /** Its consumer group: AGENT_GROUP_ID (Port's KAFKA_CONSUMER_GROUP_ID), else the router's group + "-agent". */
 export function agentGroupId(config: Config): string {
   return config.agent.groupId ?? `${config.groupId}-agent`;
+}
+
+/**
+ * The agent's call ledger: AGENT_LEDGER_PATH, else `<DATA_DIR>/agent-calls-<org>.db`,
+ * so that agents of different orgs sharing a data directory never share a file.
+ */
+export function agentLedgerPlace(config: Config, orgId: string): AgentLedgerPlace {
+  if (config.agent.ledgerPath) return { path: config.agent.ledgerPath, variable: 'AGENT_LEDGER_PATH' };
+  return { path: join(config.dataDir, `agent-calls-${orgId.replace(/[^A-Za-z0-9._-]/g, '_')}.db`), variable: 'DATA_DIR' };
 }
 
 /**

@@ -39,6 +39,7 @@ export const DEFAULTS = {
   agentClaimSeconds: 60,
   runsApplyTimeoutSeconds: 10,
   runsWriterNice: 10,
+  agentLedgerRetentionHours: 7 * 24,
 } as const;
 
 /** A duration: seconds, or a number with s, m, h or d (`90s`, `30m`, `2h`, `7d`); in milliseconds. */
@@ -109,13 +110,17 @@ export const configSchema = z.strictObject({
     detailedLogging: envBoolean.default(true),
     /** Check the TLS certificates of the agent's requests (Port's WEBHOOK_VERIFY_SSL). */
     verifyTls: envBoolean.default(true),
+    /** The agent's record of its own calls (SQLite); default: `<DATA_DIR>/agent-calls-<org>.db` (agent/agent.ts). */
+    ledgerPath: z.string().min(1).optional(),
+    /** How long a call stays in the agent's ledger, counted back from its latest call. */
+    ledgerRetentionHours: positiveInt.default(DEFAULTS.agentLedgerRetentionHours),
   }),
   /** jq in payload mappings and templates: time and output budget of one evaluation. */
   jq: z.strictObject({
     timeoutMs: positiveInt.default(1_000),
     maxOutputChars: positiveInt.default(1024 * 1024),
   }),
-  /** Where this instance keeps local state (the run store's file unless RUNS_DB_PATH names one). */
+  /** Where this instance keeps local state (the run store's file unless RUNS_DB_PATH names one; an agent's ledger unless AGENT_LEDGER_PATH does). */
   dataDir: z.string().min(1).default(DEFAULTS.runsDbDir),
   store: z.strictObject({
     /** Materialize the status topic and serve the runs API. */
@@ -241,6 +246,8 @@ export const ENV_MAP: EnvMap = {
     mappingPath: 'CONTROL_THE_PAYLOAD_CONFIG_PATH',
     detailedLogging: 'DETAILED_LOGGING',
     verifyTls: 'WEBHOOK_VERIFY_SSL',
+    ledgerPath: 'AGENT_LEDGER_PATH',
+    ledgerRetentionHours: 'AGENT_LEDGER_RETENTION_HOURS',
   },
   jq: { timeoutMs: 'JQ_TIMEOUT_MS', maxOutputChars: 'JQ_MAX_OUTPUT_CHARS' },
   dataDir: 'DATA_DIR',

@@ -32,7 +32,7 @@ export interface PipelineDeps {
   agentPayload?: (run: FrozenRun) => string | null;
   /** Evaluates `{{ }}` templates of the invocation method before the call (router mode). */
   templates?: PayloadTemplates;
-  /** The run store as the memory of calls made (router mode with the store): no run is invoked twice. */
+  /** The memory of calls made (the run store in router mode, the agent's own file in agent mode): no run is invoked twice. */
   ledger?: CallLedger;
 }
 
@@ -62,11 +62,13 @@ export class Pipeline {
     this.release = new ReleaseStage(gate, this.deadLetter, metrics);
     this.intake = new IntakeStage(deps.intake, this.deadLetter, metrics);
     this.resolve = new ResolveStage(deps.invokers, deps.mode, deps.ownerOf, this.deadLetter, metrics);
-    // The ledger serves only where runs are routed with the store (an agent has none).
-    const ledger = deps.mode === 'router' ? deps.ledger : undefined;
+    const { ledger } = deps;
     this.once = new OnceStage(ledger, metrics);
     this.gate = new GateStage(gate);
-    this.invoke = new InvokeStage({ reporter, metrics, followers: deps.followers, agentPayload: deps.agentPayload, recordsCalls: Boolean(ledger) });
+    // A router records its calls on the status topic, where the store reads them; an agent's ledger records its
+    // own calls itself, and the status topic's `call` records stay the routers' (the router's store reads them).
+    const recordsCalls = deps.mode === 'router' && Boolean(ledger);
+    this.invoke = new InvokeStage({ reporter, metrics, followers: deps.followers, agentPayload: deps.agentPayload, recordsCalls, ledger });
   }
 
   /**

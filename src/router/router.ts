@@ -50,8 +50,8 @@ export interface RouterDeps {
    * RUN_ID_CONFLICT and touches nothing of that run.
    */
   ownerOf?: OwnerOf;
-  /** The run store as the memory of calls made: told of each assignment, read before each call. */
-  ledger?: CallLedger & { assigned(): void };
+  /** The memory of calls made, read before each call; told of each assignment when it follows the status topic (the run store). */
+  ledger?: CallLedger & { assigned?(): void };
 }
 
 /**
@@ -180,7 +180,7 @@ export class Router {
   private onAssignment(assignment: Record<string, number[]>): void {
     const owned = new Set(Object.entries(assignment).flatMap(([t, ps]) => ps.map((p) => `${t}:${p}`)));
     // Before any message of the new partitions: their runs are checked against the store once it holds the status topic as it is now.
-    this.deps.ledger?.assigned();
+    this.deps.ledger?.assigned?.();
     this.assigned = owned;
     this.book.assign(owned);
     const owns = (partition: number) => this.assigned.has(`${this.deps.topic}:${partition}`);

@@ -34,6 +34,9 @@ describe('loadConfig', () => {
     expect(c.console.allowedHosts).toEqual([]);
     expect(loadConfig({ CONSOLE_ALLOWED_HOSTS: 'Console.Example.com:8443, 10.0.0.5,[::1]:8080' }).console.allowedHosts).toEqual(['console.example.com:8443', '10.0.0.5', '[::1]:8080']);
     expect(loadConfig({ RUNS_WRITER_NICE: '0' }).store.writerNice).toBe(0);
+    expect(c.agent.ledgerPath).toBeUndefined();
+    expect(c.agent.ledgerRetentionHours).toBe(DEFAULTS.agentLedgerRetentionHours);
+    expect(loadConfig({ AGENT_LEDGER_PATH: '/data/calls.db', AGENT_LEDGER_RETENTION_HOURS: '24' }).agent).toMatchObject({ ledgerPath: '/data/calls.db', ledgerRetentionHours: 24 });
   });
 
   it('reads every kind of value', () => {
@@ -74,6 +77,9 @@ describe('loadConfig', () => {
     [{ CONSOLE_ALLOWED_HOSTS: '*.example.com' }, 'CONSOLE_ALLOWED_HOSTS'],
     [{ CONSOLE_ALLOWED_HOSTS: 'console.example.com/login' }, 'CONSOLE_ALLOWED_HOSTS'],
     [{ RUNS_WRITER_NICE: '-5' }, 'RUNS_WRITER_NICE'],
+    [{ AGENT_LEDGER_RETENTION_HOURS: '0' }, 'AGENT_LEDGER_RETENTION_HOURS'],
+    [{ AGENT_LEDGER_RETENTION_HOURS: '1.5' }, 'AGENT_LEDGER_RETENTION_HOURS'],
+    [{ AGENT_LEDGER_RETENTION_HOURS: 'a week' }, 'AGENT_LEDGER_RETENTION_HOURS'],
   ])('names the variable of an invalid value: %j', (env, variable) => {
     const err = configError(env);
     expect(err.variable).toBe(variable);

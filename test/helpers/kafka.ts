@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { removeLater } from './cleanup';
+import { removeLater, tempDir } from './cleanup';
 import { Admin, Kafka, KafkaMessage, logLevel, Partitioners, Producer } from 'kafkajs';
 import { App, AppOptions } from '../../src/app';
 import { Config, loadConfig } from '../../src/config/config';
@@ -95,6 +95,8 @@ export function testConfig(topics: TestTopics, env: Record<string, string> = {})
     ROUTER_COMMIT_INTERVAL_MS: '100',
     ROUTER_SHUTDOWN_GRACE_MS: '5000',
     RUNS_DB_PATH: runsDbPath(topics),
+    // An agent's call ledger is kept here: a test's own, never another run's of the same org.
+    DATA_DIR: tempDir('action-router-data-'),
     ...env,
   });
 }

@@ -12,9 +12,22 @@ const ROOT = resolve(__dirname, '..', '..');
  * test can kill it with SIGKILL like a crash would.
  */
 export function spawnRouter(env: Record<string, string>, name = 'router', logDir = process.env.TEST_LOG_DIR ?? tempDir('router-log-')): ChildProcess {
+  return spawnCli(['start'], { RUNS_DB_PATH: join(logDir, `${name}-runs.db`), ...env }, name, logDir);
+}
+
+/**
+ * `action-router agent --org ORG` in a process of its own, as spawnRouter.
+ * Its call ledger is kept in `<logDir>/<name>-data` unless `env` names a
+ * DATA_DIR (a restarted agent that should remember its calls shares one).
+ */
+export function spawnAgent(orgId: string, env: Record<string, string>, name = 'agent', logDir = process.env.TEST_LOG_DIR ?? tempDir('agent-log-')): ChildProcess {
+  return spawnCli(['agent', '--org', orgId], { DATA_DIR: join(logDir, `${name}-data`), ...env }, name, logDir);
+}
+
+function spawnCli(args: string[], env: Record<string, string>, name: string, logDir: string): ChildProcess {
   const out = openSync(join(logDir, `${name}.log`), 'a');
-  return spawn(process.execPath, [join(ROOT, 'bin', 'action-router.js'), 'start'], {
-    env: { PATH: process.env.PATH, KAFKA_BROKERS: brokers(), LOG_LEVEL: 'warn', HTTP_PORT: '0', RUNS_DB_PATH: join(logDir, `${name}-runs.db`), ...env },
+  return spawn(process.execPath, [join(ROOT, 'bin', 'action-router.js'), ...args], {
+    env: { PATH: process.env.PATH, KAFKA_BROKERS: brokers(), LOG_LEVEL: 'warn', HTTP_PORT: '0', ...env },
     stdio: ['ignore', out, out],
   });
 }

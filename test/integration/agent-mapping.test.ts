@@ -295,6 +295,8 @@ describe('the agent’s payload mapping, through the broker', () => {
       DLQ_TOPIC: topics.dlq,
       WEBHOOK_ALLOWED_HOSTS: '127.0.0.1',
       HTTP_PORT: '0',
+      // The agent's call ledger: this test's own (the default, .data/ in the working directory, outlives the test).
+      DATA_DIR: dir,
     };
     const agent = spawn(process.execPath, [CLI, 'agent'], { env: portEnv, stdio: 'ignore' });
     try {

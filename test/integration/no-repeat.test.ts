@@ -1,9 +1,9 @@
 import { FakeGithub } from '../../src/dev/fake-github';
 import { WebhookReceiver } from '../../src/dev/webhook-receiver';
 import type { JsonObject } from '../../src/model/json';
-import type { RunStatusUpdate } from '../../src/model/status';
 import { samplePortMessage } from '../../src/sample';
-import { TestKafka, TestTopics, eventually, json, testTopics, topicEnv } from '../helpers/kafka';
+import { TestKafka, TestTopics, eventually, testTopics, topicEnv } from '../helpers/kafka';
+import { RunStatuses, crashAndRestart as crashAndRestartWith, headOfLine, recordCalls } from '../helpers/no-repeat';
 import { spawnRouter, stopped } from '../helpers/processes';
 
 const SECRET = 'no-repeat-secret';
@@ -23,7 +23,7 @@ describe('no run invoked twice', () => {
   const receiver = new WebhookReceiver(SECRET);
   const github = new FakeGithub({ token: 'gh', runDetails: true, stepMs: 200 });
   let topics: TestTopics;
-  let statuses: Map<string, RunStatusUpdate[]>;
+  let statuses: RunStatuses;
   beforeAll(async () => {
     await receiver.start();
     await github.start();
@@ -35,13 +35,9 @@ describe('no run invoked twice', () => {
   });
   beforeEach(async () => {
     topics = testTopics();
-    statuses = new Map();
     await k.createTopic(topics.trigger, PARTITIONS);
     await k.createTopic(topics.status, PARTITIONS);
-    await k.follow(topics.status, (m) => {
-      const u = json<RunStatusUpdate>(m);
-      statuses.set(u.runId, [...(statuses.get(u.runId) ?? []), u]);
-    });
+    statuses = await RunStatuses.follow(k, topics.status);
   });
 
   const env = (extra: Record<string, string> = {}) => ({
@@ -60,64 +56,21 @@ describe('no run invoked twice', () => {
     ...extra,
   });
 
-  const terminal = (runId: string) => (statuses.get(runId) ?? []).filter((u) => u.status !== 'IN_PROGRESS');
-  const ended = (ids: string[]) => ids.every((id) => terminal(id).length > 0);
-  const delivered = (ids: string[]) => ids.every((id) => (statuses.get(id) ?? []).some((u) => u.call === 'ENDED'));
+  const terminal = (runId: string) => statuses.terminal(runId);
+  const ended = (ids: string[]) => statuses.ended(ids);
+  const delivered = (ids: string[]) => statuses.delivered(ids);
+  const expectOneEnd = (ids: string[]) => statuses.expectOneEnd(ids);
 
   /** Trigger messages: the slow run first on each partition, then the quick ones spread over the partitions. */
-  function triggers(slow: (p: number) => [string, JsonObject], quick: (i: number) => [string, JsonObject], n: number) {
-    const messages: { key: string; value: string; partition: number }[] = [];
-    const slowIds: string[] = [];
-    const quickIds: string[] = [];
-    for (let p = 0; p < PARTITIONS; p++) {
-      const [runId, method] = slow(p);
-      slowIds.push(runId);
-      messages.push({ key: runId, partition: p, value: JSON.stringify(samplePortMessage({ runId, orgId: 'org_once', invocationMethod: method })) });
-    }
-    for (let i = 0; i < n; i++) {
-      const [runId, method] = quick(i);
-      quickIds.push(runId);
-      messages.push({ key: runId, partition: i % PARTITIONS, value: JSON.stringify(samplePortMessage({ runId, orgId: 'org_once', invocationMethod: method })) });
-    }
-    return { messages, slowIds, quickIds };
-  }
+  const triggers = (slow: (p: number) => [string, JsonObject], quick: (i: number) => [string, JsonObject], n: number) => headOfLine({ partitions: PARTITIONS, orgId: 'org_once' }, slow, quick, n);
 
-  /**
-   * A router until `ready`, `settleMs` more, then kill -9 (resolving the
-   * time of the kill); a second router until `done`. `after` runs before the
-   * second one stops.
-   */
-  async function crashAndRestart(name: string, ready: () => boolean, settleMs: number, done: () => boolean, after?: () => Promise<void>): Promise<number> {
-    const first = spawnRouter(env(), `${name}-1`);
-    await eventually(ready, `${name}: the state to kill in`, 60_000);
-    await new Promise((r) => setTimeout(r, settleMs));
-    const killAt = Date.now();
-    first.kill('SIGKILL');
-    await stopped(first);
-    const second = spawnRouter(env(), `${name}-2`);
-    try {
-      await eventually(done, `${name}: every run done after the restart`, 90_000);
-      await after?.();
-    } finally {
-      second.kill('SIGTERM');
-      await stopped(second);
-    }
-    return killAt;
-  }
-
-  /** No run has two terminal updates on the status topic. */
-  function expectOneEnd(ids: string[]) {
-    const twice = ids.filter((id) => terminal(id).length > 1);
-    expect(twice).toEqual([]);
-  }
+  /** Routers (one, killed; then another): see crashAndRestart in ../helpers/no-repeat. */
+  const crashAndRestart = (name: string, ready: () => boolean, settleMs: number, done: () => boolean, after?: () => Promise<void>) =>
+    crashAndRestartWith((n) => spawnRouter(env(), n), name, ready, settleMs, done, after);
 
   it('WEBHOOK: after kill -9, no run answered before the kill is called again; repeats are the calls under way, with the same Idempotency-Key', async () => {
     const path = `/once-${topics.group}`;
-    const calls = new Map<string, { at: number; key: string }[]>();
-    receiver.onRun = (r) => {
-      if (r.request.path !== path || !r.runId) return;
-      calls.set(r.runId, [...(calls.get(r.runId) ?? []), { at: r.request.at, key: String(r.request.headers['idempotency-key']) }]);
-    };
+    const calls = recordCalls(receiver, path);
     const N = 400;
     const { messages, slowIds, quickIds } = triggers(
       (p) => [`r_${topics.group}_slow${p}`, { type: 'WEBHOOK', url: `${receiver.url}${path}?delay=${HOLD_MS}`, synchronized: true }],

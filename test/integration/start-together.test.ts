@@ -44,7 +44,7 @@ describe('a router, an api and an agent started at the same instant on a new bro
     const roles: [string, string[], Record<string, string>][] = [
       ['router', ['start'], { RUNS_DB_PATH: join(dir, 'router.db') }],
       ['api', ['api'], { RUNS_DB_PATH: join(dir, 'api.db') }],
-      ['agent', ['agent'], { AGENT_ORG_ID: 'org_together' }],
+      ['agent', ['agent'], { AGENT_ORG_ID: 'org_together', DATA_DIR: dir }],
     ];
     const ports: number[] = [];
     const started: ChildProcess[] = [];

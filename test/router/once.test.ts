@@ -108,7 +108,7 @@ describe('stage "once": a run is not called twice', () => {
     expect(failures).toBeLessThan(0);
   });
 
-  test('without a ledger (RUNS_STORE=false, an agent) every run is called: at least once', async () => {
+  test('without a ledger (RUNS_STORE=false) every run is called: at least once', async () => {
     expect(await new OnceStage(undefined, new RouterMetrics()).apply(ctx(), run, false)).toEqual({ inDoubt: false });
   });
 });

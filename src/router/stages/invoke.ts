@@ -1,14 +1,14 @@
 import { ErrorCodes, RejectedEventError, describeError, isRouterError } from '../../errors';
 import { InvocationContext, InvocationOutcome, Invoker, SLOW_CALL_MS } from '../../invokers/invoker';
-import { AbortedError } from '../../net/retry';
-import { lazyChild } from '../../log';
+import { AbortedError, sleep } from '../../net/retry';
+import { Logger, lazyChild } from '../../log';
 import { RouterMetrics, invocationLabel } from '../../metrics/metrics';
 import type { FrozenRun } from '../../model/run';
 import type { StatusFields } from '../../status/publisher';
 import type { Followers } from '../followers';
 import type { MessageContext } from './context';
 import { StatusReporter, outcomeFields } from './report';
-import type { CallVerdict } from './once';
+import type { CallLedger, CallVerdict } from './once';
 
 export interface InvokeStageDeps {
   reporter: StatusReporter;
@@ -23,6 +23,8 @@ export interface InvokeStageDeps {
    * only its outcome: in doubt, it is written again either way.
    */
   recordsCalls?: boolean;
+  /** A ledger that records calls itself (an agent's): told of each call's start and end. */
+  ledger?: CallLedger;
 }
 
 /**
@@ -36,7 +38,10 @@ export interface InvokeStageDeps {
  *   run is redelivered); an abort from anywhere else is an outcome;
  * - throws RejectedEventError when the run's output or its status can never
  *   be written (the caller dead-letters it). A run announced before the
- *   call whose announcement is refused is never invoked.
+ *   call whose announcement is refused is never invoked;
+ * - with a ledger that records calls itself, the run is called only once
+ *   its start is recorded (waiting, while it cannot be, until the signal
+ *   aborts), and its end is recorded once its outcome is reported.
  */
 export class InvokeStage {
   constructor(private readonly deps: InvokeStageDeps) {}
@@ -58,6 +63,9 @@ export class InvokeStage {
       report: (fields) => updates.report(fields, reportSignal),
       follow: (task) => void followUps.push(task),
     };
+    // Before anything is announced: a run whose start cannot be recorded is not called at all.
+    const { ledger } = this.deps;
+    if (ledger?.started) await recordStart(ledger, run, logger, signal);
     metrics.routed.inc({ invocation: invocationLabel(type) });
     const recordsStart = this.deps.recordsCalls === true && invoker.type !== 'KAFKA';
     // A call recorded STARTED is announced by that record, before the call.
@@ -110,10 +118,48 @@ export class InvokeStage {
     if (outcome.status === 'failed') logger.info({ outcome: outcome.status, code: outcome.code }, outcome.summary);
     else if (logger.isLevelEnabled('debug')) logger.debug({ outcome: outcome.status }, outcome.log ?? outcome.summary ?? outcome.status);
     if (!outcome.silent) await updates.report({ ...outcomeFields(outcome), ...(this.deps.recordsCalls ? { call: 'ENDED' as const } : {}) }, signal);
+    // Recorded after the report: a run skipped as already called after a crash has its outcome on the topic.
+    if (ledger?.ended) recordEnd(ledger, run, outcome, logger);
     const refused = updates.rejection();
     if (refused) throw refused;
     reportSignal = followers.signal;
     for (const task of followUps) followers.start(task, logger, run.runId, source.partition);
+  }
+}
+
+/**
+ * Records the call's start in a ledger that records calls itself, waiting
+ * while it cannot be written (a full disk): a call made unrecorded would be
+ * made again, unchecked, after a crash. Failing closed holds the run (and
+ * its partition's commit) rather than failing it: once the ledger can be
+ * written the run goes on, and if the partition stops first the run is
+ * redelivered. Readiness says why meanwhile (the ledger's `problem`).
+ */
+async function recordStart(ledger: CallLedger, run: FrozenRun, logger: Logger, signal: AbortSignal): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      ledger.started!(run);
+      if (attempt > 1) logger.info({ attempts: attempt }, "the call's start is recorded: calling");
+      return;
+    } catch (err) {
+      if (signal.aborted) throw new AbortedError();
+      if (attempt === 1 || attempt % 50 === 0) logger.error({ err: describeError(err), attempt }, "the call's start cannot be recorded; the run waits for the ledger before it is called");
+      await sleep(Math.min(200 * attempt, 5_000), signal);
+    }
+  }
+}
+
+/**
+ * Records the call's end. A failure is logged and the run goes on: its
+ * outcome is reported already, and the record matters only if this process
+ * dies before the offset is committed (then the run is called again, in
+ * doubt, as one under way at a crash would be).
+ */
+function recordEnd(ledger: CallLedger, run: FrozenRun, outcome: InvocationOutcome, logger: Logger): void {
+  try {
+    ledger.ended!(run, outcome.status);
+  } catch (err) {
+    logger.error({ err: describeError(err) }, "the call's end cannot be recorded; after a crash the run would be called again");
   }
 }
 

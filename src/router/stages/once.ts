@@ -1,3 +1,4 @@
+import type { InvocationOutcome } from '../../invokers/invoker';
 import type { Logger } from '../../log';
 import type { RouterMetrics } from '../../metrics/metrics';
 import { invocationLabel } from '../../metrics/metrics';
@@ -9,11 +10,16 @@ import type { MessageContext } from './context';
 export type { CallRecord } from '../../model/status';
 
 /**
- * The run store as the router's memory of its calls. The router reads it
- * only once `current` resolved: the store has applied the status topic up
- * to where it ended when this router last took partitions, so every
- * outcome acknowledged before then (by this router before a crash, or by
- * the partition's previous owner) is in it.
+ * The memory of calls made, read before each call: the run store in router
+ * mode (StoreCallLedger), the agent's own file in agent mode
+ * (AgentCallLedger). It is read only once `current` resolved: the store has
+ * applied the status topic up to where it ended when this router last took
+ * partitions, so every outcome acknowledged before then (by this router
+ * before a crash, or by the partition's previous owner) is in it.
+ *
+ * The store learns of calls from the status topic (`call: STARTED/ENDED`,
+ * written by stage "invoke"); a ledger that records calls itself has
+ * `started` and `ended`, which stage "invoke" calls instead.
  */
 export interface CallLedger {
   /** Resolves once the store is current for the partitions owned now (rejects only when `signal` aborts). */
@@ -24,6 +30,19 @@ export interface CallLedger {
   awaitRun(runId: string, ms: number): Promise<void>;
   /** How long a call recorded STARTED, with no outcome, may still be under way elsewhere (a previous owner's grace). */
   readonly doubtMs: number;
+  /**
+   * Records that the run's call starts: called before the call (and before
+   * it is announced), which is made only once this returned. Throws when it
+   * cannot be recorded (the run is then not called; stage "invoke" waits
+   * for the ledger).
+   */
+  started?(run: FrozenRun): void;
+  /**
+   * Records the call's outcome: called once the outcome is reported (or
+   * refused for good). Throws when it cannot be recorded (logged; the run
+   * goes on: its outcome is on the status topic already).
+   */
+  ended?(run: FrozenRun, outcome: InvocationOutcome['status']): void;
 }
 
 /** Why a trigger is not called again (action_router_runs_skipped_total{reason}). */
@@ -34,7 +53,7 @@ export type CallVerdict = { inDoubt: false } | { inDoubt: true; startedAt: numbe
 
 /**
  * Stage "once": no run is invoked twice. Before the gate and the call, the
- * run's record in the store decides: a run that ended, whose call's outcome
+ * run's record in the ledger decides: a run that ended, whose call's outcome
  * is recorded, or that is in the hands of an approval (waiting, approved,
  * released by a nudge) is skipped and its message done. A call recorded
  * STARTED with no outcome is in doubt: it is waited for while its caller
@@ -42,7 +61,7 @@ export type CallVerdict = { inDoubt: false } | { inDoubt: true; startedAt: numbe
  * telling the invoker to look for the first call's work first.
  *
  * Contract: resolves to the verdict, or null when the message is done
- * (skipped); waits, while the store is behind or cannot be read, until the
+ * (skipped); waits, while the ledger is behind or cannot be read, until the
  * signal aborts.
  */
 export class OnceStage {

@@ -156,9 +156,9 @@ what the chart sets from other values, then the paths of secret files.
 {{- $_ := set $env "KAFKA_BROKERS" (join "," $root.Values.kafka.brokers) }}
 {{- $_ := set $env "HTTP_PORT" (include "action-router.envValue" $root.Values.httpPort) }}
 {{- $_ := set $env "ROUTER_SHUTDOWN_GRACE_MS" (include "action-router.envValue" $root.Values.shutdownGraceMs) }}
-{{- if ne $c.role "agent" }}
-{{- /* The run store's folder, a volume: the code names the file runs-<STATUS_TOPIC>.db in it. */}}
+{{- /* The data folder, a volume: the run store (runs-<STATUS_TOPIC>.db) or an agent's call ledger (agent-calls-<org>.db). */}}
 {{- $_ := set $env "DATA_DIR" "/data" }}
+{{- if ne $c.role "agent" }}
 {{- if or $root.Values.catalog.actions $root.Values.catalog.existingConfigMap }}
 {{- $_ := set $env "ACTIONS_PATH" "/etc/action-router/catalog" }}
 {{- end }}

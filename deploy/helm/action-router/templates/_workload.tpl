@@ -134,10 +134,8 @@ spec:
           volumeMounts:
             - name: tmp
               mountPath: /tmp
-            {{- if $hasStore }}
             - name: data
               mountPath: /data
-            {{- end }}
             {{- range $sources }}
             - name: {{ .volume }}
               mountPath: {{ .dir }}
@@ -160,10 +158,11 @@ spec:
         - name: tmp
           emptyDir:
             sizeLimit: {{ $root.Values.tmpSizeLimit }}
-        {{- if and $hasStore (not $persistent) }}
+        {{- if not $persistent }}
         - name: data
           emptyDir:
-            sizeLimit: {{ $w.persistence.emptyDirSizeLimit }}
+            {{- /* An agent keeps its call ledger there: an emptyDir outlives a container restart (kill -9, OOM). */}}
+            sizeLimit: {{ if $hasStore }}{{ $w.persistence.emptyDirSizeLimit }}{{ else }}{{ $w.dataSizeLimit }}{{ end }}
         {{- end }}
         {{- range $sources }}
         - name: {{ .volume }}
