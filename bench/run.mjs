@@ -372,6 +372,21 @@ function memoryCgroup(limitMb) {
         dir,
         /** The processes in it (the router, or the agent and its jq process). */
         pids: () => readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number),
+        /** What the limit saw: its peak (page cache included), the anonymous and file pages at the end, and how often it was hit. */
+        usage: () => {
+          const read = (f) => {
+            try {
+              return readFileSync(join(dir, f), 'utf8');
+            } catch {
+              return '';
+            }
+          };
+          const stat = Object.fromEntries(read('memory.stat').split('\n').filter(Boolean).map((l) => l.split(' ')).map(([k, v]) => [k, Number(v)]));
+          const mib = (b) => Math.round((b ?? 0) / 1048576);
+          return file === 'memory.max'
+            ? `peak ${mib(Number(read('memory.peak')))} MiB, anon ${mib(stat.anon)} MiB, file ${mib(stat.file)} MiB, ${read('memory.events').match(/max (\d+)/)?.[1] ?? '?'} times at the limit`
+            : `peak ${mib(Number(read('memory.max_usage_in_bytes')))} MiB, rss ${mib(stat.total_rss)} MiB, cache ${mib(stat.total_cache)} MiB, ${Number(read('memory.failcnt'))} times at the limit`;
+        },
         remove: () => {
           try {
             rmdirSync(dir);
@@ -437,6 +452,7 @@ async function drainRouter(label, N, cgroup) {
     return (await messagesIn(orgTopic)) >= N;
   }, 900_000, async () => `${await messagesIn(orgTopic)}/${N}`);
   const mb = peak();
+  if (cgroup) log(`${label}: the cgroup: ${cgroup.usage()}`);
   await stop(router);
   return { mb, rate: N / ((t1 - t0) / 1000) };
 }
@@ -494,6 +510,7 @@ async function agentRss() {
       return count >= N;
     }, 900_000, () => `${count}/${N}`);
     const mb = peak();
+    log(`agent-rss-limited: the cgroup: ${cgroup.usage()}`);
     await stop(agent);
     record('agent-rss-limited', mb, 'MB', AGENT_LIMIT_MB);
     record('agent-rss-limited-drain', N / ((a1 - a0) / 1000), 'runs/s');
