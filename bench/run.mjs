@@ -188,26 +188,30 @@ async function kafkaRouting() {
 
   const topics = topicsFor('route');
   topics.trigger = source;
-  const orgTopic = topics.org.replace('{orgId}', 'org_bench');
-  log(`kafka-routing: ${N} runs`);
-  const router = spawnRouter(topics);
-  const r0 = Date.now();
-  const done = async () => (await messagesIn(orgTopic)) >= N && (await messagesIn(topics.status)) >= N;
-  const r1 = await waitFor('kafka-routing', done, 600_000, async () => `${await messagesIn(orgTopic)}/${N} routed`);
-  await stop(router);
-  record('kafka-routing', N / ((r1 - r0) / 1000), 'runs/s', passRate);
+  const routeRate = async (label, t, extra) => {
+    const org = t.org.replace('{orgId}', 'org_bench');
+    log(`${label}: ${N} runs`);
+    const router = spawnRouter(t, extra);
+    const r0 = Date.now();
+    const done = async () => (await messagesIn(org)) >= N && (await messagesIn(t.status)) >= N;
+    const r1 = await waitFor(label, done, 600_000, async () => `${await messagesIn(org)}/${N} routed`);
+    await stop(router);
+    return N / ((r1 - r0) / 1000);
+  };
+  const routed = await routeRate('kafka-routing', topics);
+  record('kafka-routing', routed, 'runs/s', passRate);
+  // The same at least once (ROUTER_NO_REPEAT=false: the store is not read before each call): what the check costs.
+  const loose = topicsFor('route-loose');
+  loose.trigger = source;
+  const looseRate = await routeRate('kafka-routing-at-least-once', loose, { ROUTER_NO_REPEAT: 'false' });
+  record('kafka-routing-at-least-once', looseRate, 'runs/s', passRate);
+  record('kafka-routing-no-repeat-cost', routed, 'runs/s', looseRate);
 
   // The same without the run store in the router process (RUNS_STORE=false,
   // the store served by a separate `action-router api`): what the store costs.
   const bare = topicsFor('route-bare');
   bare.trigger = source;
-  const bareOrg = bare.org.replace('{orgId}', 'org_bench');
-  log(`kafka-routing-no-store: ${N} runs`);
-  const router2 = spawnRouter(bare, { RUNS_STORE: 'false' });
-  const b0 = Date.now();
-  const b1 = await waitFor('kafka-routing-no-store', async () => (await messagesIn(bareOrg)) >= N && (await messagesIn(bare.status)) >= N, 600_000, async () => `${await messagesIn(bareOrg)}/${N} routed`);
-  await stop(router2);
-  record('kafka-routing-no-store', N / ((b1 - b0) / 1000), 'runs/s', passRate);
+  record('kafka-routing-no-store', await routeRate('kafka-routing-no-store', bare, { RUNS_STORE: 'false' }), 'runs/s', passRate);
 }
 
 // 3. Slow webhooks: the router against a one-at-a-time-per-partition consumer.
@@ -227,16 +231,24 @@ async function webhookSlow() {
   record('webhook-sequential', seqRate, 'runs/s');
 
   const N = n(20_000);
-  rx.seen.clear();
-  const topics = topicsFor('webhook');
-  await createTopics(topics.trigger);
-  await produceBacklog(topics.trigger, N, (i) => ({ key: `r_w${i}`, value: runMessage(`r_w${i}`, { type: 'WEBHOOK', url: rx.url }) }));
-  log(`webhook-slow: ${N} webhook runs`);
-  const router = spawnRouter(topics);
-  const w0 = Date.now();
-  const w1 = await waitFor('webhook-slow', () => rx.seen.size >= N, 600_000, () => `${rx.seen.size}/${N}`);
-  await stop(router);
-  record('webhook-slow', N / ((w1 - w0) / 1000), 'runs/s', seqRate);
+  const webhookRate = async (label, extra) => {
+    rx.seen.clear();
+    const topics = topicsFor(label);
+    await createTopics(topics.trigger);
+    await produceBacklog(topics.trigger, N, (i) => ({ key: `r_w${i}`, value: runMessage(`r_w${i}`, { type: 'WEBHOOK', url: rx.url }) }));
+    log(`${label}: ${N} webhook runs`);
+    const router = spawnRouter(topics, extra);
+    const w0 = Date.now();
+    const w1 = await waitFor(label, () => rx.seen.size >= N, 600_000, () => `${rx.seen.size}/${N}`);
+    await stop(router);
+    return N / ((w1 - w0) / 1000);
+  };
+  const slowRate = await webhookRate('webhook-slow');
+  record('webhook-slow', slowRate, 'runs/s', seqRate);
+  // At least once (ROUTER_NO_REPEAT=false: no STARTED record before each call, no store read): what the check costs.
+  const looseRate = await webhookRate('webhook-slow-at-least-once', { ROUTER_NO_REPEAT: 'false' });
+  record('webhook-slow-at-least-once', looseRate, 'runs/s', seqRate);
+  record('webhook-slow-no-repeat-cost', slowRate, 'runs/s', looseRate);
   const bound = Math.min(2048, PARTITIONS * 512); // the default in-flight bounds
   record('webhook-ideal', bound / (LATENCY / 1000), 'runs/s');
   await rx.close();
@@ -351,9 +363,10 @@ async function latencyUnderQueries() {
 // 5. Peak RSS of the router draining a backlog: as it runs anywhere, then as
 // the image and the chart run it (a 512 MiB memory limit, the image's heap
 // flag), with the drain rates of the two compared.
-// The image's heap flag; BENCH_HEAP_PERCENT tries another share of the limit.
-const IMAGE_NODE_OPTIONS = `--max-old-space-size-percentage=${process.env.BENCH_HEAP_PERCENT ?? 50}`;
-const ROUTER_LIMIT_MB = 512;
+// The image's NODE_OPTIONS, as the Dockerfile sets them; BENCH_NODE_OPTIONS tries others.
+const IMAGE_NODE_OPTIONS = process.env.BENCH_NODE_OPTIONS ?? /NODE_OPTIONS="?([^"\\\n]+?)"?\s*\\?\n/.exec(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'))[1].trim();
+// The chart's default limit; BENCH_ROUTER_LIMIT_MB tries another.
+const ROUTER_LIMIT_MB = Number(process.env.BENCH_ROUTER_LIMIT_MB ?? 512);
 const AGENT_LIMIT_MB = 256;
 
 /**
@@ -900,8 +913,70 @@ async function agentMapped() {
   await new Promise((r) => server.close(r));
 }
 
+// 12. Recovery: the runs called again after a kill -9 mid-stream, with the
+// store (no run invoked twice) and without it (at-least-once). One slow run
+// at the head of each partition holds that partition's commit back while the
+// runs behind it are answered; the router is killed while the slow ones are
+// held, then started again. Those under way at the kill are called again in
+// both modes; without the store, so is everything behind them.
+async function recovery() {
+  // Under the in-flight bound per partition (512): all of them are answered while the slow ones are held.
+  const N = Math.min(n(1_600), PARTITIONS * 400);
+  const HOLD_MS = 8_000;
+  const repeats = {};
+  for (const store of [false, true]) {
+    const label = store ? 'recovery' : 'recovery-no-store';
+    const calls = new Map();
+    const server = http.createServer((req, res) => {
+      const runId = String(req.headers['x-run-id']);
+      req.resume();
+      req.on('end', () => {
+        calls.set(runId, (calls.get(runId) ?? 0) + 1);
+        setTimeout(() => res.writeHead(202, { 'content-type': 'application/json' }).end('{"ok":true}'), req.url.endsWith('/slow') ? HOLD_MS : 2);
+      });
+    });
+    await new Promise((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${server.address().port}`;
+    const topics = topicsFor(label);
+    await createTopics(topics.trigger);
+    const slow = Array.from({ length: PARTITIONS }, (_, p) => `r_rs${p}`);
+    const quick = Array.from({ length: N }, (_, i) => `r_rq${i}`);
+    await producer.send({ topic: topics.trigger, acks: -1, messages: slow.map((id, p) => ({ partition: p, key: id, value: runMessage(id, { type: 'WEBHOOK', url: `${url}/slow` }) })) });
+    for (let i = 0; i < N; i += 1_000) {
+      const messages = quick.slice(i, i + 1_000).map((id, j) => ({ partition: (i + j) % PARTITIONS, key: id, value: runMessage(id, { type: 'WEBHOOK', url: `${url}/quick` }) }));
+      await producer.send({ topic: topics.trigger, acks: -1, messages });
+    }
+    // A short grace: a call in doubt is waited for that long (plus 5 s) before it is called again.
+    const env = { ROUTER_SHUTDOWN_GRACE_MS: '2000', ...(store ? {} : { RUNS_STORE: 'false' }) };
+    log(`${label}: ${N} quick webhook runs behind ${PARTITIONS} held ${HOLD_MS} ms, kill -9 once the quick ones are answered`);
+    const first = spawnRouter(topics, env);
+    await waitFor(`${label} before the kill`, () => quick.every((id) => calls.has(id)) && slow.every((id) => calls.has(id)), 300_000, () => `${quick.filter((id) => calls.has(id)).length}/${N}`);
+    // The last quick answers are 2 ms behind their calls: a second more and every one is recorded by the router.
+    await new Promise((r) => setTimeout(r, 1_000));
+    const before = new Map(calls);
+    first.kill('SIGKILL');
+    await first.exited;
+    const second = spawnRouter(topics, env);
+    // Done when the group has committed every trigger: each run was handled again or skipped.
+    const ends = await admin.fetchTopicOffsets(topics.trigger);
+    const done = async () => {
+      const [committed] = await admin.fetchOffsets({ groupId: topics.group, topics: [topics.trigger] });
+      return ends.every((e) => committed.partitions.find((c) => c.partition === e.partition)?.offset === e.high);
+    };
+    await waitFor(`${label} after the restart`, done, 300_000, () => `slow called again: ${slow.filter((id) => calls.get(id) > 1).length}/${PARTITIONS}`);
+    await stop(second);
+    await new Promise((r) => server.close(r));
+    const again = [...calls].filter(([id, count]) => count > (before.get(id) ?? 0) && before.has(id));
+    const answeredAgain = again.filter(([id]) => !slow.includes(id)).length;
+    repeats[label] = again.length;
+    log(`${label}: ${again.length} runs called again after the kill (${answeredAgain} of them answered before it, ${again.length - answeredAgain} under way at it)`);
+  }
+  record('recovery-no-store', repeats['recovery-no-store'], 'runs called again');
+  record('recovery', repeats.recovery, 'runs called again', repeats['recovery-no-store']);
+}
+
 const only = process.env.BENCH_ONLY?.split(',');
-for (const [name, fn] of [['kafka-routing', kafkaRouting], ['webhook-slow', webhookSlow], ['latency', latency], ['latency-under-queries', latencyUnderQueries], ['peak-rss', peakRss], ['agent-rss', agentRss], ['runs-api', runsApi], ['store-rebuild', storeRebuild], ['console', consolePage], ['approvals', approvalsLatency], ['agent-mapped', agentMapped]]) {
+for (const [name, fn] of [['kafka-routing', kafkaRouting], ['webhook-slow', webhookSlow], ['latency', latency], ['latency-under-queries', latencyUnderQueries], ['peak-rss', peakRss], ['agent-rss', agentRss], ['runs-api', runsApi], ['store-rebuild', storeRebuild], ['console', consolePage], ['approvals', approvalsLatency], ['agent-mapped', agentMapped], ['recovery', recovery]]) {
   if (!only || only.includes(name)) await fn();
 }
 

@@ -174,11 +174,11 @@ export class App {
     // No run invoked twice: the store is read before each call (router mode); an agent, which has no store, keeps a
     // file of its own calls. One that cannot be written stops the start, naming AGENT_LEDGER_PATH or DATA_DIR.
     this.ledger =
-      this.runs && mode === 'router'
+      this.runs && mode === 'router' && config.noRepeat
         ? new StoreCallLedger({ admin: this.admin, statusTopic: config.topics.status, runs: this.runs, metrics: this.metrics, logger: logger.child({ component: 'ledger' }), doubtMs: config.window.shutdownGraceMs + DOUBT_MARGIN_MS })
         : undefined;
     this.agentLedger =
-      mode === 'agent'
+      mode === 'agent' && config.noRepeat
         ? new AgentCallLedger({ ...agentLedgerPlace(config, options.orgId ?? ''), retentionMs: config.agent.ledgerRetentionHours * 3_600_000, logger: logger.child({ component: 'ledger' }) })
         : undefined;
     const topic = mode === 'agent' ? (config.agent.topic ?? config.topics.orgTemplate.split('{orgId}').join(options.orgId ?? '')) : config.topics.trigger;

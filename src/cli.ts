@@ -122,8 +122,10 @@ async function doctor(args: Args): Promise<void> {
  */
 function checkDataDirectory(config: Config, mode: 'router' | 'agent' | 'api', orgId?: string): void {
   let file: { path: string; variable: string; what: string };
-  if (mode === 'agent') file = { ...agentLedgerPlace(config, orgId ?? ''), what: "the agent's call ledger" };
-  else if (config.store.enabled) file = { path: config.store.path, variable: process.env.RUNS_DB_PATH ? 'RUNS_DB_PATH' : 'DATA_DIR', what: 'the run store' };
+  if (mode === 'agent') {
+    if (!config.noRepeat) return;
+    file = { ...agentLedgerPlace(config, orgId ?? ''), what: "the agent's call ledger" };
+  } else if (config.store.enabled) file = { path: config.store.path, variable: process.env.RUNS_DB_PATH ? 'RUNS_DB_PATH' : 'DATA_DIR', what: 'the run store' };
   else return;
   const dir = dirname(resolve(file.path));
   const { variable } = file;

@@ -15,3 +15,18 @@ export function threadScript(dir: string, name: string, what: string): string {
   if (existsSync(built)) return built;
   throw new Error(`${what}'s script is missing (${here}): run npm run build`);
 }
+
+/**
+ * kafkajs arms its request queue's timer with a negative delay whenever
+ * nothing is throttled; Node clamps it to 1 ms, as it always did, and
+ * Node 24 also prints a TimeoutNegativeWarning each time. A worker thread
+ * prints its own warnings: one that runs kafkajs drops that one, as
+ * bin/action-router.js does for the main thread. Every other is printed.
+ */
+export function dropTimeoutNegativeWarnings(): void {
+  process.removeAllListeners('warning');
+  process.on('warning', (warning) => {
+    if (warning.name === 'TimeoutNegativeWarning') return;
+    process.stderr.write(`(node:${process.pid}) ${warning.name}: ${warning.message}\n`);
+  });
+}

@@ -185,6 +185,8 @@ export const configSchema = z.strictObject({
   publicUrl: httpUrl.optional(),
   /** false: the sign-in page offers only the provider (API clients keep their Bearer tokens). */
   clientSignIn: envBoolean.default(true),
+  /** No run invoked twice: the store (or an agent's ledger) is read before each call, and calls are recorded STARTED/ENDED. */
+  noRepeat: envBoolean.default(true),
   signing: z.strictObject({
     defaultSecret: z.string().min(1).optional(),
     orgSecrets: z.record(z.string(), z.string().min(1)).default({}),
@@ -236,6 +238,7 @@ export const ENV_MAP: EnvMap = {
     commitIntervalMs: 'ROUTER_COMMIT_INTERVAL_MS',
     sessionTimeoutMs: 'ROUTER_SESSION_TIMEOUT_MS',
   },
+  noRepeat: 'ROUTER_NO_REPEAT',
   agent: {
     signatureToleranceSeconds: 'AGENT_SIGNATURE_TOLERANCE_SECONDS',
     delivery: 'AGENT_DELIVERY',

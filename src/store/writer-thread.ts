@@ -22,6 +22,7 @@ import { migrate, openWritable, wipe } from './schema';
 import { StoreFile } from './store-file';
 import { lowerThisThread, threadInfo } from './thread-priority';
 import { EntryDecoder } from './entry-decoder';
+import { dropTimeoutNegativeWarnings } from '../threads';
 import type { FromWriter, ToWriter, WriterData } from './writer-protocol';
 
 
@@ -289,6 +290,7 @@ class WriterThread {
 }
 
 if (parentPort) {
+  dropTimeoutNegativeWarnings();
   const port = parentPort;
   const post = (m: FromWriter) => port.postMessage(m);
   const data = workerData as WriterData;

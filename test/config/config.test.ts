@@ -37,6 +37,8 @@ describe('loadConfig', () => {
     expect(c.agent.ledgerPath).toBeUndefined();
     expect(c.agent.ledgerRetentionHours).toBe(DEFAULTS.agentLedgerRetentionHours);
     expect(loadConfig({ AGENT_LEDGER_PATH: '/data/calls.db', AGENT_LEDGER_RETENTION_HOURS: '24' }).agent).toMatchObject({ ledgerPath: '/data/calls.db', ledgerRetentionHours: 24 });
+    expect(loadConfig({}).noRepeat).toBe(true);
+    expect(loadConfig({ ROUTER_NO_REPEAT: 'false' }).noRepeat).toBe(false);
   });
 
   it('reads every kind of value', () => {
@@ -78,6 +80,7 @@ describe('loadConfig', () => {
     [{ CONSOLE_ALLOWED_HOSTS: 'console.example.com/login' }, 'CONSOLE_ALLOWED_HOSTS'],
     [{ RUNS_WRITER_NICE: '-5' }, 'RUNS_WRITER_NICE'],
     [{ AGENT_LEDGER_RETENTION_HOURS: '0' }, 'AGENT_LEDGER_RETENTION_HOURS'],
+    [{ ROUTER_NO_REPEAT: 'sometimes' }, 'ROUTER_NO_REPEAT'],
     [{ AGENT_LEDGER_RETENTION_HOURS: '1.5' }, 'AGENT_LEDGER_RETENTION_HOURS'],
     [{ AGENT_LEDGER_RETENTION_HOURS: 'a week' }, 'AGENT_LEDGER_RETENTION_HOURS'],
   ])('names the variable of an invalid value: %j', (env, variable) => {
