@@ -34,13 +34,20 @@ export class StoreCallLedger implements CallLedger {
       logger: Logger;
       doubtMs: number;
     },
-  ) {}
+  ) {
+    // A store rebuilt from the status topic forgets every run until it has applied the topic again:
+    // runs wait for that, as after an assignment (redelivered triggers may still be on their way).
+    deps.runs.writer.on('rebuilding', (reason: string) => {
+      deps.logger.info({ reason }, 'the run store begins anew from the status topic: runs are not called until it holds the topic again');
+      this.assigned();
+    });
+  }
 
   get doubtMs(): number {
     return this.deps.doubtMs;
   }
 
-  /** Partitions were assigned: runs wait until the store holds what the status topic holds now. */
+  /** Partitions were assigned (or the store is rebuilt): runs wait until the store holds what the status topic holds now. */
   assigned(): void {
     const generation = ++this.generation;
     this.caughtUp = this.catchUp(generation);

@@ -145,6 +145,8 @@ export class StoreWriter extends EventEmitter {
     const { metrics } = this.deps;
     switch (m.type) {
       case 'opened':
+        // A file begun anew (moved aside, or its status topic recreated) holds nothing yet.
+        if (m.rebuilt) this.emit('rebuilding', 'the store file is begun anew');
         this.emit('opened', m);
         break;
       case 'started':
@@ -187,6 +189,8 @@ export class StoreWriter extends EventEmitter {
         // The new file is caught up from the start of the topic: positions start again.
         this.next.clear();
         this.restartWait = RESTART_MS.first;
+        // Before the new, empty file is read: what it does not hold yet must not read as "never seen" (stage "once").
+        this.emit('rebuilding', m.reason);
         break;
       case 'stopped':
         // Its consumers and file are closed: end the thread (kafkajs may leave a timer behind).

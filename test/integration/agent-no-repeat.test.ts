@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { WebhookReceiver } from '../../src/dev/webhook-receiver';
 import { tempDir } from '../helpers/cleanup';
 import { TestKafka, TestTopics, testTopics, topicEnv } from '../helpers/kafka';
-import { RunStatuses, crashAndRestart, headOfLine, recordCalls } from '../helpers/no-repeat';
+import { RunStatuses, crashAndRestart, expectNoRepeat, headOfLine, recordCalls } from '../helpers/no-repeat';
 import { spawnAgent } from '../helpers/processes';
 
 const ORG = 'org_agent_once';
@@ -80,16 +80,8 @@ describe('no run invoked twice by an agent', () => {
       () => statuses.ended([...quickIds, ...slowIds]),
     );
     const all = [...quickIds, ...slowIds];
-    expect(all.filter((id) => !calls.has(id))).toEqual([]);
-    // Answered (5 ms after the call; the slow ones HOLD_MS after) more than a second before the kill: never called again.
-    const answeredAt = (id: string) => calls.get(id)![0]!.at + (slowIds.includes(id) ? HOLD_MS : 5);
-    const answeredEarly = all.filter((id) => answeredAt(id) < killAt - 1_000);
-    expect(answeredEarly.length).toBeGreaterThanOrEqual(N * 0.9);
-    expect(answeredEarly.filter((id) => calls.get(id)!.length > 1)).toEqual([]);
-    // Called again: only the calls under way at the kill, each with its first call's key.
-    const repeated = all.filter((id) => calls.get(id)!.length > 1);
-    expect(repeated.filter((id) => !slowIds.includes(id))).toEqual([]);
-    for (const id of repeated) expect(new Set(calls.get(id)!.map((c) => c.key))).toEqual(new Set([id]));
+    // Every run called; none answered over a second before the kill called again; repeats only the calls under way, with their first key.
+    const { answeredEarly, repeated } = expectNoRepeat(calls, { slowIds, quickIds }, killAt, HOLD_MS);
     statuses.expectOneEnd(all);
     for (const id of all) expect({ id, status: statuses.terminal(id)[0]?.status }).toEqual({ id, status: 'SUCCESS' });
     // The ledger is the agent's own: the status topic carries no `call` records from it (the wire is unchanged).

@@ -3,8 +3,10 @@ import { WebhookReceiver } from '../../src/dev/webhook-receiver';
 import type { JsonObject } from '../../src/model/json';
 import { samplePortMessage } from '../../src/sample';
 import { TestKafka, TestTopics, eventually, testTopics, topicEnv } from '../helpers/kafka';
-import { RunStatuses, crashAndRestart as crashAndRestartWith, headOfLine, recordCalls } from '../helpers/no-repeat';
+import { RunStatuses, crashAndRestart as crashAndRestartWith, expectNoRepeat, headOfLine, recordCalls } from '../helpers/no-repeat';
 import { spawnRouter, stopped } from '../helpers/processes';
+import { tempDir } from '../helpers/cleanup';
+import { join } from 'node:path';
 
 const SECRET = 'no-repeat-secret';
 const PARTITIONS = 4;
@@ -64,33 +66,31 @@ describe('no run invoked twice', () => {
   /** Trigger messages: the slow run first on each partition, then the quick ones spread over the partitions. */
   const triggers = (slow: (p: number) => [string, JsonObject], quick: (i: number) => [string, JsonObject], n: number) => headOfLine({ partitions: PARTITIONS, orgId: 'org_once' }, slow, quick, n);
 
+  /** WEBHOOK triggers on `/<tag>-<group>`: one held HOLD_MS at the head of each partition, `n` answered in 5 ms behind; and the calls they get. */
+  const heldWebhooks = (tag: string, n: number) => {
+    const path = `/${tag}-${topics.group}`;
+    const calls = recordCalls(receiver, path);
+    const held = triggers(
+      (p) => [`r_${topics.group}_slow${p}`, { type: 'WEBHOOK', url: `${receiver.url}${path}?delay=${HOLD_MS}`, synchronized: true }],
+      (i) => [`r_${topics.group}_${i}`, { type: 'WEBHOOK', url: `${receiver.url}${path}?delay=5`, synchronized: true }],
+      n,
+    );
+    return { calls, ...held };
+  };
+
   /** Routers (one, killed; then another): see crashAndRestart in ../helpers/no-repeat. */
   const crashAndRestart = (name: string, ready: () => boolean, settleMs: number, done: () => boolean, after?: () => Promise<void>) =>
     crashAndRestartWith((n) => spawnRouter(env(), n), name, ready, settleMs, done, after);
 
   it('WEBHOOK: after kill -9, no run answered before the kill is called again; repeats are the calls under way, with the same Idempotency-Key', async () => {
-    const path = `/once-${topics.group}`;
-    const calls = recordCalls(receiver, path);
     const N = 400;
-    const { messages, slowIds, quickIds } = triggers(
-      (p) => [`r_${topics.group}_slow${p}`, { type: 'WEBHOOK', url: `${receiver.url}${path}?delay=${HOLD_MS}`, synchronized: true }],
-      (i) => [`r_${topics.group}_${i}`, { type: 'WEBHOOK', url: `${receiver.url}${path}?delay=5`, synchronized: true }],
-      N,
-    );
+    const { calls, messages, slowIds, quickIds } = heldWebhooks('once', N);
     await k.produce(topics.trigger, messages);
     // Killed once the quick runs were answered and ended while the slow ones are held.
     const killAt = await crashAndRestart('once-webhook', () => ended(quickIds) && slowIds.every((id) => calls.has(id)), 1_500, () => ended([...quickIds, ...slowIds]));
     const all = [...quickIds, ...slowIds];
-    expect(all.filter((id) => !calls.has(id))).toEqual([]);
-    // Answered (5 ms after the call; the slow ones HOLD_MS after) more than a second before the kill: never called again.
-    const answeredAt = (id: string) => calls.get(id)![0]!.at + (slowIds.includes(id) ? HOLD_MS : 5);
-    const answeredEarly = all.filter((id) => answeredAt(id) < killAt - 1_000);
-    expect(answeredEarly.length).toBeGreaterThanOrEqual(N * 0.9);
-    expect(answeredEarly.filter((id) => calls.get(id)!.length > 1)).toEqual([]);
-    // Called again: only the calls under way at the kill, each with its first call's key.
-    const repeated = all.filter((id) => calls.get(id)!.length > 1);
-    expect(repeated.filter((id) => !slowIds.includes(id))).toEqual([]);
-    for (const id of repeated) expect(new Set(calls.get(id)!.map((c) => c.key))).toEqual(new Set([id]));
+    // Every run called; none answered over a second before the kill called again; repeats only the calls under way, with their first key.
+    const { answeredEarly, repeated } = expectNoRepeat(calls, { slowIds, quickIds }, killAt, HOLD_MS);
     expectOneEnd(all);
     process.stdout.write(`no-repeat WEBHOOK: ${all.length} runs, ${answeredEarly.length} answered over a second before the kill, ${repeated.length} called again (under way at the kill)\n`);
   }, 180_000);
@@ -148,6 +148,72 @@ describe('no run invoked twice', () => {
     for (const id of slowIds) expect(statuses.get(id)!.some((u) => /found; following it, not dispatching again/.test(u.log ?? ''))).toBe(true);
     expectOneEnd(all);
   }, 180_000);
+
+  it('recovery interrupted: the restarted router is killed too while its store catches up (past a malformed update of a run); the third calls nothing answered again', async () => {
+    const N = 400;
+    const { calls, messages, slowIds, quickIds } = heldWebhooks('once-r', N);
+    await k.produce(topics.trigger, messages);
+    // One store file for all three: the second resumes the first's, the third the second's half-applied one.
+    const storeEnv = (extra: Record<string, string> = {}) => env({ RUNS_DB_PATH: join(tempDir('once-recovery-'), 'runs.db'), ...extra });
+    const shared = storeEnv();
+    const first = spawnRouter(shared, 'once-recovery-1');
+    await eventually(() => ended(quickIds) && slowIds.every((id) => calls.has(id)), 'the quick runs ended, the slow ones held', 60_000);
+    await new Promise((r) => setTimeout(r, 1_500));
+    const killAt = Date.now();
+    first.kill('SIGKILL');
+    await stopped(first);
+    // Updates of other runs, so that catching up takes a while, and a malformed one keyed by a quick run (skipped).
+    const FILLER = 40_000;
+    const filler = Array.from({ length: FILLER }, (_, i) => {
+      const runId = `r_${topics.group}_filler${i}`;
+      return { key: runId, value: JSON.stringify({ runId, orgId: 'org_other', action: 'deploy', status: 'IN_PROGRESS', statusLabel: null, summary: null, links: [], externalRunId: null, log: null, invocationType: 'KAFKA', source: 'BACKEND', attempt: 1, at: Date.now() }) };
+    });
+    filler.splice(FILLER / 2, 0, { key: quickIds[0]!, value: `{"runId": "${quickIds[0]}", "status":` });
+    for (let i = 0; i < filler.length; i += 5_000) await k.produce(topics.status, filler.slice(i, i + 5_000));
+    // The second dies inside the store's transaction that takes its 20,000th update: mid-catch-up, with the gate still shut.
+    const callsBefore = new Map([...calls].map(([id, c]) => [id, c.length]));
+    const second = spawnRouter({ ...shared, ACTION_ROUTER_TEST_KILL_AT_UPDATE: '20000' }, 'once-recovery-2');
+    await stopped(second);
+    expect(second.signalCode).toBe('SIGKILL');
+    expect([...calls].filter(([id, c]) => c.length > (callsBefore.get(id) ?? 0))).toEqual([]);
+    const third = spawnRouter(shared, 'once-recovery-3');
+    try {
+      await eventually(() => ended([...quickIds, ...slowIds]), 'every run ended after the second restart', 90_000);
+    } finally {
+      third.kill('SIGTERM');
+      await stopped(third);
+    }
+    const all = [...quickIds, ...slowIds];
+    // Every run called; none answered over a second before the kill called again; repeats only the calls under way, with their first key.
+    const { answeredEarly, repeated } = expectNoRepeat(calls, { slowIds, quickIds }, killAt, HOLD_MS);
+    expectOneEnd(all);
+    process.stdout.write(`no-repeat recovery interrupted: ${answeredEarly.length} answered before the first kill, ${repeated.length} called again (under way at it)\n`);
+  }, 240_000);
+
+  it('a rebalance while slow runs hold the partitions: the runs answered behind them are not called again by the new owner', async () => {
+    const N = 200;
+    const { calls, messages, slowIds, quickIds } = heldWebhooks('once-b', N);
+    await k.produce(topics.trigger, messages);
+    const a = spawnRouter(env(), 'once-rebalance-a');
+    let b: ReturnType<typeof spawnRouter> | undefined;
+    try {
+      await eventually(() => ended(quickIds) && slowIds.every((id) => calls.has(id)), 'the quick runs ended, the slow ones held', 60_000);
+      // A second router joins: partitions move while their heads are held (longer than A's grace), and their commits lag far behind.
+      b = spawnRouter(env(), 'once-rebalance-b');
+      await eventually(() => ended([...quickIds, ...slowIds]), 'every run ended after the rebalance', 120_000);
+    } finally {
+      a.kill('SIGTERM');
+      b?.kill('SIGTERM');
+      await stopped(a);
+      if (b) await stopped(b);
+    }
+    const all = [...quickIds, ...slowIds];
+    expect(all.filter((id) => !calls.has(id))).toEqual([]);
+    expect(quickIds.filter((id) => calls.get(id)!.length > 1)).toEqual([]);
+    for (const id of slowIds) expect(new Set(calls.get(id)!.map((c) => c.key))).toEqual(new Set([id]));
+    expectOneEnd(all);
+    process.stdout.write(`no-repeat rebalance: ${all.length} runs, slow ones called ${slowIds.map((id) => calls.get(id)!.length).join('/')} times\n`);
+  }, 240_000);
 
   it('two routers in one group, one stopped gracefully under load: no run called twice', async () => {
     const path = `/once-g-${topics.group}`;

@@ -28,13 +28,23 @@ describe('failures of the infrastructure', () => {
     await producer.send({ topic: topics.trigger, messages: ids.slice(0, N / 2).map((id) => ({ key: id, value: JSON.stringify(samplePortMessage({ runId: id, orgId: 'org_out' })) })) });
     await producer.disconnect();
     const app: App = await startApp(config);
+    /** Every run on the org topic; `copies` counts how often each was written. */
+    const copies = new Map<string, number>();
     const readOrgTopic = async (): Promise<Set<string>> => {
       const seen = new Set<string>();
+      copies.clear();
       const c = client.consumer({ groupId: `check-${Math.random()}`, maxWaitTimeInMs: 100 });
       await c.connect();
       await c.subscribe({ topic: topics.orgTemplate.replace('{orgId}', 'org_out'), fromBeginning: true });
       let last = Date.now();
-      await c.run({ eachMessage: async ({ message }) => void (seen.add(message.key!.toString()), (last = Date.now())) });
+      await c.run({
+        eachMessage: async ({ message }) => {
+          const id = message.key!.toString();
+          seen.add(id);
+          copies.set(id, (copies.get(id) ?? 0) + 1);
+          last = Date.now();
+        },
+      });
       await eventually(() => Date.now() - last > 1_500 || seen.size >= N, 'org topic read', 30_000);
       await c.disconnect();
       return seen;
@@ -43,6 +53,8 @@ describe('failures of the infrastructure', () => {
       await eventually(async () => (await readOrgTopic()).size >= 50, 'first runs routed', 30_000);
       const appliedCounter = app.metrics.registry.getSingleMetric('action_router_store_updates_total');
       const appliedBefore = ((await appliedCounter?.get())?.values ?? []).reduce((n, v) => n + v.value, 0);
+      // Runs whose outcome the store holds before the outage: none of them may be written again (no run invoked twice).
+      const endedBefore = ids.filter((id) => app.runs!.store.callRecord(id)?.callEndedAt != null);
       // Outage: the broker dies hard, stays away for several seconds, and comes back on the same data.
       stopDedicatedBroker(broker, 'SIGKILL');
       await new Promise((r) => setTimeout(r, 6_000));
@@ -54,6 +66,10 @@ describe('failures of the infrastructure', () => {
       let seen = new Set<string>();
       await eventually(async () => (seen = await readOrgTopic()).size >= N, 'every run routed after the outage', 90_000);
       expect(ids.filter((id) => !seen.has(id))).toEqual([]);
+      const twice = ids.filter((id) => (copies.get(id) ?? 0) > 1);
+      expect(endedBefore.length).toBeGreaterThan(0);
+      expect(twice.filter((id) => endedBefore.includes(id))).toEqual([]);
+      process.stdout.write(`broker outage: ${endedBefore.length} runs recorded ended before it, ${twice.length} runs written twice (none of those)\n`);
       process.stdout.write(`readiness after the outage: ${JSON.stringify(app.readiness())}\n`);
       // The run store catches up after the router: its consumer restarts on its own schedule.
       await eventually(() => app.ready, `ready again (${app.readiness().reasons.join('; ')})`, 30_000);

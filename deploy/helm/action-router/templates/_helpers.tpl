@@ -175,7 +175,8 @@ what the chart sets from other values, then the paths of secret files.
 {{- if $w.nodeOptions }}
 {{- $_ := set $env "NODE_OPTIONS" $w.nodeOptions }}
 {{- else if $w.heapPercentage }}
-{{- $_ := set $env "NODE_OPTIONS" (printf "--max-old-space-size-percentage=%s" (include "action-router.envValue" $w.heapPercentage)) }}
+{{- /* The image's young generation is kept: only the old space's share changes. */}}
+{{- $_ := set $env "NODE_OPTIONS" (printf "--max-old-space-size-percentage=%s --max-semi-space-size=16" (include "action-router.envValue" $w.heapPercentage)) }}
 {{- end }}
 {{- range $source := include "action-router.secretSources" . | fromYamlArray }}
 {{- range $var, $key := $source.keys }}
