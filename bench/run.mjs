@@ -37,8 +37,17 @@ const log = (msg) => process.stderr.write(`[bench] ${msg}\n`);
 const id = () => randomBytes(4).toString('hex');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** Creates the topics and waits for their leaders; a broker just started may not know a new topic's partitions yet: asked again. */
 async function createTopics(...topics) {
-  await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions: PARTITIONS })), waitForLeaders: true });
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions: PARTITIONS })), waitForLeaders: true });
+      return;
+    } catch (err) {
+      if (attempt >= 5 || !err.retriable) throw err;
+      await sleep(500 * attempt);
+    }
+  }
 }
 
 async function messagesIn(topic) {

@@ -205,7 +205,8 @@ export class App {
       agentPayload: (run) => (polledByAgent(run, config.agent.delivery) ? pollingPayload(run) : null),
       gate: this.approvals,
       templates: this.templates,
-      ownerOf: this.runs ? (runId) => this.runs!.store.orgOf(runId) : undefined,
+      // With the ledger, the owner comes from the read stage "once" uses too.
+      ownerOf: this.ledger ? (runId) => this.ledger!.ownerOf(runId) : this.runs ? (runId) => this.runs!.store.orgOf(runId) : undefined,
       ledger: this.ledger ?? this.agentLedger,
     });
   }
@@ -374,8 +375,9 @@ export class App {
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = null;
     await this.router.stop();
-    // No call is under way any more: every end is recorded.
+    // No call is under way any more: every end is recorded, and no run waits for the store.
     this.agentLedger?.close();
+    this.ledger?.stop();
     // Notifications under way end before the invokers and the store they use.
     await this.approvals?.stop();
     await this.invokers.close();

@@ -9,6 +9,9 @@ import type { RunStoreService } from './store/service';
 /** Past this long behind, readiness turns false (the wait goes on: nothing is called unchecked). */
 export const STORE_WAIT_WARN_MS = 30_000;
 
+/** At most this many records kept between stages "resolve" and "once" (thousands of runs in flight at most). */
+const KEPT_MAX = 10_000;
+
 /**
  * The run store as the router's memory of calls (stage "once"). At every
  * assignment the status topic's end is read: each outcome acknowledged
@@ -22,6 +25,10 @@ export const STORE_WAIT_WARN_MS = 30_000;
 export class StoreCallLedger implements CallLedger {
   private caughtUp: Promise<void> = Promise.resolve();
   private generation = 0;
+  /** Whether the store is current for the partitions owned now (the gate is open). */
+  private open = false;
+  /** Records read for stage "resolve" while the gate was open, for stage "once" to take. */
+  private readonly kept = new Map<string, { record: CallRecord | undefined; generation: number }>();
   /** When the store fell behind an assignment, while it is still behind. */
   private behindSince: number | null = null;
 
@@ -49,8 +56,18 @@ export class StoreCallLedger implements CallLedger {
 
   /** Partitions were assigned (or the store is rebuilt): runs wait until the store holds what the status topic holds now. */
   assigned(): void {
+    this.open = false;
+    this.kept.clear();
     const generation = ++this.generation;
     this.caughtUp = this.catchUp(generation);
+  }
+
+  /** Ends the wait for the store (the router has stopped: no run is checked any more). */
+  stop(): void {
+    this.generation++;
+    this.open = false;
+    this.kept.clear();
+    this.behindSince = null;
   }
 
   /** Why readiness is false, while the store is behind an assignment for longer than STORE_WAIT_WARN_MS. */
@@ -60,7 +77,11 @@ export class StoreCallLedger implements CallLedger {
     return seconds * 1000 >= STORE_WAIT_WARN_MS ? `the run store is ${seconds} s behind the status topic: runs of newly assigned partitions wait for it` : null;
   }
 
-  async current(signal: AbortSignal): Promise<void> {
+  current(signal: AbortSignal): Promise<void> | undefined {
+    return this.open ? undefined : this.caughtUpFor(signal);
+  }
+
+  private async caughtUpFor(signal: AbortSignal): Promise<void> {
     // A newer assignment ends an older wait early: wait again for the newest.
     for (;;) {
       const generation = this.generation;
@@ -69,7 +90,33 @@ export class StoreCallLedger implements CallLedger {
     }
   }
 
+  /**
+   * The run's owner (stage "resolve", RUN_ID_CONFLICT), from the same read
+   * as its record: while the store is current, the record is kept for stage
+   * "once", which comes next, so a run costs one read of the store, not two.
+   */
+  ownerOf(runId: string): string | null | undefined {
+    let record: CallRecord | undefined;
+    try {
+      record = this.deps.runs.store.callRecord(runId);
+    } catch {
+      return undefined; // unreadable now (the file being replaced): not known; stage "once" waits for it
+    }
+    if (this.open) {
+      // Entries of runs that went no further (refused, not this mode) are dropped in bulk.
+      if (this.kept.size >= KEPT_MAX) this.kept.clear();
+      this.kept.set(runId, { record, generation: this.generation });
+    }
+    return record?.orgId;
+  }
+
   record(runId: string): CallRecord | undefined {
+    const kept = this.kept.get(runId);
+    if (kept) {
+      this.kept.delete(runId);
+      // Read while the store was current, in this assignment: nothing the gate waits for was missing from it.
+      if (this.open && kept.generation === this.generation) return kept.record;
+    }
     return this.deps.runs.store.callRecord(runId);
   }
 
@@ -100,6 +147,7 @@ export class StoreCallLedger implements CallLedger {
       }
     }
     if (generation !== this.generation) return;
+    this.open = true;
     this.behindSince = null;
     metrics.storeWait.set(0);
     if (warned) logger.info({ seconds: Math.round((Date.now() - started) / 1000) }, 'the run store caught up: routing the new partitions');

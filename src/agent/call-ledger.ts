@@ -103,8 +103,8 @@ export class AgentCallLedger implements CallLedger {
   }
 
   /** The file is local and only this process writes it: always current. */
-  current(): Promise<void> {
-    return Promise.resolve();
+  current(): undefined {
+    return undefined;
   }
 
   record(runId: string): CallRecord | undefined {

@@ -103,9 +103,10 @@ describe('every invocation type through the real broker', () => {
     ]);
     const updates = (await k.collect(topics.status, (ms) => ms.filter((m) => json<RunStatusUpdate>(m).call === 'ENDED').length >= 2)).map((m) => json<RunStatusUpdate>(m));
     const wh = updates.filter((u) => u.runId === 'r_rec_wh');
-    expect(wh.map((u) => [u.call, u.log])).toEqual([
-      ['STARTED', expect.stringMatching(/^Routing WEBHOOK run to POST/)],
-      ['ENDED', expect.stringMatching(/delivered: HTTP 200$/)],
+    // STARTED is bookkeeping, with no log line: an async webhook's run log is as without the store (its delivery).
+    expect(wh.map((u) => [u.status, u.call, u.log])).toEqual([
+      ['IN_PROGRESS', 'STARTED', null],
+      ['IN_PROGRESS', 'ENDED', expect.stringMatching(/delivered: HTTP 200$/)],
     ]);
     // A Kafka write records its outcome only: in doubt it is written again either way.
     expect(updates.filter((u) => u.runId === 'r_rec_k').map((u) => u.call)).toEqual(['ENDED']);

@@ -68,22 +68,23 @@ export class InvokeStage {
     if (ledger?.started) await recordStart(ledger, run, logger, signal);
     metrics.routed.inc({ invocation: invocationLabel(type) });
     const recordsStart = this.deps.recordsCalls === true && invoker.type !== 'KAFKA';
-    // A call recorded STARTED is announced by that record, before the call.
-    const announce = recordsStart ? 'before' : invoker.announce(run);
+    const announce = invoker.announce(run);
     const announcement: StatusFields = {
       status: 'IN_PROGRESS',
       log: `${verdict.inDoubt ? 'Called before with no outcome recorded; routing again' : 'Routing'} ${type} run to ${invoker.describe(run)}`,
-      ...(recordsStart ? { call: 'STARTED' as const } : {}),
     };
     let announced = false;
     let slowTimer: NodeJS.Timeout | undefined;
-    if (announce === 'before') {
-      announced = true;
-      await updates.report(announcement, signal);
+    if (announce === 'before' || recordsStart) {
+      // The STARTED record is bookkeeping, acknowledged before the call: it carries the announcement only when
+      // the invoker announces before the call anyway (the log stays as without it: a quick call's run gets one line).
+      announced = announce === 'before';
+      await updates.report(recordsStart ? { ...(announced ? announcement : { status: 'IN_PROGRESS' }), call: 'STARTED' } : announcement, signal);
       // The hand-off's own updates would follow one the store never got.
       const refused = updates.rejection();
       if (refused) throw refused;
-    } else if (announce === 'if-slow') {
+    }
+    if (announce === 'if-slow') {
       slowTimer = setTimeout(() => {
         announced = true;
         // Chained like every report, so it reaches the topic before the outcome.

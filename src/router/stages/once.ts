@@ -22,8 +22,12 @@ export type { CallRecord } from '../../model/status';
  * `started` and `ended`, which stage "invoke" calls instead.
  */
 export interface CallLedger {
-  /** Resolves once the store is current for the partitions owned now (rejects only when `signal` aborts). */
-  current(signal: AbortSignal): Promise<void>;
+  /**
+   * Undefined when the store is current for the partitions owned now; else
+   * a promise that resolves once it is (rejects only when `signal` aborts).
+   * (Checked for every run: the current case costs no promise.)
+   */
+  current(signal: AbortSignal): Promise<void> | undefined;
   /** The run's record, undefined when the store does not know the run; throws while the store cannot be read. */
   record(runId: string): CallRecord | undefined;
   /** Resolves when an update of the run is applied, or after `ms`. */
@@ -73,8 +77,10 @@ export class OnceStage {
   async apply(ctx: MessageContext, run: FrozenRun, released: boolean): Promise<CallVerdict> {
     const { ledger } = this;
     if (!ledger) return { inDoubt: false };
-    await ledger.current(ctx.signal);
-    let record = await this.read(ledger, run.runId, ctx);
+    const behind = ledger.current(ctx.signal);
+    if (behind) await behind;
+    const first = readNow(ledger, run.runId);
+    let record = first === UNREADABLE ? await this.read(ledger, run.runId, ctx) : first;
     // Not known, or another org's run (the resolve stage refused that one already): called as new.
     if (!record || (record.orgId !== null && record.orgId !== run.orgId)) return { inDoubt: false };
     const skip = skipReason(record, released);
@@ -111,6 +117,17 @@ export class OnceStage {
         await sleep(200, ctx.signal);
       }
     }
+  }
+}
+
+const UNREADABLE = Symbol('unreadable');
+
+/** The record read at once; UNREADABLE (read again, waiting) while the store cannot be read. */
+function readNow(ledger: CallLedger, runId: string): CallRecord | undefined | typeof UNREADABLE {
+  try {
+    return ledger.record(runId);
+  } catch {
+    return UNREADABLE;
   }
 }
 
