@@ -340,11 +340,15 @@ async function latency() {
   record('latency-p50', l.p50, 'ms');
   record('latency-p99', l.p99, 'ms');
   record('latency-max', l.max, 'ms');
-  // At least once (ROUTER_NO_REPEAT=false): the p99 the no-repeat check is held against.
-  const loose = await measure('latency-at-least-once', 'r_la', { ROUTER_NO_REPEAT: 'false' });
-  record('latency-at-least-once-p50', loose.p50, 'ms');
-  record('latency-at-least-once-p99', loose.p99, 'ms');
-  record('latency-no-repeat-p99', l.p99, 'ms', loose.p99);
+  // At least once (ROUTER_NO_REPEAT=false): the p99 the no-repeat check is held against, in alternating
+  // order (whichever ran second had a tail in early sittings), the medians compared.
+  const loose = [await measure('latency-at-least-once', 'r_la', { ROUTER_NO_REPEAT: 'false' })];
+  loose.push(await measure('latency-at-least-once', 'r_lb', { ROUTER_NO_REPEAT: 'false' }));
+  const checked = [l, await measure('latency', 'r_lc')];
+  log(`latency p50/p99: with the check ${checked.map((x) => `${x.p50}/${x.p99}`).join(', ')}; at least once ${loose.map((x) => `${x.p50}/${x.p99}`).join(', ')} ms`);
+  record('latency-at-least-once-p50', median(loose.map((x) => x.p50)), 'ms');
+  record('latency-at-least-once-p99', median(loose.map((x) => x.p99)), 'ms');
+  record('latency-no-repeat-p99', median(checked.map((x) => x.p99)), 'ms', median(loose.map((x) => x.p99)));
   await rx.close();
 }
 
