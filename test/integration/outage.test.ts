@@ -144,9 +144,11 @@ describe('failures of the infrastructure', () => {
     it('two routers split the partitions; a graceful stop hands them over without loss', async () => {
       const dups = await scenario('graceful');
       process.stdout.write(`scale-out (graceful): ${dups} duplicates\n`);
+      // A graceful stop finishes or hands back every run, and the store remembers the rest: nothing is written twice.
+      expect(dups).toBe(0);
     }, 120_000);
 
-    it('a router joining mid-stream takes over partitions; nothing is lost, duplicates stay within the window', async () => {
+    it('a router joining mid-stream takes over partitions; nothing is lost, nothing is called twice', async () => {
       const topics = testTopics();
       const receiver = new WebhookReceiver();
       await receiver.start();
@@ -155,22 +157,24 @@ describe('failures of the infrastructure', () => {
       await k.createTopic(topics.trigger, 6);
       const seen = new Map<string, number>();
       receiver.onRun = (r) => r.runId && seen.set(r.runId, (seen.get(r.runId) ?? 0) + 1);
-      const config = testConfig(topics, {
-        WEBHOOK_ALLOWED_HOSTS: '127.0.0.1',
-        ROUTER_MAX_IN_FLIGHT: String(WINDOW * 2),
-        ROUTER_MAX_IN_FLIGHT_PER_PARTITION: String(WINDOW / 2),
-        ROUTER_SESSION_TIMEOUT_MS: '6000',
-      });
+      // Each router its own store file, as two pods have (one file shared by two writers stalls one of them).
+      const config = () =>
+        testConfig(topics, {
+          WEBHOOK_ALLOWED_HOSTS: '127.0.0.1',
+          ROUTER_MAX_IN_FLIGHT: String(WINDOW * 2),
+          ROUTER_MAX_IN_FLIGHT_PER_PARTITION: String(WINDOW / 2),
+          ROUTER_SESSION_TIMEOUT_MS: '6000',
+        });
       const ids = Array.from({ length: N }, (_, i) => `r_join_${i}`);
       await k.produce(
         topics.trigger,
         ids.map((id) => ({ key: id, value: JSON.stringify(samplePortMessage({ runId: id, invocationMethod: { type: 'WEBHOOK', url: `${receiver.url}/h?delay=50`, synchronized: true } })) })),
       );
-      const a = await startApp(config);
+      const a = await startApp(config());
       let b: App | null = null;
       try {
         await eventually(() => seen.size >= N / 5, 'a fifth delivered', 30_000);
-        b = await startApp(config);
+        b = await startApp(config());
         await eventually(() => seen.size >= N, 'every run delivered', 60_000);
         // The newcomer really took part: it consumed some of the stream.
         expect((await b.metrics.received.get()).values[0]?.value ?? 0).toBeGreaterThan(0);
@@ -183,13 +187,15 @@ describe('failures of the infrastructure', () => {
       let dups = 0;
       for (const c of seen.values()) dups += c - 1;
       process.stdout.write(`rebalance mid-stream: ${dups} duplicates (window ${WINDOW * 2})\n`);
-      expect(dups).toBeLessThanOrEqual(WINDOW * 2);
+      // The rebalance hands partitions over gracefully, and the store is read before each call: none called twice.
+      expect(dups).toBe(0);
     }, 120_000);
 
     it('kill -9 of one router: the other takes its partitions after the session timeout, without loss', async () => {
       const dups = await scenario('kill');
       process.stdout.write(`scale-out (kill -9): ${dups} duplicates\n`);
-      expect(dups).toBeLessThanOrEqual(32 * 2);
+      // Only a write under way at the kill (its outcome not yet recorded) is made again: at most the killed router's window.
+      expect(dups).toBeLessThanOrEqual(32);
     }, 120_000);
   });
 });
