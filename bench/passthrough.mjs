@@ -1,6 +1,7 @@
 // Baseline for the benchmarks: consume a topic and produce the same bytes
 // to another, with no decoding, in batches, committing after each batch.
 // Usage: node bench/passthrough.mjs BROKERS FROM TO GROUP
+import '../scripts/quiet-warnings.mjs';
 import kafkajs from 'kafkajs';
 
 const { Kafka, logLevel, Partitioners } = kafkajs;

@@ -6,6 +6,7 @@
 //
 // Sizes can be lowered for a quick look: BENCH_SCALE=0.1 npm run bench
 // One scenario or a few: BENCH_ONLY=kafka-routing,latency npm run bench
+import '../scripts/quiet-warnings.mjs';
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { performance } from 'node:perf_hooks';

@@ -1,6 +1,7 @@
 // The "one run at a time per partition" consumer that Port's agent is:
 // each message's webhook call completes before the next message of its
 // partition starts. Usage: node bench/sequential.mjs BROKERS TOPIC GROUP URL
+import '../scripts/quiet-warnings.mjs';
 import kafkajs from 'kafkajs';
 import http from 'node:http';
 

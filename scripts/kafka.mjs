@@ -4,6 +4,7 @@
 //   node scripts/kafka.mjs start   -> prints KAFKA_BROKERS=127.0.0.1:PORT once clients can connect
 //   node scripts/kafka.mjs stop    -> stops it, leaves nothing running
 // Imported as a module it exports ensureBroker(), startBroker(), stopBroker().
+import './quiet-warnings.mjs';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, readdirSync } from 'node:fs';

@@ -9,6 +9,7 @@
  * exit code is 1 when any failed. Containers run the only way these
  * machines run them: runc, cgroupfs, host network, explicit ulimits.
  */
+import '../../scripts/quiet-warnings.mjs';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, chmodSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
