@@ -1,6 +1,6 @@
 import { ErrorCodes, RejectedEventError, describeError, isRouterError } from '../../errors';
 import { InvocationContext, InvocationOutcome, Invoker, SLOW_CALL_MS } from '../../invokers/invoker';
-import { AbortedError, sleep } from '../../net/retry';
+import { AbortedError, untilDone } from '../../net/retry';
 import { Logger, lazyChild } from '../../log';
 import { RouterMetrics, invocationLabel } from '../../metrics/metrics';
 import type { FrozenRun } from '../../model/run';
@@ -137,17 +137,16 @@ export class InvokeStage {
  * redelivered. Readiness says why meanwhile (the ledger's `problem`).
  */
 async function recordStart(ledger: CallLedger, run: FrozenRun, logger: Logger, signal: AbortSignal): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      ledger.started!(run);
-      if (attempt > 1) logger.info({ attempts: attempt }, "the call's start is recorded: calling");
-      return;
-    } catch (err) {
-      if (signal.aborted) throw new AbortedError();
-      if (attempt === 1 || attempt % 50 === 0) logger.error({ err: describeError(err), attempt }, "the call's start cannot be recorded; the run waits for the ledger before it is called");
-      await sleep(Math.min(200 * attempt, 5_000), signal);
-    }
-  }
+  let failures = 0;
+  await untilDone(
+    signal,
+    async () => ledger.started!(run),
+    (err, n) => {
+      failures = n;
+      if (n === 1 || n % 50 === 0) logger.error({ err: describeError(err), attempt: n }, "the call's start cannot be recorded; the run waits for the ledger before it is called");
+    },
+  );
+  if (failures > 0) logger.info({ attempts: failures + 1 }, "the call's start is recorded: calling");
 }
 
 /**
